@@ -1,0 +1,73 @@
+//! The HTTP surface: the `/sync/{room}` WebSocket upgrade, `/healthz`, `/metrics`.
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::hub::{connection, Hub};
+use crate::room_id::RoomId;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub hub: Hub,
+    /// Every WebSocket session runs on this tracker, so shutdown can wait for them (axum's
+    /// graceful shutdown does not see upgraded connections).
+    pub sessions: TaskTracker,
+    pub shutdown: CancellationToken,
+    pub max_message_size: usize,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/sync/{room}", get(sync))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+/// Upgrades to the y-websocket protocol. An invalid room id still upgrades, so that the client
+/// gets a close frame that says what is wrong (an HTTP error is invisible to a browser's
+/// WebSocket).
+async fn sync(
+    ws: WebSocketUpgrade,
+    Path(room): Path<String>,
+    State(state): State<AppState>,
+) -> Response {
+    let room = RoomId::parse(&room);
+    let limit = state.max_message_size;
+    ws.max_message_size(limit)
+        .max_frame_size(limit)
+        // Small read buffer: an idle connection should cost little; big frames still arrive,
+        // in more reads.
+        .read_buffer_size(4 * 1024)
+        .on_upgrade(move |socket| {
+            let session = connection::serve(
+                socket,
+                state.hub.clone(),
+                room,
+                limit,
+                state.shutdown.clone(),
+            );
+            state.sessions.track_future(session)
+        })
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.hub.metrics().render(),
+    )
+}

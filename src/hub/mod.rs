@@ -1,0 +1,292 @@
+//! The hub: the registry of loaded rooms, loading on first join and unloading when idle.
+//!
+//! # Loading exactly once
+//!
+//! The registry maps a room id to a slot holding a `tokio::sync::OnceCell`. The first joiner
+//! of a cold room runs the load inside `get_or_try_init`; anyone arriving meanwhile waits on
+//! the same cell, so two clients joining at the same instant get one room, and nobody is
+//! subscribed (or sent a sync step) before the room is fully loaded. If the load fails, the cell
+//! stays empty and the slot is removed: nothing is left behind, and the next join tries again.
+//! The load runs in the joining connection's task, so a client that leaves mid-load cancels
+//! nothing but its own wait.
+//!
+//! # Unloading
+//!
+//! A sweeper task visits every room each `sweep_interval`. A room whose log has grown by
+//! `compact_after` updates is snapshotted. A room nobody has been connected to for
+//! `idle_unload` is closed to joins, its pending updates are flushed, its final snapshot
+//! written, and only then is it taken out of the registry — joiners that arrive during that
+//! wait for it ([`Room::unloaded`]) and then load a fresh copy that includes everything.
+
+pub mod connection;
+pub mod room;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::OnceCell;
+use tokio_util::sync::CancellationToken;
+use yrs::updates::decoder::Decode;
+use yrs::{Doc, Transact, Update};
+
+use crate::metrics::Metrics;
+use crate::protocol::CloseReason;
+use crate::room_id::RoomId;
+use crate::store::persister::Persister;
+use crate::store::{DocStore, StoreError};
+pub use room::{Joined, PeerControl, PeerId, Room, RoomLimits};
+
+/// The hub's settings (from [`crate::config::ServeArgs`]).
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// Frames a connection may have queued before it is cut off as a slow consumer.
+    pub send_queue: usize,
+    /// How long a room stays loaded with nobody connected.
+    pub idle_unload: Duration,
+    /// Log length that triggers a snapshot of a loaded room.
+    pub compact_after: u64,
+    /// How often the sweeper looks at the rooms.
+    pub sweep_interval: Duration,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            send_queue: 512,
+            idle_unload: Duration::from_secs(30),
+            compact_after: 1000,
+            sweep_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Slot {
+    room: OnceCell<Arc<Room>>,
+}
+
+/// Why a join failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    #[error("room {room} could not be loaded: {source}")]
+    Load { room: RoomId, source: StoreError },
+}
+
+/// The registry of loaded rooms. Cheap to clone.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<HubInner>,
+}
+
+struct HubInner {
+    rooms: Mutex<HashMap<RoomId, Arc<Slot>>>,
+    store: Arc<dyn DocStore>,
+    persister: Persister,
+    metrics: Arc<Metrics>,
+    config: HubConfig,
+}
+
+impl Hub {
+    pub fn new(
+        store: Arc<dyn DocStore>,
+        persister: Persister,
+        metrics: Arc<Metrics>,
+        config: HubConfig,
+    ) -> Self {
+        Hub {
+            inner: Arc::new(HubInner {
+                rooms: Mutex::new(HashMap::new()),
+                store,
+                persister,
+                metrics,
+                config,
+            }),
+        }
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
+    }
+
+    pub fn config(&self) -> &HubConfig {
+        &self.inner.config
+    }
+
+    fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, Arc<Slot>>> {
+        self.inner.rooms.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Joins `id`, loading it first if it is cold.
+    pub async fn join(&self, id: &RoomId) -> Result<(Arc<Room>, Joined), JoinError> {
+        loop {
+            let room = self.get_or_load(id).await?;
+            match room.join() {
+                Ok(joined) => return Ok((room, joined)),
+                // It is unloading: wait until it is out of the registry, then load it afresh.
+                Err(room::RoomClosing) => room.unloaded().await,
+            }
+        }
+    }
+
+    /// The loaded room `id`, loading it if needed.
+    pub async fn get_or_load(&self, id: &RoomId) -> Result<Arc<Room>, JoinError> {
+        let slot = self.rooms().entry(id.clone()).or_default().clone();
+        let loaded = slot.room.get_or_try_init(|| self.load(id)).await;
+        match loaded {
+            Ok(room) => Ok(room.clone()),
+            Err(source) => {
+                let mut rooms = self.rooms();
+                if let Some(current) = rooms.get(id) {
+                    if Arc::ptr_eq(current, &slot) && !slot.room.initialized() {
+                        rooms.remove(id);
+                    }
+                }
+                Err(JoinError::Load {
+                    room: id.clone(),
+                    source,
+                })
+            }
+        }
+    }
+
+    async fn load(&self, id: &RoomId) -> Result<Arc<Room>, StoreError> {
+        let started = Instant::now();
+        let stored = self.inner.store.load(id).await?;
+        let corrupt = |reason: String| StoreError::Corrupt {
+            room: id.to_string(),
+            reason,
+        };
+        let doc = Doc::new();
+        {
+            let mut txn = doc.transact_mut();
+            for bytes in stored.snapshot.iter().chain(stored.updates.iter()) {
+                let update = Update::decode_v1(bytes).map_err(|e| corrupt(e.to_string()))?;
+                txn.apply_update(update)
+                    .map_err(|e| corrupt(e.to_string()))?;
+            }
+        }
+        // A log after the snapshot means a snapshot is due (compacted_seq 0 < last_seq).
+        let compacted_seq = if stored.updates.is_empty() {
+            stored.last_seq
+        } else {
+            0
+        };
+        let room = Room::new(
+            id.clone(),
+            doc,
+            stored.last_seq,
+            compacted_seq,
+            self.inner.persister.clone(),
+            self.inner.metrics.clone(),
+            RoomLimits {
+                send_queue: self.inner.config.send_queue,
+            },
+        );
+        let elapsed = started.elapsed();
+        self.inner
+            .metrics
+            .room_load_seconds
+            .observe(elapsed.as_secs_f64());
+        self.inner.metrics.rooms_loaded.inc();
+        tracing::info!(
+            room = %id,
+            log_entries = stored.updates.len(),
+            ms = elapsed.as_secs_f64() * 1e3,
+            "room loaded"
+        );
+        Ok(Arc::new(room))
+    }
+
+    /// The rooms loaded now.
+    pub fn loaded(&self) -> Vec<Arc<Room>> {
+        self.rooms()
+            .values()
+            .filter_map(|slot| slot.room.get().cloned())
+            .collect()
+    }
+
+    /// Writes a snapshot of `room` if its log has grown. The persister is flushed first so the
+    /// log entries the snapshot replaces are the ones on disk.
+    pub async fn compact(&self, room: &Room) -> Result<(), StoreError> {
+        let Some((snapshot, upto)) = room.snapshot_if_dirty() else {
+            return Ok(());
+        };
+        self.inner.persister.flush().await?;
+        self.inner.store.compact(room.id(), &snapshot, upto).await?;
+        room.compacted(upto);
+        tracing::debug!(room = %room.id(), upto, bytes = snapshot.len(), "snapshot written");
+        Ok(())
+    }
+
+    /// Unloads `room` if it has been idle long enough: final snapshot, then out of the
+    /// registry. A failed snapshot keeps the room loaded (its log is safe) and is retried.
+    pub async fn try_unload(&self, room: &Arc<Room>) {
+        if !room.try_begin_close(self.inner.config.idle_unload) {
+            return;
+        }
+        if let Err(e) = self.compact(room).await {
+            tracing::error!(room = %room.id(), error = %e, "final snapshot failed; room stays loaded");
+            room.abort_close();
+            return;
+        }
+        self.remove(room);
+        tracing::info!(room = %room.id(), "room unloaded");
+    }
+
+    fn remove(&self, room: &Arc<Room>) {
+        let mut rooms = self.rooms();
+        let same = rooms
+            .get(room.id())
+            .and_then(|slot| slot.room.get())
+            .is_some_and(|r| Arc::ptr_eq(r, room));
+        if same {
+            rooms.remove(room.id());
+            self.inner.metrics.rooms_loaded.dec();
+        }
+        drop(rooms);
+        room.mark_unloaded();
+    }
+
+    /// Runs the sweeper until `shutdown`: snapshots rooms with long logs, unloads idle ones.
+    pub async fn run_sweeper(self, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(self.inner.config.sweep_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            for room in self.loaded() {
+                if room.log_len() >= self.inner.config.compact_after {
+                    if let Err(e) = self.compact(&room).await {
+                        tracing::error!(room = %room.id(), error = %e, "snapshot failed");
+                    }
+                }
+                self.try_unload(&room).await;
+            }
+        }
+    }
+
+    /// At shutdown: closes every connection with 1001, then flushes and snapshots every room.
+    pub async fn close_all(&self) {
+        let reason = CloseReason::going_away();
+        for room in self.loaded() {
+            room.begin_close();
+            room.close_all(&reason);
+        }
+    }
+
+    /// Flushes the persister and writes the final snapshot of every loaded room.
+    pub async fn flush_all(&self) -> Result<(), StoreError> {
+        self.inner.persister.flush().await?;
+        let mut first_error = None;
+        for room in self.loaded() {
+            if let Err(e) = self.compact(&room).await {
+                tracing::error!(room = %room.id(), error = %e, "final snapshot failed; the log keeps every update");
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}

@@ -1,0 +1,529 @@
+//! One loaded room: its yrs doc and awareness, and the connections subscribed to it.
+//!
+//! # Concurrency
+//!
+//! Everything about a room sits behind one `std::sync::Mutex` ([`RoomState`]). Critical sections
+//! are short and never await: applying an update, encoding a reply, and pushing the resulting
+//! frame onto each subscriber's bounded queue with `try_send`. Sockets are written by each
+//! connection's own writer, outside the lock, so a slow socket never holds the room up. A tokio
+//! mutex would buy nothing here (nothing is held across an await) and cost more per update.
+//!
+//! Holding the lock while queueing gives every subscriber a consistent order: a joining peer
+//! is registered, and its sync step 1 queued, under the same lock that orders every broadcast,
+//! so it can neither miss an update nor see one twice before its handshake.
+//!
+//! # One path for every change
+//!
+//! Every update that changes the doc goes through [`RoomState::commit`]: it gets the room's next
+//! log sequence number, is handed to the persister, and is encoded **once** into a frame whose
+//! bytes are shared (`Bytes` is reference counted) by every subscriber's queue.
+//!
+//! # Back-pressure
+//!
+//! A subscriber whose queue is full is removed on the spot and told to close with 1013: it
+//! resyncs when it reconnects. The room never waits for a slow reader and never drops an update
+//! for a reader it keeps.
+
+use std::collections::{HashMap, HashSet};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use yrs::block::ClientID;
+use yrs::sync::{Awareness, AwarenessUpdate, Message, SyncMessage};
+use yrs::updates::decoder::Decode;
+use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
+
+use crate::metrics::Metrics;
+use crate::protocol::{self, CloseReason};
+use crate::room_id::RoomId;
+use crate::store::persister::Persister;
+
+/// A connection's id within its room.
+pub type PeerId = u64;
+
+/// How a connection is told to close: set once, observed by its reader and writer.
+#[derive(Default)]
+pub struct PeerControl {
+    reason: OnceLock<CloseReason>,
+    closed: CancellationToken,
+}
+
+impl PeerControl {
+    /// Asks the connection to close with `reason`. The first reason wins.
+    pub fn close(&self, reason: CloseReason) {
+        let _ = self.reason.set(reason);
+        self.closed.cancel();
+    }
+
+    /// Resolves once [`PeerControl::close`] has been called.
+    pub async fn closed(&self) {
+        self.closed.cancelled().await
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.is_cancelled()
+    }
+
+    /// The reason given to [`PeerControl::close`], if any.
+    pub fn reason(&self) -> Option<&CloseReason> {
+        self.reason.get()
+    }
+}
+
+/// What a connection gets when it joins a room.
+pub struct Joined {
+    pub peer: PeerId,
+    /// Frames to send, in order. Closed when the room drops the peer.
+    pub outbox: mpsc::Receiver<Bytes>,
+    pub control: Arc<PeerControl>,
+}
+
+/// The room is closing (unloading, or reset after an internal error); join again once
+/// [`Room::unloaded`] resolves.
+#[derive(Debug, thiserror::Error)]
+#[error("room is closing")]
+pub struct RoomClosing;
+
+struct Peer {
+    outbox: mpsc::Sender<Bytes>,
+    control: Arc<PeerControl>,
+    /// Awareness client ids this connection has published, removed when it leaves.
+    awareness_ids: HashSet<ClientID>,
+}
+
+struct RoomState {
+    awareness: Awareness,
+    peers: HashMap<PeerId, Peer>,
+    next_peer: PeerId,
+    /// The last log sequence number handed to the persister.
+    last_seq: u64,
+    /// The log sequence number the last snapshot covers.
+    compacted_seq: u64,
+    /// Set when the room starts to unload; joins are refused from then on.
+    closing: bool,
+    /// Set when a panic inside yrs left the doc in doubt: it is never snapshotted again.
+    poisoned: bool,
+    /// When the last peer left (None while someone is connected).
+    idle_since: Option<Instant>,
+}
+
+/// Settings a room needs from the hub's config.
+#[derive(Debug, Clone)]
+pub struct RoomLimits {
+    /// Frames a connection may have queued before it is cut off.
+    pub send_queue: usize,
+}
+
+/// A loaded room. Shared by its connections and the hub's registry.
+pub struct Room {
+    id: RoomId,
+    state: Mutex<RoomState>,
+    persister: Persister,
+    metrics: Arc<Metrics>,
+    limits: RoomLimits,
+    unloaded: CancellationToken,
+}
+
+impl Room {
+    /// A room over `doc`, whose store log ends at `last_seq`; `compacted_seq` is what its
+    /// snapshot covers.
+    pub fn new(
+        id: RoomId,
+        doc: Doc,
+        last_seq: u64,
+        compacted_seq: u64,
+        persister: Persister,
+        metrics: Arc<Metrics>,
+        limits: RoomLimits,
+    ) -> Self {
+        Room {
+            id,
+            state: Mutex::new(RoomState {
+                awareness: Awareness::new(doc),
+                peers: HashMap::new(),
+                next_peer: 1,
+                last_seq,
+                compacted_seq,
+                closing: false,
+                poisoned: false,
+                idle_since: Some(Instant::now()),
+            }),
+            persister,
+            metrics,
+            limits,
+            unloaded: CancellationToken::new(),
+        }
+    }
+
+    pub fn id(&self) -> &RoomId {
+        &self.id
+    }
+
+    fn lock(&self) -> MutexGuard<'_, RoomState> {
+        // A panic while the lock is held is caught inside (see `receive`), so the lock is
+        // never poisoned in practice; if it were, the state is still the best we have.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Subscribes a new connection. Its queue starts with the server's sync step 1 and, if
+    /// anyone is present, the awareness states.
+    pub fn join(&self) -> Result<Joined, RoomClosing> {
+        let mut st = self.lock();
+        if st.closing {
+            return Err(RoomClosing);
+        }
+        let (tx, rx) = mpsc::channel(self.limits.send_queue.max(4));
+        let sv = st.awareness.doc().transact().state_vector();
+        let _ = tx.try_send(protocol::encode(&Message::Sync(SyncMessage::SyncStep1(sv))));
+        if let Ok(update) = st.awareness.update() {
+            if !update.clients.is_empty() {
+                let _ = tx.try_send(protocol::encode(&Message::Awareness(update)));
+            }
+        }
+        let peer = st.next_peer;
+        st.next_peer += 1;
+        let control = Arc::new(PeerControl::default());
+        st.peers.insert(
+            peer,
+            Peer {
+                outbox: tx,
+                control: control.clone(),
+                awareness_ids: HashSet::new(),
+            },
+        );
+        st.idle_since = None;
+        Ok(Joined {
+            peer,
+            outbox: rx,
+            control,
+        })
+    }
+
+    /// Unsubscribes a connection and removes the awareness states it published, telling the
+    /// others they are gone.
+    pub fn leave(&self, peer: PeerId) {
+        let mut st = self.lock();
+        st.remove_peer(peer, &self.metrics);
+    }
+
+    /// Handles one binary frame from `peer`. An error is the reason to close that connection;
+    /// the room itself is never left half-changed by a bad frame.
+    pub fn receive(&self, peer: PeerId, frame: Bytes) -> Result<(), CloseReason> {
+        let messages = protocol::decode_frame(&frame).map_err(CloseReason::malformed)?;
+        // Decode updates before taking the lock: it is the costly, failure-prone part.
+        let single = messages.len() == 1;
+        let mut actions = Vec::with_capacity(messages.len());
+        for message in messages {
+            actions.push(match message {
+                Message::Sync(SyncMessage::SyncStep1(sv)) => Action::Step1(sv),
+                Message::Sync(SyncMessage::SyncStep2(raw))
+                | Message::Sync(SyncMessage::Update(raw)) => {
+                    if protocol::is_empty_update(&raw) {
+                        continue;
+                    }
+                    let update = Update::decode_v1(&raw).map_err(CloseReason::malformed)?;
+                    // Relay the client's own frame when it is exactly one update message.
+                    let relay = (single && frame.get(1) == Some(&2)).then(|| frame.clone());
+                    Action::Update { raw, update, relay }
+                }
+                Message::Awareness(update) => Action::Awareness {
+                    relay: single.then(|| frame.clone()),
+                    update,
+                },
+                Message::AwarenessQuery => Action::AwarenessQuery,
+                Message::Auth(_) | Message::Custom(..) => continue,
+            });
+        }
+
+        let mut st = self.lock();
+        if !st.peers.contains_key(&peer) {
+            // Already cut off (slow consumer); its frames no longer count.
+            return Ok(());
+        }
+        for action in actions {
+            match action {
+                Action::Step1(sv) => {
+                    let diff = st.awareness.doc().transact().encode_state_as_update_v1(&sv);
+                    let reply = protocol::encode(&Message::Sync(SyncMessage::SyncStep2(diff)));
+                    st.send_to(peer, reply, &self.metrics);
+                }
+                Action::Update { raw, update, relay } => {
+                    let applied = catch_unwind(AssertUnwindSafe(|| {
+                        let mut txn = st.awareness.doc().transact_mut();
+                        txn.apply_update(update)
+                    }));
+                    match applied {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => return Err(CloseReason::malformed(e)),
+                        Err(_) => {
+                            // yrs panicked half-way through an update: the doc can no longer
+                            // be trusted. Reset the room: everyone reconnects and the room
+                            // reloads from the store, which holds every update before this one.
+                            tracing::error!(room = %self.id, peer, "update panicked inside yrs; resetting the room");
+                            st.poisoned = true;
+                            st.closing = true;
+                            for p in st.peers.values() {
+                                p.control.close(CloseReason::new(
+                                    1011,
+                                    "room_reset",
+                                    "room reset after an internal error; reconnect",
+                                ));
+                            }
+                            return Err(CloseReason::malformed("update could not be applied"));
+                        }
+                    }
+                    let frame = relay.unwrap_or_else(|| protocol::update_frame(&raw));
+                    st.commit(
+                        &self.id,
+                        Bytes::from(raw),
+                        frame,
+                        Some(peer),
+                        &self.persister,
+                        &self.metrics,
+                    );
+                }
+                Action::Awareness { update, relay } => {
+                    if let Some(p) = st.peers.get_mut(&peer) {
+                        for (id, entry) in &update.clients {
+                            if &*entry.json == "null" {
+                                p.awareness_ids.remove(id);
+                            } else {
+                                p.awareness_ids.insert(*id);
+                            }
+                        }
+                    }
+                    let frame = relay
+                        .unwrap_or_else(|| protocol::encode(&Message::Awareness(update.clone())));
+                    match st.awareness.apply_update_summary(update) {
+                        Ok(Some(_)) => st.broadcast(&frame, Some(peer), &self.metrics),
+                        Ok(None) => {}
+                        Err(e) => return Err(CloseReason::malformed(e)),
+                    }
+                }
+                Action::AwarenessQuery => {
+                    if let Ok(update) = st.awareness.update() {
+                        let reply = protocol::encode(&Message::Awareness(update));
+                        st.send_to(peer, reply, &self.metrics);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `f` in a write transaction of the room's doc and commits what it changed like any
+    /// client update: logged, persisted and broadcast to every peer. Returns `f`'s result.
+    pub fn transact<R>(&self, f: impl FnOnce(&mut yrs::TransactionMut) -> R) -> R {
+        let mut st = self.lock();
+        let (result, update) = {
+            let mut txn = st.awareness.doc().transact_mut();
+            let result = f(&mut txn);
+            let update = txn.encode_update_v1();
+            (result, update)
+        };
+        if !protocol::is_empty_update(&update) {
+            let frame = protocol::update_frame(&update);
+            st.commit(
+                &self.id,
+                Bytes::from(update),
+                frame,
+                None,
+                &self.persister,
+                &self.metrics,
+            );
+        }
+        result
+    }
+
+    /// Reads the doc under the room's lock.
+    pub fn read<R>(&self, f: impl FnOnce(&Doc) -> R) -> R {
+        let st = self.lock();
+        f(st.awareness.doc())
+    }
+
+    /// Connections currently subscribed.
+    pub fn peer_count(&self) -> usize {
+        self.lock().peers.len()
+    }
+
+    /// Closes every connection with `reason` (shutdown).
+    pub fn close_all(&self, reason: &CloseReason) {
+        let st = self.lock();
+        for p in st.peers.values() {
+            p.control.close(reason.clone());
+        }
+    }
+
+    /// If the log has grown since the last snapshot: the doc encoded as one update, and the
+    /// log sequence number it covers. None for a room that is poisoned or has nothing new.
+    pub fn snapshot_if_dirty(&self) -> Option<(Vec<u8>, u64)> {
+        let st = self.lock();
+        if st.poisoned || st.last_seq <= st.compacted_seq {
+            return None;
+        }
+        let snapshot = st
+            .awareness
+            .doc()
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default());
+        Some((snapshot, st.last_seq))
+    }
+
+    /// Updates logged since the last snapshot.
+    pub fn log_len(&self) -> u64 {
+        let st = self.lock();
+        st.last_seq.saturating_sub(st.compacted_seq)
+    }
+
+    /// Records that a snapshot covering `upto` was written.
+    pub fn compacted(&self, upto: u64) {
+        let mut st = self.lock();
+        st.compacted_seq = st.compacted_seq.max(upto);
+        self.metrics.compactions.inc();
+    }
+
+    /// Starts unloading if nobody has been connected for `idle`; from then on joins are
+    /// refused. Returns whether it started.
+    pub fn try_begin_close(&self, idle: std::time::Duration) -> bool {
+        let mut st = self.lock();
+        if st.closing {
+            return st.poisoned; // a poisoned room is already closing: let it unload
+        }
+        let idle_enough = st.peers.is_empty() && st.idle_since.is_some_and(|t| t.elapsed() >= idle);
+        if idle_enough {
+            st.closing = true;
+        }
+        idle_enough
+    }
+
+    /// Marks the room closing regardless of peers (shutdown); their connections are closed
+    /// separately.
+    pub fn begin_close(&self) {
+        self.lock().closing = true;
+    }
+
+    /// Takes back a [`Room::try_begin_close`] whose final snapshot failed: the room stays.
+    pub fn abort_close(&self) {
+        let mut st = self.lock();
+        if !st.poisoned {
+            st.closing = false;
+            st.idle_since = Some(Instant::now());
+        }
+    }
+
+    /// Signals that the room is out of the registry; joiners waiting on it retry.
+    pub fn mark_unloaded(&self) {
+        self.unloaded.cancel();
+    }
+
+    /// Resolves once the room has been unloaded.
+    pub async fn unloaded(&self) {
+        self.unloaded.cancelled().await
+    }
+}
+
+enum Action {
+    Step1(StateVector),
+    Update {
+        raw: Vec<u8>,
+        update: Update,
+        relay: Option<Bytes>,
+    },
+    Awareness {
+        update: AwarenessUpdate,
+        relay: Option<Bytes>,
+    },
+    AwarenessQuery,
+}
+
+impl RoomState {
+    /// The one place an applied update goes downstream: numbered, persisted, broadcast.
+    fn commit(
+        &mut self,
+        room: &RoomId,
+        update: Bytes,
+        frame: Bytes,
+        origin: Option<PeerId>,
+        persister: &Persister,
+        metrics: &Metrics,
+    ) {
+        self.last_seq += 1;
+        persister.append(room.clone(), self.last_seq, update);
+        self.broadcast(&frame, origin, metrics);
+    }
+
+    /// Queues `frame` for every peer but `except`; cuts off the peers whose queue is full.
+    fn broadcast(&mut self, frame: &Bytes, except: Option<PeerId>, metrics: &Metrics) {
+        let mut overflowed = Vec::new();
+        for (&id, peer) in &self.peers {
+            if Some(id) == except {
+                continue;
+            }
+            if let Err(mpsc::error::TrySendError::Full(_)) = peer.outbox.try_send(frame.clone()) {
+                overflowed.push(id);
+            }
+        }
+        for id in overflowed {
+            self.cut_off(id, metrics);
+        }
+    }
+
+    /// Queues `frame` for one peer.
+    fn send_to(&mut self, peer: PeerId, frame: Bytes, metrics: &Metrics) {
+        let full = match self.peers.get(&peer) {
+            Some(p) => matches!(
+                p.outbox.try_send(frame),
+                Err(mpsc::error::TrySendError::Full(_))
+            ),
+            None => false,
+        };
+        if full {
+            self.cut_off(peer, metrics);
+        }
+    }
+
+    fn cut_off(&mut self, peer: PeerId, metrics: &Metrics) {
+        if let Some(p) = self.peers.get(&peer) {
+            let queue = p.outbox.max_capacity();
+            tracing::warn!(
+                peer,
+                queue,
+                "slow consumer: outgoing queue full, closing its connection"
+            );
+            metrics.slow_consumer_disconnects.inc();
+            p.control.close(CloseReason::slow_consumer(queue));
+        }
+        self.remove_peer(peer, metrics);
+    }
+
+    /// Removes a peer and its awareness states, and tells the others.
+    fn remove_peer(&mut self, peer: PeerId, metrics: &Metrics) {
+        let Some(p) = self.peers.remove(&peer) else {
+            return;
+        };
+        if self.peers.is_empty() {
+            self.idle_since = Some(Instant::now());
+        }
+        if p.awareness_ids.is_empty() {
+            return;
+        }
+        for id in &p.awareness_ids {
+            self.awareness.remove_state(*id);
+        }
+        if self.peers.is_empty() {
+            return;
+        }
+        if let Ok(update) = self
+            .awareness
+            .update_with_clients(p.awareness_ids.iter().copied())
+        {
+            let frame = protocol::encode(&Message::Awareness(update));
+            // May cut off further slow peers, which recurses at most once per peer.
+            self.broadcast(&frame, None, metrics);
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! okrhub — a real-time collaborative OKR server.
+//!
+//! Teams co-edit their OKR set (one team, one cycle) live: every set is a yrs (Rust Yjs)
+//! document in a *room*, and any Yjs client — the JS `y-websocket` provider, yrs, pycrdt —
+//! syncs with it over the standard y-websocket protocol on `/sync/{room}`.
+//!
+//! # Layout
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`config`] | flags and `OKRHUB_*` environment (clap) |
+//! | [`server`] | binding, serving, graceful shutdown |
+//! | [`http`] | the routes: `/sync/{room}`, `/healthz`, `/metrics` |
+//! | [`protocol`] | y-sync frames (over `yrs::sync`) and close reasons |
+//! | [`hub`] | the room registry ([`hub::Hub`]), a room's doc + awareness + subscribers ([`hub::Room`]), one connection ([`hub::connection`]) |
+//! | [`store`] | the [`store::DocStore`] trait, the embedded redb store, the batching persister |
+//! | [`room_id`] | room ids, validated at the edge |
+//! | [`metrics`] | Prometheus metrics |
+//! | [`telemetry`] | logging and signals |
+//!
+//! # Data flow
+//!
+//! A frame arrives on a connection → [`hub::Room::receive`] decodes it and, under the room's
+//! lock, applies it to the doc → the resulting update is numbered and queued for the
+//! persister, encoded once, and queued (shared bytes) on every other connection's bounded
+//! outbox → each connection's writer sends its outbox in bursts. Nothing downstream of the room
+//! lock waits on a socket or the disk.
+
+pub mod config;
+pub mod http;
+pub mod hub;
+pub mod metrics;
+pub mod protocol;
+pub mod room_id;
+pub mod server;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,167 @@
+//! Wire formats of `/sync`: the y-websocket protocol, thin over `yrs::sync`.
+//!
+//! A binary frame carries one or more y-sync messages (the JS provider sends one; yrs's
+//! `Protocol::start` packs sync step 1 and awareness into one): a var-uint type — 0 sync
+//! (with sub-type 0 step 1, 1 step 2, 2 update), 1 awareness, 2 auth, 3 query-awareness —
+//! then the message body. Decoding and encoding are `yrs::sync`'s own; this module adds the
+//! strictness the server needs (a truncated or unknown message is an error, not silently
+//! ignored) and the close reasons the server sends.
+
+use bytes::Bytes;
+use yrs::encoding::read::Error as ReadError;
+use yrs::sync::{Message, SyncMessage};
+use yrs::updates::decoder::{Decode, DecoderV1};
+use yrs::updates::encoder::Encode;
+
+/// Why a frame could not be decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("empty frame")]
+    Empty,
+    #[error("malformed y-sync message: {0}")]
+    Malformed(#[from] ReadError),
+}
+
+/// Decodes every message of a binary frame. The first message must be complete; the frame
+/// ends where no further message starts.
+pub fn decode_frame(data: &[u8]) -> Result<Vec<Message>, FrameError> {
+    if data.is_empty() {
+        return Err(FrameError::Empty);
+    }
+    let mut decoder = DecoderV1::from(data);
+    let mut messages = Vec::with_capacity(1);
+    messages.push(Message::decode(&mut decoder)?);
+    loop {
+        match Message::decode(&mut decoder) {
+            Ok(m) => messages.push(m),
+            Err(ReadError::EndOfBuffer(_)) => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(messages)
+}
+
+/// Encodes one message as a frame payload.
+pub fn encode(message: &Message) -> Bytes {
+    Bytes::from(message.encode_v1())
+}
+
+/// A sync-update frame carrying `update`.
+pub fn update_frame(update: &[u8]) -> Bytes {
+    encode(&Message::Sync(SyncMessage::Update(update.to_vec())))
+}
+
+/// Whether `update` (v1) is the empty update: no structs, empty delete set. Clients send it as
+/// their sync step 2 when they have nothing the server lacks; it is neither stored nor relayed.
+pub fn is_empty_update(update: &[u8]) -> bool {
+    update == [0, 0]
+}
+
+/// Why the server closes a connection: a WebSocket close code and the reason text the client
+/// sees. Each has a stable `label` for the `okrhub_closes` metric.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseReason {
+    pub code: u16,
+    pub text: String,
+    pub label: &'static str,
+}
+
+impl CloseReason {
+    pub fn new(code: u16, label: &'static str, text: impl Into<String>) -> Self {
+        let mut text = text.into();
+        // A close frame's reason must fit in 123 bytes.
+        if text.len() > 123 {
+            let mut end = 120;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+            text.push_str("...");
+        }
+        CloseReason { code, text, label }
+    }
+
+    pub fn normal() -> Self {
+        Self::new(1000, "normal", "bye")
+    }
+    pub fn going_away() -> Self {
+        Self::new(1001, "shutdown", "server shutting down")
+    }
+    pub fn malformed(detail: impl std::fmt::Display) -> Self {
+        Self::new(1002, "malformed", format!("malformed frame: {detail}"))
+    }
+    pub fn text_frame() -> Self {
+        Self::new(
+            1003,
+            "text_frame",
+            "text frames are not part of the y-sync protocol; send binary frames",
+        )
+    }
+    pub fn invalid_room(detail: impl std::fmt::Display) -> Self {
+        Self::new(1008, "invalid_room", format!("invalid room id: {detail}"))
+    }
+    pub fn too_big(limit: usize) -> Self {
+        Self::new(
+            1009,
+            "too_big",
+            format!("message exceeds the {limit}-byte limit"),
+        )
+    }
+    pub fn load_failed() -> Self {
+        Self::new(
+            1011,
+            "load_failed",
+            "room could not be loaded; try again later",
+        )
+    }
+    pub fn slow_consumer(queue: usize) -> Self {
+        Self::new(
+            1013,
+            "slow_consumer",
+            format!("connection fell {queue} messages behind; reconnect to resync"),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yrs::StateVector;
+
+    #[test]
+    fn decodes_one_and_several_messages() {
+        let one = encode(&Message::Sync(SyncMessage::SyncStep1(
+            StateVector::default(),
+        )));
+        assert_eq!(decode_frame(&one).unwrap().len(), 1);
+        let mut two = one.to_vec();
+        two.extend_from_slice(&encode(&Message::AwarenessQuery));
+        let msgs = decode_frame(&two).unwrap();
+        assert_eq!(msgs.len(), 2);
+        assert_eq!(msgs[1], Message::AwarenessQuery);
+    }
+
+    #[test]
+    fn rejects_empty_truncated_and_unknown_frames() {
+        assert!(matches!(decode_frame(&[]), Err(FrameError::Empty)));
+        // sync update announcing 10 bytes but carrying 2
+        assert!(decode_frame(&[0, 2, 10, 1, 2]).is_err());
+        // sync with an unknown sub-type
+        assert!(decode_frame(&[0, 9, 0]).is_err());
+    }
+
+    #[test]
+    fn close_reason_fits_a_close_frame() {
+        let r = CloseReason::malformed("é".repeat(200));
+        assert!(r.text.len() <= 123);
+        assert!(r.text.ends_with("..."));
+    }
+
+    #[test]
+    fn empty_update_is_recognised() {
+        let doc = yrs::Doc::new();
+        let sv = yrs::ReadTxn::state_vector(&yrs::Transact::transact(&doc));
+        let upd = yrs::ReadTxn::encode_state_as_update_v1(&yrs::Transact::transact(&doc), &sv);
+        assert!(is_empty_update(&upd));
+    }
+}

@@ -1,0 +1,120 @@
+//! Building and running the server: bind, serve, shut down gracefully.
+//!
+//! Shutdown order (SIGINT/SIGTERM, or [`RunningServer::shutdown`]): stop accepting; close every
+//! WebSocket with 1001 after sending what was queued for it; wait for the sessions (at most
+//! `shutdown_timeout`); flush the persister and write each room's final snapshot.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::ServeArgs;
+use crate::http::{router, AppState};
+use crate::hub::Hub;
+use crate::metrics::Metrics;
+use crate::store::embedded::EmbeddedStore;
+use crate::store::persister::Persister;
+use crate::store::DocStore;
+
+/// A server that is accepting connections.
+pub struct RunningServer {
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+    hub: Hub,
+}
+
+impl RunningServer {
+    /// The address it listens on (the real port when started on port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    /// Shuts down gracefully and waits until every room is flushed.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.wait().await
+    }
+
+    /// Waits until the server has stopped (after a signal or [`RunningServer::shutdown`]).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await.context("server task panicked")?
+    }
+
+    /// A token that stops the server when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+}
+
+/// Opens the store, binds the listener and starts serving in the background.
+pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
+    let store: Arc<dyn DocStore> =
+        Arc::new(EmbeddedStore::open(&args.data_dir).context("opening the embedded store")?);
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let metrics = Arc::new(Metrics::new());
+    let background = TaskTracker::new();
+    let persister = Persister::start(store.clone(), metrics.clone(), &background);
+    let hub = Hub::new(store.clone(), persister, metrics, args.hub_config());
+    let shutdown = CancellationToken::new();
+    let sessions = TaskTracker::new();
+    background.spawn(hub.clone().run_sweeper(shutdown.clone()));
+    let app = router(AppState {
+        hub: hub.clone(),
+        sessions: sessions.clone(),
+        shutdown: shutdown.clone(),
+        max_message_size: args.max_message_size,
+    });
+    tracing::info!(%addr, store = store.name(), data_dir = %args.data_dir.display(), "listening");
+
+    let task = tokio::spawn({
+        let hub = hub.clone();
+        let shutdown = shutdown.clone();
+        async move {
+            use axum::serve::ListenerExt;
+            // Small frames must not wait for Nagle + delayed ACK (up to ~40 ms).
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+                .await
+                .context("serving")?;
+            tracing::info!("shutting down: closing connections");
+            hub.close_all().await;
+            sessions.close();
+            if tokio::time::timeout(args.shutdown_timeout, sessions.wait())
+                .await
+                .is_err()
+            {
+                tracing::warn!(remaining = sessions.len(), "sessions did not close in time");
+            }
+            let flushed = hub.flush_all().await;
+            drop(hub);
+            background.close();
+            match &flushed {
+                Ok(()) => tracing::info!("all rooms flushed; bye"),
+                Err(e) => tracing::error!(error = %e, "shutdown flush failed"),
+            }
+            flushed.context("flushing rooms at shutdown")
+        }
+    });
+    Ok(RunningServer {
+        addr,
+        shutdown,
+        task,
+        hub,
+    })
+}

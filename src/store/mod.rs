@@ -1,0 +1,83 @@
+//! Persistence of room documents behind one small trait.
+//!
+//! A room's document is stored as a **snapshot** (the whole doc encoded as one Yjs update) plus
+//! an **update log** of the updates applied since. Every update the hub applies gets a per-room
+//! sequence number and is appended to the log (in batches, off the hot path: see
+//! [`persister`]); now and then, and when a room unloads, the log is folded into a new snapshot
+//! that records the last sequence number it covers, and the log up to there is dropped.
+//!
+//! Yjs updates are idempotent and commutative, which keeps the contract simple and safe:
+//! applying the snapshot and then every log entry after it always yields the document, even if
+//! a log entry the snapshot already covers is appended late or replayed twice.
+//!
+//! Implementations: [`embedded::EmbeddedStore`] (redb, the default) and, next, Redis.
+
+pub mod embedded;
+pub mod persister;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::room_id::RoomId;
+
+/// One update of a room's log.
+#[derive(Debug, Clone)]
+pub struct LogEntry {
+    pub room: RoomId,
+    /// The room's sequence number of this update, from 1, strictly increasing per room.
+    pub seq: u64,
+    /// The Yjs update, v1 encoding.
+    pub update: Bytes,
+}
+
+/// What a store holds for one room.
+#[derive(Debug, Default, Clone)]
+pub struct StoredDoc {
+    /// The last snapshot (a v1 update of the whole doc), if one was written.
+    pub snapshot: Option<Vec<u8>>,
+    /// The log entries after the snapshot, in sequence order.
+    pub updates: Vec<Vec<u8>>,
+    /// The highest sequence number the snapshot and log cover (0 for a new room): the room
+    /// numbers its next update `last_seq + 1`.
+    pub last_seq: u64,
+}
+
+impl StoredDoc {
+    /// Whether nothing at all is stored for the room.
+    pub fn is_empty(&self) -> bool {
+        self.snapshot.is_none() && self.updates.is_empty()
+    }
+}
+
+/// Why a store operation failed. Kept small and cheap: it crosses the persister's hot loop.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store backend error: {0}")]
+    Backend(String),
+    #[error("stored data for room {room} is corrupt: {reason}")]
+    Corrupt { room: String, reason: String },
+    #[error("store task failed: {0}")]
+    Task(String),
+}
+
+/// A place where room documents live between server runs.
+///
+/// Implementations must be safe to call from many tasks at once. `append` is only ever called
+/// by the single [`persister::Persister`] task, so entries of one room arrive in sequence order.
+#[async_trait]
+pub trait DocStore: Send + Sync + 'static {
+    /// A short name for logs and metrics (`embedded`, `redis`).
+    fn name(&self) -> &'static str;
+
+    /// Reads the snapshot and the log after it.
+    async fn load(&self, room: &RoomId) -> Result<StoredDoc, StoreError>;
+
+    /// Appends a batch of log entries, possibly of several rooms, durably: when this returns
+    /// `Ok`, a crash of the server loses none of them.
+    async fn append(&self, batch: &[LogEntry]) -> Result<(), StoreError>;
+
+    /// Replaces the room's snapshot by `snapshot`, which covers every log entry up to and
+    /// including `upto`, and drops those entries. Atomic: after a crash, either the old
+    /// snapshot and log or the new snapshot and the shorter log are there.
+    async fn compact(&self, room: &RoomId, snapshot: &[u8], upto: u64) -> Result<(), StoreError>;
+}
