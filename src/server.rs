@@ -26,17 +26,12 @@ pub struct RunningServer {
     addr: SocketAddr,
     shutdown: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
-    hub: Hub,
 }
 
 impl RunningServer {
     /// The address it listens on (the real port when started on port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
-    }
-
-    pub fn hub(&self) -> &Hub {
-        &self.hub
     }
 
     /// Shuts down gracefully and waits until every room is flushed.
@@ -102,8 +97,11 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
                 tracing::warn!(remaining = sessions.len(), "sessions did not close in time");
             }
             let flushed = hub.flush_all().await;
+            // Dropping the last hub handle drops the rooms and their persister handles; the
+            // persister then drains and ends, and with it the last reference to the store.
             drop(hub);
             background.close();
+            background.wait().await;
             match &flushed {
                 Ok(()) => tracing::info!("all rooms flushed; bye"),
                 Err(e) => tracing::error!(error = %e, "shutdown flush failed"),
@@ -115,6 +113,5 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
         addr,
         shutdown,
         task,
-        hub,
     })
 }
