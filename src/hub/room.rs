@@ -33,6 +33,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use yrs::block::ClientID;
+use yrs::sync::awareness::AwarenessUpdateSummary;
 use yrs::sync::{Awareness, AwarenessUpdate, Message, SyncMessage};
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
@@ -109,6 +110,9 @@ struct RoomState {
     poisoned: bool,
     /// When the last peer left (None while someone is connected).
     idle_since: Option<Instant>,
+    /// Which connection published each awareness client id: only a state that connection
+    /// actually changed counts, since the JS provider echoes every state it receives.
+    awareness_owner: HashMap<ClientID, PeerId>,
 }
 
 /// Settings a room needs from the hub's config.
@@ -151,6 +155,7 @@ impl Room {
                 closing: false,
                 poisoned: false,
                 idle_since: Some(Instant::now()),
+                awareness_owner: HashMap::new(),
             }),
             persister,
             metrics,
@@ -287,19 +292,14 @@ impl Room {
                     );
                 }
                 Action::Awareness { update, relay } => {
-                    if let Some(p) = st.peers.get_mut(&peer) {
-                        for (id, entry) in &update.clients {
-                            if &*entry.json == "null" {
-                                p.awareness_ids.remove(id);
-                            } else {
-                                p.awareness_ids.insert(*id);
-                            }
-                        }
-                    }
                     let frame = relay
                         .unwrap_or_else(|| protocol::encode(&Message::Awareness(update.clone())));
                     match st.awareness.apply_update_summary(update) {
-                        Ok(Some(_)) => st.broadcast(&frame, Some(peer), &self.metrics),
+                        Ok(Some(summary)) => {
+                            st.claim_awareness(peer, &summary);
+                            st.broadcast(&frame, Some(peer), &self.metrics);
+                        }
+                        // Nothing new (e.g. the JS provider echoing a state it received).
                         Ok(None) => {}
                         Err(e) => return Err(CloseReason::malformed(e)),
                     }
@@ -500,6 +500,30 @@ impl RoomState {
         self.remove_peer(peer, metrics);
     }
 
+    /// Records `peer` as the publisher of the awareness states its update changed, so that they
+    /// are removed when it leaves (and not when another connection that echoed them leaves).
+    fn claim_awareness(&mut self, peer: PeerId, summary: &AwarenessUpdateSummary) {
+        for id in summary.added.iter().chain(&summary.updated) {
+            if let Some(previous) = self.awareness_owner.insert(*id, peer) {
+                if previous != peer {
+                    if let Some(p) = self.peers.get_mut(&previous) {
+                        p.awareness_ids.remove(id);
+                    }
+                }
+            }
+            if let Some(p) = self.peers.get_mut(&peer) {
+                p.awareness_ids.insert(*id);
+            }
+        }
+        for id in &summary.removed {
+            if let Some(owner) = self.awareness_owner.remove(id) {
+                if let Some(p) = self.peers.get_mut(&owner) {
+                    p.awareness_ids.remove(id);
+                }
+            }
+        }
+    }
+
     /// Removes a peer and its awareness states, and tells the others.
     fn remove_peer(&mut self, peer: PeerId, metrics: &Metrics) {
         let Some(p) = self.peers.remove(&peer) else {
@@ -512,6 +536,7 @@ impl RoomState {
             return;
         }
         for id in &p.awareness_ids {
+            self.awareness_owner.remove(id);
             self.awareness.remove_state(*id);
         }
         if self.peers.is_empty() {

@@ -1,0 +1,298 @@
+//! Interop with the stock JS client: `yjs` + `y-websocket` in Node.js (tests/interop/peer.mjs)
+//! and yrs clients co-edit one room through a real server.
+//!
+//! Needs Node.js >= 18 on PATH and `npm ci --prefix tests/interop`; without them the test
+//! fails (it never skips).
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use yrs::{GetString, Map, ReadTxn, Text, Transact, WriteTxn};
+
+const SETUP_HINT: &str =
+    "the interop test needs the JS peer: install Node.js >= 18 (`node` on PATH) and run \
+     `npm ci --prefix tests/interop`";
+
+fn interop_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
+}
+
+/// Fails the test (never skips) when Node.js or the JS dependencies are missing.
+fn require_node() {
+    let out = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run `node --version` ({e}): {SETUP_HINT}"));
+    assert!(
+        out.status.success(),
+        "`node --version` failed ({}): {SETUP_HINT}",
+        out.status
+    );
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let major: u32 = version
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    assert!(major >= 18, "found Node.js {version}: {SETUP_HINT}");
+    let modules = interop_dir().join("node_modules");
+    for dep in ["yjs", "y-websocket", "ws"] {
+        assert!(
+            modules.join(dep).join("package.json").is_file(),
+            "{} is missing: {SETUP_HINT}",
+            modules.join(dep).display()
+        );
+    }
+}
+
+/// One `node peer.mjs` process: JSON lines on stdout, commands on stdin, stderr inherited.
+struct JsPeer {
+    name: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+impl JsPeer {
+    fn spawn(base_url: &str, room: &str, name: &str, expect: &[&str]) -> JsPeer {
+        let mut child = Command::new("node")
+            .arg(interop_dir().join("peer.mjs"))
+            .args(["--url", base_url, "--room", room, "--name", name])
+            .args(["--expect", &expect.join(",")])
+            .args(["--timeout-ms", &WAIT.as_millis().to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn node peer {name}: {e}: {SETUP_HINT}"));
+        let stdin = child.stdin.take();
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        JsPeer {
+            name: name.to_owned(),
+            child,
+            stdin,
+            lines,
+        }
+    }
+
+    /// The next JSON line from the peer; fails on `{"error":..}`, EOF or after [`WAIT`].
+    async fn line(&mut self, what: &str) -> Value {
+        let name = &self.name;
+        let line = tokio::time::timeout(WAIT, self.lines.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("peer {name}: timed out waiting for {what}"))
+            .unwrap_or_else(|e| panic!("peer {name}: reading stdout: {e}"));
+        let Some(line) = line else {
+            let status = self.child.try_wait().ok().flatten();
+            panic!("peer {name}: stdout closed before {what} (exit status: {status:?})");
+        };
+        let v: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("peer {name}: not JSON ({e}): {line}"));
+        assert!(v.get("error").is_none(), "peer {name} failed: {line}");
+        v
+    }
+
+    async fn send(&mut self, cmd: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin
+            .write_all(format!("{cmd}\n").as_bytes())
+            .await
+            .unwrap_or_else(|e| panic!("peer {}: write {cmd:?}: {e}", self.name));
+        stdin.flush().await.unwrap();
+    }
+
+    /// Sends `dump` and returns the fresh state line.
+    async fn dump(&mut self) -> Value {
+        self.send("dump").await;
+        let v = self.line("dump").await;
+        assert_eq!(v["ready"], true, "dump answer: {v}");
+        v
+    }
+
+    /// Waits (bounded) for the process to exit and returns its exit code.
+    async fn wait_exit(&mut self) -> Option<i32> {
+        let status = tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("peer {} did not exit", self.name))
+            .unwrap();
+        status.code()
+    }
+}
+
+/// Map 'interop' as key -> string value.
+fn map_of(doc: &yrs::Doc) -> BTreeMap<String, String> {
+    let txn = doc.transact();
+    match txn.get_map("interop") {
+        Some(m) => m
+            .iter(&txn)
+            .map(|(k, v)| (k.to_owned(), v.to_string(&txn)))
+            .collect(),
+        None => BTreeMap::new(),
+    }
+}
+
+fn title_of(doc: &yrs::Doc) -> String {
+    let txn = doc.transact();
+    txn.get_text("title")
+        .map(|t| t.get_string(&txn))
+        .unwrap_or_default()
+}
+
+/// Waits until `c` sees exactly `expected` as awareness names; on timeout, says what it saw.
+async fn wait_names(c: &YClient, who: &str, expected: &[&str]) {
+    let what = format!("{who} sees exactly {expected:?} present");
+    // Shorter than the harness's own WAIT so this message, with the actual names, wins.
+    let limit = WAIT - std::time::Duration::from_secs(1);
+    let waited = tokio::time::timeout(
+        limit,
+        c.wait_for(&what, |v| v.awareness_names() == expected),
+    )
+    .await;
+    if waited.is_err() {
+        panic!("timed out: {what}; it sees {:?}", c.awareness_names());
+    }
+}
+
+fn js_map(v: &Value) -> BTreeMap<String, String> {
+    v["map"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no map in {v}"))
+        .iter()
+        .map(|(k, v)| {
+            let s = v.as_str().unwrap_or_else(|| panic!("non-string {k}: {v}"));
+            (k.clone(), s.to_owned())
+        })
+        .collect()
+}
+
+fn js_names(v: &Value) -> Vec<String> {
+    v["awareness"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no awareness in {v}"))
+        .iter()
+        .map(|n| n.as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn js_title(v: &Value) -> String {
+    v["title"].as_str().expect("title").to_owned()
+}
+
+#[tokio::test]
+async fn js_and_yrs_clients_co_edit_and_see_each_other() {
+    require_node();
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), |_| {}).await;
+    let room = room("interop");
+    let url = sync_url(&server, &room);
+    // y-websocket appends `/{room}` to the base URL itself.
+    let base = format!("ws://{}/sync", server.local_addr());
+
+    // The yrs side writes first.
+    let y = YClient::synced(&url).await;
+    y.set_awareness(serde_json::json!({"user": {"name": "yrs"}}));
+    y.edit(|_, txn| {
+        txn.get_or_insert_map("interop")
+            .insert(txn, "yrs", "hello from yrs");
+        txn.get_or_insert_text("title").insert(txn, 0, "yrs;");
+    });
+    y.round_trip().await;
+
+    // The JS peer syncs, writes, and reports once it sees the yrs client's key and presence.
+    let mut js = JsPeer::spawn(&base, &room, "js", &["yrs"]);
+    let ready = js.line("ready line").await;
+    assert_eq!(ready["ready"], true, "{ready}");
+    let map = js_map(&ready);
+    assert_eq!(map.get("js").map(String::as_str), Some("hello from js"));
+    assert_eq!(map.get("yrs").map(String::as_str), Some("hello from yrs"));
+    let names = js_names(&ready);
+    assert!(
+        names.iter().any(|n| n == "js") && names.iter().any(|n| n == "yrs"),
+        "JS awareness: {names:?}"
+    );
+
+    // The yrs client sees the JS edits and presence.
+    y.wait_for("yrs sees js's key, title and presence", |v| {
+        let t = title_of(v.doc());
+        map_of(v.doc()).get("js").map(String::as_str) == Some("hello from js")
+            && t.contains("js;")
+            && t.contains("yrs;")
+            && v.awareness_names().iter().any(|n| n == "js")
+    })
+    .await;
+    let y_title = y.read(title_of);
+    let y_map = y.read(map_of);
+    let dump = js.dump().await;
+    assert_eq!(js_title(&dump), y_title, "both sides see the same title");
+    assert_eq!(js_map(&dump), y_map, "both sides see the same map");
+    assert_eq!(y_map.len(), 2, "{y_map:?}");
+    assert_eq!(y_title.len(), "js;yrs;".len(), "{y_title:?}");
+
+    // All three converge: a late yrs client gets the same state from the server's copy.
+    let z = YClient::synced(&url).await;
+    assert_eq!(z.read(map_of), y_map, "late joiner's map");
+    assert_eq!(z.read(title_of), y_title, "late joiner's title");
+    wait_names(&z, "late yrs joiner", &["js", "yrs"]).await;
+
+    // A JS edit made after the handshake reaches the yrs clients.
+    js.send("set from-js value with spaces").await;
+    let ok = js.line("set answer").await;
+    assert_eq!(ok, serde_json::json!({"ok": true}));
+    for (who, c) in [("y", &y), ("z", &z)] {
+        c.wait_for(&format!("{who} sees from-js"), |v| {
+            map_of(v.doc()).get("from-js").map(String::as_str) == Some("value with spaces")
+        })
+        .await;
+    }
+
+    // A second JS peer joining late gets everything from the server too.
+    let mut js2 = JsPeer::spawn(&base, &room, "js2", &["js", "yrs"]);
+    let ready2 = js2.line("js2 ready line").await;
+    let map2 = js_map(&ready2);
+    for key in ["js", "yrs", "from-js", "js2"] {
+        assert!(map2.contains_key(key), "js2 lacks {key}: {map2:?}");
+    }
+    let t2 = js_title(&ready2);
+    assert!(
+        t2.contains("js;") && t2.contains("yrs;") && t2.contains("js2;"),
+        "js2 title: {t2:?}"
+    );
+    wait_names(&y, "y", &["js", "js2", "yrs"]).await;
+    wait_names(&z, "z", &["js", "js2", "yrs"]).await;
+
+    // SIGKILL: the JS peer sends no null awareness state; the server must drop its state
+    // when the socket closes, and only its own: the stock client echoes every awareness
+    // change it applies (other clients' states too), which must not make them "its" states.
+    js.child.start_kill().unwrap();
+    js.wait_exit().await;
+    wait_names(&y, "y after js was killed", &["js2", "yrs"]).await;
+    wait_names(&z, "z after js was killed", &["js2", "yrs"]).await;
+    let fresh = YClient::synced(&url).await;
+    wait_names(
+        &fresh,
+        "a fresh yrs client after js was killed",
+        &["js2", "yrs"],
+    )
+    .await;
+
+    // `quit`: provider.destroy() sends a null state and closes; js2 disappears too.
+    js2.send("quit").await;
+    assert_eq!(js2.wait_exit().await, Some(0), "js2 exits cleanly");
+    wait_names(&y, "y after js2 quit", &["yrs"]).await;
+    wait_names(&z, "z after js2 quit", &["yrs"]).await;
+
+    // The edits stay: the document outlives the JS peers.
+    let last = YClient::synced(&url).await;
+    let final_map = last.read(map_of);
+    assert_eq!(final_map, y.read(map_of));
+    assert_eq!(final_map.len(), 4, "{final_map:?}");
+    server.shutdown().await.unwrap();
+}
