@@ -34,6 +34,13 @@ impl RoomId {
     /// Validates `s` as `{org}.{team}.{cycle}`: three non-empty parts of `[A-Za-z0-9_-]`, the
     /// team part optionally starting with `~` (a personal OKR set), at most
     /// [`MAX_ROOM_ID_LEN`] bytes in all.
+    ///
+    /// ```
+    /// use okrhub::room_id::RoomId;
+    /// assert!(RoomId::parse("acme.sales.2026-Q3").is_ok());
+    /// assert!(RoomId::parse("acme.~ana.2026-Q3").is_ok());
+    /// assert!(RoomId::parse("acme/sales").is_err());
+    /// ```
     pub fn parse(s: &str) -> Result<Self, RoomIdError> {
         if s.is_empty() {
             return Err(RoomIdError::Empty);

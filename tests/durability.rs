@@ -18,10 +18,25 @@ struct Process {
 }
 
 impl Process {
+    /// Configured by flags, human logs.
     fn start(data_dir: &Path) -> Process {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_okrhub"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_okrhub"));
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir);
+        Process::spawn(cmd)
+    }
+
+    /// Configured by `OKRHUB_*` variables alone, JSON logs.
+    fn start_by_env(data_dir: &Path) -> Process {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_okrhub"));
+        cmd.env("OKRHUB_LISTEN", "127.0.0.1:0")
+            .env("OKRHUB_DATA_DIR", data_dir)
+            .env("OKRHUB_LOG_FORMAT", "json");
+        Process::spawn(cmd)
+    }
+
+    fn spawn(mut cmd: Command) -> Process {
+        let mut child = cmd
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -35,10 +50,21 @@ impl Process {
             let mut found = Some(found);
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if let Some(rest) = line.split("addr=").nth(1) {
-                    if let Some(tx) = found.take() {
-                        let _ = tx.send(rest.split_whitespace().next().unwrap().to_owned());
-                    }
+                let addr = if line.starts_with('{') {
+                    // JSON logs: {"fields":{"message":"listening","addr":"127.0.0.1:PORT",…},…}
+                    let v: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
+                    v.pointer("/fields/addr")
+                        .and_then(|a| a.as_str())
+                        .map(str::to_owned)
+                } else {
+                    line.split("addr=")
+                        .nth(1)
+                        .and_then(|rest| rest.split_whitespace().next())
+                        .map(str::to_owned)
+                };
+                if let (Some(addr), Some(tx)) = (addr, found.as_ref()) {
+                    let _ = tx.send(addr);
+                    found = None;
                 }
             }
         });
@@ -131,7 +157,8 @@ async fn sigkill_mid_stream_loses_no_flushed_update() {
 async fn sigterm_flushes_and_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let room = room("sigterm");
-    let server = Process::start(dir.path());
+    // This run is configured through the environment only, with JSON logs.
+    let server = Process::start_by_env(dir.path());
     let a = YClient::synced(&server.url(&room)).await;
     for i in 0..50 {
         a.edit(|_, txn| {

@@ -290,3 +290,61 @@ impl Hub {
         first_error.map_or(Ok(()), Err)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::embedded::EmbeddedStore;
+    use yrs::{GetString, Text, WriteTxn};
+
+    fn hub(dir: &std::path::Path) -> Hub {
+        let store: Arc<dyn DocStore> = Arc::new(EmbeddedStore::open(dir).unwrap());
+        let metrics = Arc::new(Metrics::new());
+        let tracker = tokio_util::task::TaskTracker::new();
+        let persister = Persister::start(store.clone(), metrics.clone(), &tracker);
+        let config = HubConfig {
+            idle_unload: Duration::ZERO,
+            ..HubConfig::default()
+        };
+        Hub::new(store, persister, metrics, config)
+    }
+
+    fn title(room: &Room) -> String {
+        room.read(|d| d.get_or_insert_text("title").get_string(&d.transact()))
+    }
+
+    #[tokio::test]
+    async fn a_join_during_unload_gets_a_fresh_room_with_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = hub(dir.path());
+        let id = RoomId::parse("t.unload.q1").unwrap();
+        let first = hub.get_or_load(&id).await.unwrap();
+        first.transact(|txn| txn.get_or_insert_text("title").push(txn, "kept"));
+
+        // try_unload closes the room to joins before its first await, so the join must wait
+        // for the unload to finish and then load the room again.
+        let ((), joined) = tokio::join!(hub.try_unload(&first), hub.join(&id));
+        let (second, joined) = joined.unwrap();
+        assert!(
+            !Arc::ptr_eq(&first, &second),
+            "the unloading room is not joined"
+        );
+        assert_eq!(title(&second), "kept");
+        assert_eq!(hub.loaded().len(), 1);
+        second.leave(joined.peer);
+        assert_eq!(hub.metrics().compactions.get(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_room_with_peers_does_not_unload() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = hub(dir.path());
+        let id = RoomId::parse("t.busy.q1").unwrap();
+        let (room, joined) = hub.join(&id).await.unwrap();
+        hub.try_unload(&room).await;
+        assert_eq!(hub.loaded().len(), 1);
+        room.leave(joined.peer);
+        hub.try_unload(&room).await;
+        assert!(hub.loaded().is_empty());
+    }
+}

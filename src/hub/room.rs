@@ -552,3 +552,148 @@ impl RoomState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The room without a network: frames in, queued frames out.
+    use super::*;
+    use crate::store::embedded::EmbeddedStore;
+    use serde_json::json;
+    use yrs::updates::encoder::Encode;
+    use yrs::{Map, WriteTxn};
+
+    struct Fixture {
+        room: Room,
+        _dir: tempfile::TempDir,
+    }
+
+    fn fixture(send_queue: usize) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+        let metrics = Arc::new(Metrics::new());
+        let persister = Persister::start(
+            store,
+            metrics.clone(),
+            &tokio_util::task::TaskTracker::new(),
+        );
+        let room = Room::new(
+            RoomId::parse("t.room.q1").unwrap(),
+            Doc::new(),
+            0,
+            0,
+            persister,
+            metrics,
+            RoomLimits { send_queue },
+        );
+        Fixture { room, _dir: dir }
+    }
+
+    fn update_frame_from(client: &Doc, key: &str) -> Bytes {
+        let mut txn = client.transact_mut();
+        txn.get_or_insert_map("m").insert(&mut txn, key, 1);
+        let update = txn.encode_update_v1();
+        Bytes::from(Message::Sync(SyncMessage::Update(update)).encode_v1())
+    }
+
+    fn drain(rx: &mut mpsc::Receiver<Bytes>) -> Vec<Bytes> {
+        let mut v = Vec::new();
+        while let Ok(b) = rx.try_recv() {
+            v.push(b);
+        }
+        v
+    }
+
+    #[tokio::test]
+    async fn join_queues_sync_step1_first() {
+        let f = fixture(8);
+        let mut a = f.room.join().unwrap();
+        let first = a.outbox.try_recv().unwrap();
+        let msgs = protocol::decode_frame(&first).unwrap();
+        assert!(matches!(msgs[0], Message::Sync(SyncMessage::SyncStep1(_))));
+    }
+
+    #[tokio::test]
+    async fn an_update_is_encoded_once_and_shared_by_every_other_peer() {
+        let f = fixture(8);
+        let mut a = f.room.join().unwrap();
+        let mut b = f.room.join().unwrap();
+        let mut c = f.room.join().unwrap();
+        for j in [&mut a, &mut b, &mut c] {
+            drain(&mut j.outbox);
+        }
+        let client = Doc::new();
+        f.room
+            .receive(a.peer, update_frame_from(&client, "k"))
+            .unwrap();
+        assert!(drain(&mut a.outbox).is_empty(), "the sender is not echoed");
+        let got_b = drain(&mut b.outbox);
+        let got_c = drain(&mut c.outbox);
+        assert_eq!(got_b.len(), 1);
+        assert_eq!(got_c.len(), 1);
+        assert_eq!(
+            got_b[0].as_ptr(),
+            got_c[0].as_ptr(),
+            "one buffer for all recipients"
+        );
+        assert_eq!(f.room.log_len(), 1, "logged once");
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_cuts_off_only_that_peer() {
+        let f = fixture(4);
+        let slow = f.room.join().unwrap(); // never drained
+        let mut fast = f.room.join().unwrap();
+        let writer = f.room.join().unwrap();
+        let client = Doc::new();
+        for i in 0..10 {
+            f.room
+                .receive(writer.peer, update_frame_from(&client, &format!("k{i}")))
+                .unwrap();
+            drain(&mut fast.outbox);
+        }
+        assert!(slow.control.is_closed());
+        assert_eq!(slow.control.reason().unwrap().code, 1013);
+        assert!(!fast.control.is_closed());
+        assert_eq!(f.room.peer_count(), 2);
+        assert_eq!(
+            f.room.read(|d| d.get_or_insert_map("m").len(&d.transact())),
+            10
+        );
+    }
+
+    #[tokio::test]
+    async fn leaving_removes_only_the_states_a_peer_published() {
+        let f = fixture(8);
+        let a = f.room.join().unwrap();
+        let b = f.room.join().unwrap();
+        let mut c = f.room.join().unwrap();
+        let mut a_awareness = Awareness::new(Doc::new());
+        a_awareness
+            .set_local_state(json!({"user": {"name": "ana"}}))
+            .unwrap();
+        let a_update = a_awareness.update().unwrap();
+        let frame = Bytes::from(Message::Awareness(a_update).encode_v1());
+        f.room.receive(a.peer, frame.clone()).unwrap();
+        // b echoes a's state back, as the JS provider does: b does not own it.
+        f.room.receive(b.peer, frame).unwrap();
+        drain(&mut c.outbox);
+        f.room.leave(b.peer);
+        assert!(drain(&mut c.outbox).is_empty(), "b leaving removes nothing");
+        f.room.leave(a.peer);
+        let removal = drain(&mut c.outbox);
+        assert_eq!(removal.len(), 1, "a leaving removes ana");
+        let Message::Awareness(u) = &protocol::decode_frame(&removal[0]).unwrap()[0] else {
+            panic!("expected an awareness message");
+        };
+        assert_eq!(&*u.clients[&a_awareness.client_id()].json, "null");
+    }
+
+    #[tokio::test]
+    async fn a_closing_room_refuses_joins() {
+        let f = fixture(8);
+        assert!(f.room.try_begin_close(std::time::Duration::ZERO));
+        assert!(f.room.join().is_err());
+        f.room.abort_close();
+        assert!(f.room.join().is_ok());
+    }
+}
