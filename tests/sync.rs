@@ -408,3 +408,80 @@ async fn healthz_and_metrics_answer() {
     assert_eq!(metric(addr, "okrhub_connections").await, 1.0);
     server.shutdown().await.unwrap();
 }
+
+/// A tiny deterministic PRNG (xorshift64*), so a failure can be replayed.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+#[tokio::test]
+async fn mutated_frames_never_break_the_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), |_| {}).await;
+    let url = sync_url(&server, &room("fuzz"));
+    let a = YClient::synced(&url).await;
+    a.edit(|_, txn| txn.get_or_insert_text("title").insert(txn, 0, "steady"));
+    a.round_trip().await;
+
+    // Valid frames to start from: an update, an awareness update, a sync step 1.
+    let doc = yrs::Doc::new();
+    let update = {
+        let mut txn = doc.transact_mut();
+        txn.get_or_insert_map("kr").insert(&mut txn, "k", "value");
+        txn.get_or_insert_text("t").insert(&mut txn, 0, "hello");
+        txn.encode_update_v1()
+    };
+    let mut awareness = yrs::sync::Awareness::new(yrs::Doc::new());
+    awareness
+        .set_local_state(serde_json::json!({"user": {"name": "z"}}))
+        .unwrap();
+    let seeds: Vec<Vec<u8>> = vec![
+        yrs::sync::Message::Sync(yrs::sync::SyncMessage::Update(update)).encode_v1(),
+        yrs::sync::Message::Awareness(awareness.update().unwrap()).encode_v1(),
+        yrs::sync::Message::Sync(yrs::sync::SyncMessage::SyncStep1(Default::default())).encode_v1(),
+    ];
+
+    let mut rng = Rng(0x5eed_0f_0c_7a11);
+    let mut closed = 0;
+    for _ in 0..400 {
+        let mut frame = seeds[rng.below(seeds.len())].clone();
+        match rng.below(3) {
+            0 => frame.truncate(rng.below(frame.len())),
+            1 => {
+                for _ in 0..1 + rng.below(4) {
+                    let i = rng.below(frame.len());
+                    frame[i] = rng.next() as u8;
+                }
+            }
+            _ => {
+                let i = rng.below(frame.len());
+                frame.insert(i, rng.next() as u8);
+            }
+        }
+        let c = YClient::connect(&url).await;
+        c.send_raw(frame);
+        // Either the server closes it as malformed, or it accepted the frame: a round trip
+        // proves the server is past it.
+        c.round_trip_or_closed().await;
+        if c.closed().is_some() {
+            closed += 1;
+        }
+    }
+    assert!(closed > 0, "some mutations are refused");
+    assert!(
+        a.closed().is_none(),
+        "the steady client was never disconnected"
+    );
+    let b = YClient::synced(&url).await;
+    assert!(b.read(|d| text_of(d, "title")).contains("steady"));
+    server.shutdown().await.unwrap();
+}

@@ -221,6 +221,16 @@ impl YClient {
             .await;
     }
 
+    /// Like [`YClient::round_trip`], but also returns if the server closes the connection.
+    pub async fn round_trip_or_closed(&self) {
+        let before = self.shared.lock().unwrap().awareness_msgs;
+        self.send_raw(Message::AwarenessQuery.encode_v1());
+        self.wait_for("query-awareness answer or close", |v| {
+            v.st.awareness_msgs > before || v.st.closed.is_some()
+        })
+        .await;
+    }
+
     /// Reads the doc.
     pub fn read<R>(&self, f: impl FnOnce(&Doc) -> R) -> R {
         let st = self.shared.lock().unwrap();
