@@ -450,7 +450,7 @@ async fn mutated_frames_never_break_the_room() {
         yrs::sync::Message::Sync(yrs::sync::SyncMessage::SyncStep1(Default::default())).encode_v1(),
     ];
 
-    let mut rng = Rng(0x5eed_0f_0c_7a11);
+    let mut rng = Rng(0x5eed_0f0c_7a11);
     let mut closed = 0;
     for _ in 0..400 {
         let mut frame = seeds[rng.below(seeds.len())].clone();
