@@ -1,0 +1,333 @@
+//! A run's parameters: scenario files (TOML), defaults and bounds.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::target::Target;
+
+/// Most connections one run may open.
+pub const MAX_CONNECTIONS: usize = 50_000;
+/// Longest measured window.
+pub const MAX_DURATION: Duration = Duration::from_secs(600);
+/// Longest warm-up.
+pub const MAX_WARMUP: Duration = Duration::from_secs(120);
+/// Highest edit rate per editor (edits/s); a tokio interval ticks at most every millisecond.
+pub const MAX_RATE: f64 = 1000.0;
+/// Most preloaded entries per room.
+pub const MAX_PRELOAD: usize = 1_000_000;
+/// Most steps of a saturation run.
+pub const MAX_STEPS: usize = 16;
+
+/// What an editor changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum EditKind {
+    /// Sets its own key `e{idx}` of the map `m` to `[timestamp_us, seq]`.
+    Map,
+    /// Appends `"{idx}:{seq}:{timestamp_us};"` to the text `t`.
+    Text,
+}
+
+impl EditKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EditKind::Map => "map",
+            EditKind::Text => "text",
+        }
+    }
+}
+
+/// A scenario file: every field optional; command-line flags override it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub rooms: Option<usize>,
+    pub clients: Option<usize>,
+    pub editors: Option<usize>,
+    pub editor_fraction: Option<f64>,
+    pub rate: Option<f64>,
+    pub duration: Option<f64>,
+    pub warmup: Option<f64>,
+    pub edit_kind: Option<EditKind>,
+    pub ramp: Option<usize>,
+    pub preload_entries: Option<usize>,
+    pub quiesce_timeout: Option<f64>,
+    pub saturate: Option<SaturateSpec>,
+}
+
+/// `[saturate]` in a scenario file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SaturateSpec {
+    pub rate_factor: Option<f64>,
+    pub max_steps: Option<usize>,
+    pub cpu_limit: Option<f64>,
+    pub min_gain: Option<f64>,
+}
+
+impl Scenario {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading scenario {}", path.display()))?;
+        let mut s: Scenario =
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        if s.name.is_none() {
+            s.name = path.file_stem().map(|n| n.to_string_lossy().into_owned());
+        }
+        Ok(s)
+    }
+}
+
+/// Raise the rate step by step until throughput stops growing or the server is saturated.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Saturate {
+    /// Each step's rate is the previous one times this.
+    pub rate_factor: f64,
+    pub max_steps: usize,
+    /// Stop when server CPU reaches this fraction of one core.
+    pub cpu_limit: f64,
+    /// Stop when delivered/s grows by less than this fraction over the best step so far.
+    pub min_gain: f64,
+}
+
+impl Default for Saturate {
+    fn default() -> Self {
+        Saturate {
+            rate_factor: 2.0,
+            max_steps: 10,
+            cpu_limit: 0.95,
+            min_gain: 0.05,
+        }
+    }
+}
+
+impl Saturate {
+    pub fn from_spec(s: &SaturateSpec) -> Self {
+        let d = Saturate::default();
+        Saturate {
+            rate_factor: s.rate_factor.unwrap_or(d.rate_factor),
+            max_steps: s.max_steps.unwrap_or(d.max_steps),
+            cpu_limit: s.cpu_limit.unwrap_or(d.cpu_limit),
+            min_gain: s.min_gain.unwrap_or(d.min_gain),
+        }
+    }
+}
+
+/// Everything a run needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub target: Target,
+    /// POST `{"docId": room}` here before connecting (y-sweet).
+    pub create_doc_url: Option<String>,
+    /// Scenario name (printed).
+    pub scenario: String,
+    /// Name of the server under test (printed).
+    pub label: String,
+    pub rooms: usize,
+    /// Clients per room.
+    pub clients: usize,
+    /// Editors per room (the first `editors` clients of each room).
+    pub editors: usize,
+    /// Edits per second per editor.
+    pub rate: f64,
+    pub duration: Duration,
+    pub warmup: Duration,
+    pub edit_kind: EditKind,
+    /// Connections being set up at once.
+    pub ramp: usize,
+    /// Map entries (~100 bytes each) written into each room before the clients join.
+    pub preload_entries: usize,
+    /// PID of the server, for CPU and RSS.
+    pub server_pid: Option<u32>,
+    /// Makes this run's room ids unique: `load.r{i}.{run_id}`.
+    pub run_id: String,
+    /// Longest wait, after editing stops, for every edit to reach every client.
+    pub quiesce_timeout: Duration,
+    pub saturate: Option<Saturate>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            target: Target::Base("ws://127.0.0.1:4680/sync".into()),
+            create_doc_url: None,
+            scenario: "custom".into(),
+            label: "okrhub".into(),
+            rooms: 1,
+            clients: 2,
+            editors: 1,
+            rate: 1.0,
+            duration: Duration::from_secs(10),
+            warmup: Duration::from_secs(2),
+            edit_kind: EditKind::Map,
+            ramp: 32,
+            preload_entries: 0,
+            server_pid: None,
+            run_id: default_run_id("custom"),
+            quiesce_timeout: Duration::from_secs(10),
+            saturate: None,
+        }
+    }
+}
+
+impl Config {
+    /// The id of room `i`: `{org}.{team}.{cycle}` as okrhub requires.
+    pub fn room_name(&self, i: usize) -> String {
+        format!("load.r{i}.{}", self.run_id)
+    }
+
+    pub fn connections(&self) -> usize {
+        self.rooms * self.clients
+    }
+
+    /// Checks bounds; the URLs are checked when the run starts.
+    pub fn validate(&self) -> Result<()> {
+        if self.rooms == 0 || self.clients == 0 {
+            bail!("--rooms and --clients must be at least 1");
+        }
+        let conns = self.rooms.saturating_mul(self.clients);
+        if conns > MAX_CONNECTIONS {
+            bail!("{conns} connections asked; at most {MAX_CONNECTIONS} per run");
+        }
+        if self.editors > self.clients {
+            bail!(
+                "{} editors per room but only {} clients per room",
+                self.editors,
+                self.clients
+            );
+        }
+        if !(self.rate > 0.0 && self.rate <= MAX_RATE) {
+            bail!("--rate must be in (0, {MAX_RATE}] edits/s per editor");
+        }
+        if self.duration.is_zero() || self.duration > MAX_DURATION {
+            bail!("--duration must be in (0, {}] s", MAX_DURATION.as_secs());
+        }
+        if self.warmup > MAX_WARMUP {
+            bail!("--warmup must be at most {} s", MAX_WARMUP.as_secs());
+        }
+        if self.quiesce_timeout > Duration::from_secs(120) {
+            bail!("--quiesce-timeout must be at most 120 s");
+        }
+        if self.ramp == 0 || self.ramp > 4096 {
+            bail!("--ramp must be in 1..=4096");
+        }
+        if self.preload_entries > MAX_PRELOAD {
+            bail!("--preload-entries must be at most {MAX_PRELOAD}");
+        }
+        if self.run_id.is_empty()
+            || self.run_id.len() > 64
+            || !self
+                .run_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            bail!("--run-id must be 1-64 characters of A-Z a-z 0-9 - _");
+        }
+        if let Some(s) = &self.saturate {
+            if s.max_steps == 0 || s.max_steps > MAX_STEPS {
+                bail!("saturate max_steps must be in 1..={MAX_STEPS}");
+            }
+            if !(s.rate_factor > 1.0 && s.rate_factor <= 10.0) {
+                bail!("saturate rate_factor must be in (1, 10]");
+            }
+            if !(s.cpu_limit > 0.0 && s.cpu_limit <= 1.0 && (0.0..1.0).contains(&s.min_gain)) {
+                bail!("saturate cpu_limit must be in (0, 1] and min_gain in [0, 1)");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `{scenario}-{base36 of the time}`, reduced to characters a room id may hold.
+pub fn default_run_id(scenario: &str) -> String {
+    let clean: String = scenario
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(40)
+        .collect();
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    format!("{clean}-{}", base36(millis % 36u64.pow(7)))
+}
+
+fn base36(mut n: u64) -> String {
+    const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    loop {
+        out.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).expect("ascii")
+}
+
+/// Editors per room for `fraction` of `clients` (rounded, at least 1 if the fraction is > 0).
+pub fn editors_from_fraction(fraction: f64, clients: usize) -> Result<usize> {
+    if !(0.0..=1.0).contains(&fraction) {
+        bail!("--editor-fraction must be in [0, 1]");
+    }
+    let n = (fraction * clients as f64).round() as usize;
+    Ok(if fraction > 0.0 { n.max(1) } else { 0 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_scenario_file_parses() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let s = Scenario::load(&path).unwrap();
+                assert!(s.name.is_some());
+                n += 1;
+            }
+        }
+        assert!(n >= 6, "expected the six scenarios, found {n}");
+    }
+
+    #[test]
+    fn fractions_round() {
+        assert_eq!(editors_from_fraction(0.1, 25).unwrap(), 3);
+        assert_eq!(editors_from_fraction(0.01, 25).unwrap(), 1);
+        assert_eq!(editors_from_fraction(0.0, 25).unwrap(), 0);
+        assert_eq!(editors_from_fraction(1.0, 10).unwrap(), 10);
+    }
+
+    #[test]
+    fn bounds() {
+        let ok = Config::default();
+        ok.validate().unwrap();
+        assert!(ok.room_name(3).starts_with("load.r3.custom-"));
+        let too_many = Config {
+            rooms: 1000,
+            clients: 1000,
+            ..Config::default()
+        };
+        assert!(too_many.validate().is_err());
+        let bad_id = Config {
+            run_id: "a.b".into(),
+            ..Config::default()
+        };
+        assert!(bad_id.validate().is_err());
+    }
+}

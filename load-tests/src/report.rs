@@ -1,0 +1,284 @@
+//! What a run measured, and how it is printed: a human summary, a markdown table row, JSON.
+
+use std::fmt::Write as _;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// One measured window (a saturation run has several, one per rate).
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    /// Edits/s per editor.
+    pub rate: f64,
+    /// Length of the measured window.
+    pub window_s: f64,
+    /// Edits sent during the window (these are the timed ones).
+    pub edits_sent: u64,
+    pub edits_per_s: f64,
+    /// Updates received by clients during the window (any edit).
+    pub deliveries: u64,
+    pub delivered_per_s: f64,
+    /// `edits_sent × (clients per room − 1)`.
+    pub expected_deliveries: u64,
+    /// Deliveries of edits sent during the window (including those arriving after it).
+    pub timed_deliveries: u64,
+    /// Edits sent during the window that some client still lacked when the quiescence wait
+    /// ended.
+    pub incomplete_edits: u64,
+    pub delivery_p50_us: u64,
+    pub delivery_p90_us: u64,
+    pub delivery_p99_us: u64,
+    pub delivery_max_us: u64,
+    /// Per edit: until the last other client of the room had it.
+    pub complete_p50_us: u64,
+    pub complete_p90_us: u64,
+    pub complete_p99_us: u64,
+    pub complete_max_us: u64,
+    pub server_cpu_s: Option<f64>,
+    /// Server CPU over the window, % of one core.
+    pub server_cpu_pct: Option<f64>,
+    pub server_cpu_us_per_delivery: Option<f64>,
+    /// This generator's CPU over the window, % of one core.
+    pub generator_cpu_pct: f64,
+    /// Time from the end of editing until every edit had reached every client.
+    pub quiesce_s: f64,
+    pub quiesced: bool,
+}
+
+/// Percentiles (µs) of a histogram: p50, p90, p99, max; zeros when empty.
+pub fn percentiles(h: &Histogram<u64>) -> [u64; 4] {
+    if h.is_empty() {
+        return [0; 4];
+    }
+    [
+        h.value_at_quantile(0.50),
+        h.value_at_quantile(0.90),
+        h.value_at_quantile(0.99),
+        h.max(),
+    ]
+}
+
+/// A whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub label: String,
+    pub scenario: String,
+    pub run_id: String,
+    pub url: String,
+    pub edit_kind: String,
+    pub rooms: usize,
+    pub clients_per_room: usize,
+    pub connections: usize,
+    pub editors_per_room: usize,
+    pub warmup_s: f64,
+    pub preload_entries: usize,
+    pub preload_s: Option<f64>,
+    /// From the first connection attempt until the last client was synced.
+    pub setup_s: f64,
+    /// Connections set up (connected and synced) per second during the ramp.
+    pub conn_per_s: f64,
+    /// Per client: TCP connect until synced (not counting the wait for a ramp slot).
+    pub join_p50_ms: f64,
+    pub join_p99_ms: f64,
+    pub join_max_ms: f64,
+    pub setup_server_cpu_s: Option<f64>,
+    pub server_cpu_ms_per_join: Option<f64>,
+    /// The single step, or the peak step of a saturation run (`"main": {…}` in the JSON).
+    pub main: StepReport,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_delivered_per_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub saturate_stop: Option<String>,
+    pub server_rss_before_kib: Option<u64>,
+    pub server_rss_after_setup_kib: Option<u64>,
+    pub server_rss_end_kib: Option<u64>,
+    /// `(rss_after_setup − rss_before) / connections`.
+    pub server_rss_per_conn_kib: Option<f64>,
+    pub generator_rss_kib: Option<u64>,
+    /// Every room's clients ended with identical docs.
+    pub converged: bool,
+    pub rooms_diverged: usize,
+    /// Clients that disconnected or failed.
+    pub client_errors: usize,
+    pub first_error: Option<String>,
+    /// With a preload: every client saw every preloaded entry.
+    pub preload_seen: Option<bool>,
+}
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map(|x| format!("{x:.digits$}"))
+        .unwrap_or_else(|| "-".into())
+}
+
+fn ms(us: u64) -> String {
+    format!("{:.2}", us as f64 / 1000.0)
+}
+
+impl StepReport {
+    fn line(&self) -> String {
+        format!(
+            "rate {:>7.2}/s  delivered {:>9.0}/s  deliv p50 {:>7} ms p99 {:>8} ms  last p99 {:>8} ms  server CPU {:>6}%  {:>6} µs/deliv  gen CPU {:>5.1}%  incomplete {}",
+            self.rate,
+            self.delivered_per_s,
+            ms(self.delivery_p50_us),
+            ms(self.delivery_p99_us),
+            ms(self.complete_p99_us),
+            opt(self.server_cpu_pct, 1),
+            opt(self.server_cpu_us_per_delivery, 2),
+            self.generator_cpu_pct,
+            self.incomplete_edits,
+        )
+    }
+}
+
+impl Report {
+    /// A multi-line summary for people.
+    pub fn summary(&self) -> String {
+        let m = &self.main;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "== {} / {} (run {}) — {}",
+            self.label, self.scenario, self.run_id, self.url
+        );
+        let editing = if self.editors_per_room == 0 {
+            "no editors (idle)".to_string()
+        } else {
+            format!(
+                "{} editor(s)/room, {} edits at {}/s each",
+                self.editors_per_room, self.edit_kind, m.rate
+            )
+        };
+        let _ = writeln!(
+            s,
+            "load: {} rooms × {} clients = {} connections, {editing}, window {:.1} s after {:.1} s warm-up",
+            self.rooms, self.clients_per_room, self.connections, m.window_s, self.warmup_s
+        );
+        if let Some(p) = self.preload_s {
+            let _ = writeln!(
+                s,
+                "preload: {} entries/room in {:.2} s; seen by every client: {}",
+                self.preload_entries,
+                p,
+                self.preload_seen.unwrap_or(false)
+            );
+        }
+        let _ = writeln!(
+            s,
+            "setup: {:.2} s, {:.0} conn/s; join (connect → synced) p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; server CPU {} s = {} ms/join",
+            self.setup_s, self.conn_per_s, self.join_p50_ms, self.join_p99_ms, self.join_max_ms,
+            opt(self.setup_server_cpu_s, 3), opt(self.server_cpu_ms_per_join, 3)
+        );
+        let _ = writeln!(
+            s,
+            "edits: {} sent ({:.1}/s); deliveries: {} in window = {:.0}/s (expected {} for the window's edits, timed {}, incomplete edits {})",
+            m.edits_sent, m.edits_per_s, m.deliveries, m.delivered_per_s,
+            m.expected_deliveries, m.timed_deliveries, m.incomplete_edits
+        );
+        let _ = writeln!(
+            s,
+            "latency per delivery:   p50 {} ms  p90 {} ms  p99 {} ms  max {} ms",
+            ms(m.delivery_p50_us),
+            ms(m.delivery_p90_us),
+            ms(m.delivery_p99_us),
+            ms(m.delivery_max_us)
+        );
+        let _ = writeln!(
+            s,
+            "latency to last client: p50 {} ms  p90 {} ms  p99 {} ms  max {} ms",
+            ms(m.complete_p50_us),
+            ms(m.complete_p90_us),
+            ms(m.complete_p99_us),
+            ms(m.complete_max_us)
+        );
+        let _ = writeln!(
+            s,
+            "server CPU: {} s in window = {}% of a core, {} µs per delivered update; generator CPU {:.1}%",
+            opt(m.server_cpu_s, 3),
+            opt(m.server_cpu_pct, 1),
+            opt(m.server_cpu_us_per_delivery, 2),
+            m.generator_cpu_pct
+        );
+        let kib = |v: Option<u64>| v.map(|x| x.to_string()).unwrap_or_else(|| "-".into());
+        let _ = writeln!(
+            s,
+            "server RSS: before {} KiB, after setup {} KiB, end {} KiB; {} KiB per connection; generator RSS {} KiB",
+            kib(self.server_rss_before_kib),
+            kib(self.server_rss_after_setup_kib),
+            kib(self.server_rss_end_kib),
+            opt(self.server_rss_per_conn_kib, 2),
+            kib(self.generator_rss_kib)
+        );
+        if !self.steps.is_empty() {
+            let _ = writeln!(s, "saturation steps:");
+            for st in &self.steps {
+                let _ = writeln!(s, "  {}", st.line());
+            }
+            let _ = writeln!(
+                s,
+                "peak: {} delivered/s; stopped: {}",
+                opt(self.peak_delivered_per_s, 0),
+                self.saturate_stop.as_deref().unwrap_or("-")
+            );
+        }
+        let _ = writeln!(
+            s,
+            "quiesced: {} ({:.2} s); client errors: {}{}",
+            m.quiesced,
+            m.quiesce_s,
+            self.client_errors,
+            self.first_error
+                .as_deref()
+                .map(|e| format!(" (first: {e})"))
+                .unwrap_or_default()
+        );
+        let _ = writeln!(
+            s,
+            "converged: {}{}",
+            self.converged,
+            if self.converged {
+                String::new()
+            } else {
+                format!(" ({} rooms diverged)", self.rooms_diverged)
+            }
+        );
+        s
+    }
+
+    /// Header and separator of the markdown table.
+    pub fn table_header() -> String {
+        "| server | scenario | conns | editors/room | rate/s | delivered/s | deliv p50 ms | deliv p99 ms | last p99 ms | server CPU % | CPU µs/deliv | RSS KiB/conn | conn/s | join p99 ms | converged |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+            .to_string()
+    }
+
+    /// One markdown table row.
+    pub fn table_row(&self) -> String {
+        let m = &self.main;
+        format!(
+            "| {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {:.0} | {:.2} | {} |",
+            self.label,
+            self.scenario,
+            self.connections,
+            self.editors_per_room,
+            m.rate,
+            m.delivered_per_s,
+            ms(m.delivery_p50_us),
+            ms(m.delivery_p99_us),
+            ms(m.complete_p99_us),
+            opt(m.server_cpu_pct, 1),
+            opt(m.server_cpu_us_per_delivery, 2),
+            opt(self.server_rss_per_conn_kib, 2),
+            self.conn_per_s,
+            self.join_p99_ms,
+            self.converged
+        )
+    }
+
+    /// One JSON line.
+    pub fn json(&self) -> String {
+        serde_json::to_string(self).expect("a report serializes")
+    }
+}

@@ -1,0 +1,421 @@
+//! A run: connect every client, measure one window per rate, check convergence.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::client::{self, ClientSpec, Control, Outcome};
+use crate::config::Config;
+use crate::http;
+use crate::procfs::{self, Proc};
+use crate::report::{percentiles, Report, StepReport};
+use crate::stats::{new_hist, Shared};
+use crate::target;
+
+/// Silence (no frame received by any client) that counts as quiescent once every timed edit
+/// has arrived everywhere.
+const QUIET: Duration = Duration::from_millis(200);
+
+/// Longest the preload of one room may take.
+const PRELOAD_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn progress(msg: impl AsRef<str>) {
+    eprintln!("[okrhub-load] {}", msg.as_ref());
+}
+
+/// Golden-ratio spacing of editors' tick phases, so they do not all fire together.
+fn phase(global_editor: usize) -> f64 {
+    (global_editor as f64 * 0.618_033_988_749_895).fract()
+}
+
+struct Probe {
+    server: Option<Proc>,
+    me: Proc,
+}
+
+impl Probe {
+    fn server_cpu(&self) -> Option<f64> {
+        self.server.and_then(|p| p.cpu_seconds().ok())
+    }
+    fn server_rss(&self) -> Option<u64> {
+        self.server.and_then(|p| p.rss_kib().ok())
+    }
+    fn my_cpu(&self) -> f64 {
+        self.me.cpu_seconds().unwrap_or(0.0)
+    }
+}
+
+/// Runs `cfg` to the end and reports. Errors are set-up failures (bad URL, refused host, a
+/// client that could not connect); a run that completes but diverged is reported with
+/// `converged: false`.
+pub async fn run(cfg: &Config) -> Result<Report> {
+    cfg.validate()?;
+    let rooms: Vec<String> = (0..cfg.rooms).map(|i| cfg.room_name(i)).collect();
+    let urls: Vec<String> = rooms.iter().map(|r| cfg.target.url_for(r)).collect();
+    let mut first = None;
+    for u in &urls {
+        let ep = target::parse_ws(u)?;
+        first.get_or_insert(ep);
+    }
+    target::check_resolves_to_loopback(first.as_ref().expect("at least one room")).await?;
+    let create = match &cfg.create_doc_url {
+        Some(u) => {
+            let ep = target::parse_http(u)?;
+            target::check_resolves_to_loopback(&ep).await?;
+            Some(ep)
+        }
+        None => None,
+    };
+    let total = cfg.connections();
+    procfs::ensure_nofile(total as u64 + 64)?;
+    let probe = Probe {
+        server: cfg.server_pid.map(Proc::new).transpose()?,
+        me: Proc::current(),
+    };
+
+    if let Some(ep) = &create {
+        progress(format!(
+            "creating {} docs via POST {}",
+            rooms.len(),
+            ep.path
+        ));
+        for r in &rooms {
+            http::create_doc(ep, r).await?;
+        }
+    }
+
+    let preload_s = if cfg.preload_entries > 0 {
+        progress(format!(
+            "preloading {} entries into each of {} rooms",
+            cfg.preload_entries, cfg.rooms
+        ));
+        let t = Instant::now();
+        for u in &urls {
+            tokio::time::timeout(
+                PRELOAD_TIMEOUT,
+                client::preload_room(u, cfg.preload_entries),
+            )
+            .await
+            .map_err(|_| anyhow::anyhow!("timed out after {PRELOAD_TIMEOUT:?}"))
+            .and_then(|r| r)
+            .with_context(|| format!("preloading {u}"))?;
+        }
+        Some(t.elapsed().as_secs_f64())
+    } else {
+        None
+    };
+
+    // Set-up: every client connects and syncs, at most `ramp` at a time.
+    let rss_before = probe.server_rss();
+    let shared = Arc::new(Shared::new(cfg.rooms, cfg.clients));
+    let (ctl_tx, ctl_rx) = watch::channel(Control::Idle);
+    let (joined_tx, mut joined_rx) = mpsc::unbounded_channel();
+    let ramp = Arc::new(Semaphore::new(cfg.ramp));
+    progress(format!(
+        "connecting {total} clients ({} rooms × {}), {} at a time",
+        cfg.rooms, cfg.clients, cfg.ramp
+    ));
+    let cpu_setup0 = probe.server_cpu();
+    let setup_started = Instant::now();
+    let mut handles: Vec<JoinHandle<Outcome>> = Vec::with_capacity(total);
+    for (room, url) in urls.iter().enumerate() {
+        for c in 0..cfg.clients {
+            let editor = (c < cfg.editors).then_some(c as u32);
+            let spec = ClientSpec {
+                room,
+                url: url.clone(),
+                editor,
+                phase: phase(room * cfg.editors + c),
+            };
+            handles.push(tokio::spawn(client::run_client(
+                spec,
+                cfg.edit_kind,
+                shared.clone(),
+                ramp.clone(),
+                ctl_rx.clone(),
+                joined_tx.clone(),
+            )));
+        }
+    }
+    drop(joined_tx);
+    let setup_deadline =
+        setup_started + Duration::from_secs(60) + Duration::from_millis(10) * total as u32;
+    let mut join_hist = new_hist();
+    let mut failure = None;
+    for n in 0..total {
+        match tokio::time::timeout_at(setup_deadline, joined_rx.recv()).await {
+            Ok(Some(Ok(d))) => {
+                join_hist.saturating_record(d.as_micros() as u64);
+            }
+            Ok(Some(Err(e))) => {
+                failure = Some(format!("connection {} of {total} failed: {e}", n + 1));
+                break;
+            }
+            Ok(None) => {
+                failure = Some("clients ended before all joined".into());
+                break;
+            }
+            Err(_) => {
+                failure = Some(format!(
+                    "only {n} of {total} clients synced before the set-up deadline"
+                ));
+                break;
+            }
+        }
+    }
+    if let Some(f) = failure {
+        for h in &handles {
+            h.abort();
+        }
+        let hint = if f.contains("Too many open files") {
+            " (the server or the generator ran out of file descriptors: raise `ulimit -n`)"
+        } else {
+            ""
+        };
+        bail!("set-up failed: {f}{hint}");
+    }
+    let setup = setup_started.elapsed();
+    let setup_server_cpu = match (cpu_setup0, probe.server_cpu()) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    let rss_after_setup = probe.server_rss();
+    progress(format!(
+        "{total} clients synced in {:.2} s",
+        setup.as_secs_f64()
+    ));
+
+    // Measured windows.
+    let mut steps = Vec::new();
+    let mut rate = cfg.rate;
+    let mut best = 0.0f64;
+    let mut stop_reason = None;
+    let gen_threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1) as f64;
+    let max_steps = cfg.saturate.map(|s| s.max_steps).unwrap_or(1);
+    for step in 0..max_steps {
+        let s = measure(cfg, &shared, &ctl_tx, &probe, rate).await;
+        progress(format!("step {}: {}", step + 1, short(&s)));
+        let delivered = s.delivered_per_s;
+        let cpu_frac = s.server_cpu_pct.map(|p| p / 100.0);
+        let gen_frac = s.generator_cpu_pct / 100.0;
+        let incomplete = s.incomplete_edits;
+        steps.push(s);
+        let Some(sat) = cfg.saturate else { break };
+        if let Some(c) = cpu_frac.filter(|c| *c >= sat.cpu_limit) {
+            stop_reason = Some(format!(
+                "server CPU {:.0}% ≥ {:.0}% of a core",
+                c * 100.0,
+                sat.cpu_limit * 100.0
+            ));
+            break;
+        }
+        if gen_frac >= 0.95 * gen_threads {
+            stop_reason = Some(format!(
+                "generator CPU {:.0}% saturates its {gen_threads} core(s): the result is generator-bound",
+                gen_frac * 100.0
+            ));
+            break;
+        }
+        if step > 0 && delivered < best * (1.0 + sat.min_gain) {
+            stop_reason = Some(format!(
+                "delivered/s grew less than {:.0}% ({delivered:.0} vs best {best:.0})",
+                sat.min_gain * 100.0
+            ));
+            break;
+        }
+        if incomplete > 0 {
+            stop_reason = Some(format!(
+                "{incomplete} edits never reached every client: the server fell behind"
+            ));
+            break;
+        }
+        best = best.max(delivered);
+        rate *= sat.rate_factor;
+        if rate > crate::config::MAX_RATE {
+            stop_reason = Some("rate limit reached".into());
+            break;
+        }
+    }
+    if cfg.saturate.is_some() && stop_reason.is_none() {
+        stop_reason = Some(format!("max_steps ({max_steps}) reached"));
+    }
+    let rss_end = probe.server_rss();
+
+    // Stop everyone and compare the docs.
+    ctl_tx.send_replace(Control::Stop);
+    let mut outcomes: Vec<Outcome> = Vec::with_capacity(total);
+    let collect_deadline = Instant::now() + Duration::from_secs(30);
+    for h in handles {
+        match tokio::time::timeout_at(collect_deadline, h).await {
+            Ok(Ok(o)) => outcomes.push(o),
+            Ok(Err(e)) => bail!("a client task failed: {e}"),
+            Err(_) => bail!("clients did not stop within 30 s"),
+        }
+    }
+    let mut rooms_diverged = 0;
+    let mut preload_seen = true;
+    for room in 0..cfg.rooms {
+        let of_room: Vec<&Outcome> = outcomes.iter().filter(|o| o.room == room).collect();
+        let first = of_room[0];
+        let same = of_room.iter().all(|o| {
+            o.error.is_none()
+                && o.snapshot.is_some()
+                && o.snapshot == first.snapshot
+                && o.content == first.content
+        });
+        if !same {
+            rooms_diverged += 1;
+        }
+        preload_seen &= of_room
+            .iter()
+            .all(|o| o.preload_len as usize >= cfg.preload_entries);
+    }
+    let errors: Vec<&String> = outcomes.iter().filter_map(|o| o.error.as_ref()).collect();
+
+    let main = if cfg.saturate.is_some() {
+        steps
+            .iter()
+            .max_by(|a, b| a.delivered_per_s.total_cmp(&b.delivered_per_s))
+            .cloned()
+            .expect("at least one step")
+    } else {
+        steps[0].clone()
+    };
+    let [j50, _, j99, jmax] = percentiles(&join_hist);
+    let conns = total as f64;
+    Ok(Report {
+        label: cfg.label.clone(),
+        scenario: cfg.scenario.clone(),
+        run_id: cfg.run_id.clone(),
+        url: cfg.target.as_str().to_owned(),
+        edit_kind: cfg.edit_kind.as_str().to_owned(),
+        rooms: cfg.rooms,
+        clients_per_room: cfg.clients,
+        connections: total,
+        editors_per_room: cfg.editors,
+        warmup_s: cfg.warmup.as_secs_f64(),
+        preload_entries: cfg.preload_entries,
+        preload_s,
+        setup_s: setup.as_secs_f64(),
+        conn_per_s: conns / setup.as_secs_f64().max(1e-9),
+        join_p50_ms: j50 as f64 / 1000.0,
+        join_p99_ms: j99 as f64 / 1000.0,
+        join_max_ms: jmax as f64 / 1000.0,
+        setup_server_cpu_s: setup_server_cpu,
+        server_cpu_ms_per_join: setup_server_cpu.map(|c| c * 1000.0 / conns),
+        peak_delivered_per_s: cfg.saturate.map(|_| main.delivered_per_s),
+        main,
+        steps: if cfg.saturate.is_some() {
+            steps
+        } else {
+            Vec::new()
+        },
+        saturate_stop: stop_reason,
+        server_rss_before_kib: rss_before,
+        server_rss_after_setup_kib: rss_after_setup,
+        server_rss_end_kib: rss_end,
+        server_rss_per_conn_kib: match (rss_before, rss_after_setup) {
+            (Some(a), Some(b)) => Some((b as f64 - a as f64) / conns),
+            _ => None,
+        },
+        generator_rss_kib: probe.me.rss_kib().ok(),
+        converged: rooms_diverged == 0,
+        rooms_diverged,
+        client_errors: errors.len(),
+        first_error: errors.first().map(|e| e.to_string()),
+        preload_seen: (cfg.preload_entries > 0).then_some(preload_seen),
+    })
+}
+
+fn short(s: &StepReport) -> String {
+    format!(
+        "rate {}/s: {:.0} delivered/s, p50 {:.2} ms, p99 {:.2} ms, server CPU {}%",
+        s.rate,
+        s.delivered_per_s,
+        s.delivery_p50_us as f64 / 1000.0,
+        s.delivery_p99_us as f64 / 1000.0,
+        s.server_cpu_pct
+            .map(|c| format!("{c:.1}"))
+            .unwrap_or_else(|| "-".into())
+    )
+}
+
+/// Editing at `rate`: warm up, measure one window, stop editing, wait for quiescence, harvest.
+async fn measure(
+    cfg: &Config,
+    shared: &Shared,
+    ctl: &watch::Sender<Control>,
+    probe: &Probe,
+    rate: f64,
+) -> StepReport {
+    if cfg.editors > 0 {
+        ctl.send_replace(Control::Edit(rate));
+    }
+    tokio::time::sleep(cfg.warmup).await;
+
+    let cpu0 = probe.server_cpu();
+    let me0 = probe.my_cpu();
+    let w0 = Instant::now();
+    shared.start_window();
+    tokio::time::sleep(cfg.duration).await;
+    shared.end_window();
+    let window = w0.elapsed().as_secs_f64();
+    let cpu = match (cpu0, probe.server_cpu()) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    let me = probe.my_cpu() - me0;
+    ctl.send_replace(Control::Idle);
+
+    // Quiescence: every timed edit everywhere, and no frame for a moment (bounded).
+    let q0 = Instant::now();
+    let quiesced = loop {
+        if shared.all_complete() && shared.quiet_for_us() >= QUIET.as_micros() as i64 {
+            break true;
+        }
+        if q0.elapsed() >= cfg.quiesce_timeout {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let quiesce_s = q0.elapsed().as_secs_f64();
+
+    let h = shared.harvest();
+    let receivers = cfg.clients.saturating_sub(1) as u64;
+    let [d50, d90, d99, dmax] = percentiles(&h.deliveries);
+    let [c50, c90, c99, cmax] = percentiles(&h.complete);
+    let delivered = h.delivered_in_window;
+    StepReport {
+        rate,
+        window_s: window,
+        edits_sent: h.sent,
+        edits_per_s: h.sent as f64 / window,
+        deliveries: delivered,
+        delivered_per_s: delivered as f64 / window,
+        expected_deliveries: h.sent * receivers,
+        timed_deliveries: h.deliveries.len(),
+        incomplete_edits: h.incomplete,
+        delivery_p50_us: d50,
+        delivery_p90_us: d90,
+        delivery_p99_us: d99,
+        delivery_max_us: dmax,
+        complete_p50_us: c50,
+        complete_p90_us: c90,
+        complete_p99_us: c99,
+        complete_max_us: cmax,
+        server_cpu_s: cpu,
+        server_cpu_pct: cpu.map(|c| c * 100.0 / window),
+        server_cpu_us_per_delivery: cpu
+            .filter(|_| delivered > 0)
+            .map(|c| c * 1e6 / delivered as f64),
+        generator_cpu_pct: me * 100.0 / window,
+        quiesce_s,
+        quiesced,
+    }
+}

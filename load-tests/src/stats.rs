@@ -1,0 +1,210 @@
+//! What the clients record: per-delivery latency, per-edit "last client has it" latency, and the
+//! measured window.
+//!
+//! An edit is *tracked* when its editor sends it during the measured window: the editor then
+//! registers `(editor, seq)` in its room before sending. Every other client of the room records
+//! the latency of its delivery; when the last of them has it, the edit is complete and its
+//! largest delivery latency goes into the completion histogram. Deliveries of untracked edits
+//! (warm-up) are not timed, but every delivery *received* during the window is counted for the
+//! throughput.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use hdrhistogram::Histogram;
+
+/// Largest latency a histogram holds (10 min); larger values are clamped.
+pub const MAX_US: u64 = 600_000_000;
+
+/// A histogram of microseconds, 3 significant digits.
+pub fn new_hist() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_US, 3).expect("valid histogram bounds")
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Pending {
+    got: u32,
+    max_us: u64,
+}
+
+struct RoomStats {
+    pending: HashMap<(u32, u64), Pending>,
+    deliveries: Histogram<u64>,
+    complete: Histogram<u64>,
+    sent: u64,
+}
+
+impl RoomStats {
+    fn new() -> Self {
+        RoomStats {
+            pending: HashMap::new(),
+            deliveries: new_hist(),
+            complete: new_hist(),
+            sent: 0,
+        }
+    }
+}
+
+/// What one measured window produced, summed over rooms.
+pub struct Harvest {
+    /// Latency of every delivery of a tracked edit (µs).
+    pub deliveries: Histogram<u64>,
+    /// Per tracked edit: latency until the last other client of the room had it (µs).
+    pub complete: Histogram<u64>,
+    /// Tracked edits sent.
+    pub sent: u64,
+    /// Tracked edits some client never got (before the quiescence wait ended).
+    pub incomplete: u64,
+    /// Deliveries (of any edit) received during the window.
+    pub delivered_in_window: u64,
+}
+
+/// State shared by every client of a run.
+pub struct Shared {
+    t0: Instant,
+    /// Clients per room minus one: how many deliveries complete an edit.
+    receivers: u32,
+    rooms: Vec<Mutex<RoomStats>>,
+    recording: AtomicBool,
+    window_start_us: AtomicI64,
+    window_end_us: AtomicI64,
+    delivered_in_window: AtomicU64,
+    frames: AtomicU64,
+    last_frame_us: AtomicI64,
+}
+
+impl Shared {
+    pub fn new(rooms: usize, clients_per_room: usize) -> Self {
+        Shared {
+            t0: Instant::now(),
+            receivers: clients_per_room.saturating_sub(1) as u32,
+            rooms: (0..rooms).map(|_| Mutex::new(RoomStats::new())).collect(),
+            recording: AtomicBool::new(false),
+            window_start_us: AtomicI64::new(i64::MAX),
+            window_end_us: AtomicI64::new(i64::MAX),
+            delivered_in_window: AtomicU64::new(0),
+            frames: AtomicU64::new(0),
+            last_frame_us: AtomicI64::new(0),
+        }
+    }
+
+    /// Microseconds since the shared start instant: the clock of every edit timestamp.
+    pub fn now_us(&self) -> i64 {
+        self.t0.elapsed().as_micros() as i64
+    }
+
+    /// An editor is about to send edit `seq`: track it if the window is open.
+    pub fn on_send(&self, room: usize, editor: u32, seq: u64) {
+        if self.receivers == 0 || !self.recording.load(Relaxed) {
+            return;
+        }
+        let mut r = self.rooms[room].lock().unwrap();
+        r.sent += 1;
+        r.pending.insert((editor, seq), Pending::default());
+    }
+
+    /// A client of `room` received edit `seq` of `editor`, sent at `ts_us`.
+    pub fn on_delivery(&self, room: usize, editor: u32, seq: u64, ts_us: i64) {
+        let now = self.now_us();
+        if now >= self.window_start_us.load(Relaxed) && now < self.window_end_us.load(Relaxed) {
+            self.delivered_in_window.fetch_add(1, Relaxed);
+        }
+        let lat = (now - ts_us).max(0) as u64;
+        let mut guard = self.rooms[room].lock().unwrap();
+        let r = &mut *guard;
+        let Some(p) = r.pending.get_mut(&(editor, seq)) else {
+            return;
+        };
+        p.got += 1;
+        p.max_us = p.max_us.max(lat);
+        r.deliveries.saturating_record(lat);
+        if p.got >= self.receivers {
+            let max = p.max_us;
+            r.pending.remove(&(editor, seq));
+            r.complete.saturating_record(max);
+        }
+    }
+
+    /// A frame arrived (any client).
+    pub fn on_frame(&self) {
+        self.frames.fetch_add(1, Relaxed);
+        self.last_frame_us.store(self.now_us(), Relaxed);
+    }
+
+    /// Microseconds since the last frame any client received.
+    pub fn quiet_for_us(&self) -> i64 {
+        self.now_us() - self.last_frame_us.load(Relaxed)
+    }
+
+    /// Opens the measured window.
+    pub fn start_window(&self) {
+        self.delivered_in_window.store(0, Relaxed);
+        self.window_end_us.store(i64::MAX, Relaxed);
+        self.window_start_us.store(self.now_us(), Relaxed);
+        self.recording.store(true, Relaxed);
+    }
+
+    /// Closes the measured window: edits sent from now on are not tracked.
+    pub fn end_window(&self) {
+        self.recording.store(false, Relaxed);
+        self.window_end_us.store(self.now_us(), Relaxed);
+    }
+
+    /// Whether every tracked edit has reached every client.
+    pub fn all_complete(&self) -> bool {
+        self.rooms
+            .iter()
+            .all(|r| r.lock().unwrap().pending.is_empty())
+    }
+
+    /// Takes what the window recorded and resets for the next one.
+    pub fn harvest(&self) -> Harvest {
+        let mut h = Harvest {
+            deliveries: new_hist(),
+            complete: new_hist(),
+            sent: 0,
+            incomplete: 0,
+            delivered_in_window: self.delivered_in_window.swap(0, Relaxed),
+        };
+        for room in &self.rooms {
+            let mut r = room.lock().unwrap();
+            h.deliveries.add(&r.deliveries).expect("same bounds");
+            h.complete.add(&r.complete).expect("same bounds");
+            h.sent += r.sent;
+            h.incomplete += r.pending.len() as u64;
+            *r = RoomStats::new();
+        }
+        self.window_start_us.store(i64::MAX, Relaxed);
+        self.window_end_us.store(i64::MAX, Relaxed);
+        h
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_edit_completes_when_every_other_client_has_it() {
+        let s = Shared::new(1, 3);
+        s.on_send(0, 0, 1); // outside the window: untracked
+        s.start_window();
+        s.on_send(0, 0, 2);
+        let ts = s.now_us() - 1000;
+        s.on_delivery(0, 0, 1, ts); // untracked: counted for throughput only
+        s.on_delivery(0, 0, 2, ts);
+        assert!(!s.all_complete());
+        s.on_delivery(0, 0, 2, ts - 4000);
+        assert!(s.all_complete());
+        s.end_window();
+        let h = s.harvest();
+        assert_eq!(h.sent, 1);
+        assert_eq!(h.incomplete, 0);
+        assert_eq!(h.deliveries.len(), 2);
+        assert_eq!(h.complete.len(), 1);
+        assert!(h.complete.max() >= 5000);
+        assert_eq!(h.delivered_in_window, 3);
+    }
+}
