@@ -83,7 +83,7 @@ start_server() {
       SERVER_PID=$!
       wait_port $PORT_YSWEET
       TARGET=(--url-template "ws://127.0.0.1:$PORT_YSWEET/d/{room}/ws/{room}"
-              --create-doc-url "http://127.0.0.1:$PORT_YSWEET/doc/new")
+              --create-doc-url "http://127.0.0.1:$PORT_YSWEET/doc/new" --room-separator -)
       ;;
   esac
 }

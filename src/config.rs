@@ -79,6 +79,11 @@ pub struct ServeArgs {
     #[arg(long, env = "OKRHUB_COMPACT_AFTER", default_value_t = 1000)]
     pub compact_after: u64,
 
+    /// How long the persister collects updates before one store write (and fsync). An update
+    /// is durable within this plus one commit; 0 writes as soon as the previous commit ends.
+    #[arg(long, env = "OKRHUB_FLUSH_INTERVAL", default_value = "50ms", value_parser = humantime::parse_duration)]
+    pub flush_interval: Duration,
+
     /// How long shutdown waits for connections to close before it flushes anyway.
     #[arg(long, env = "OKRHUB_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: Duration,

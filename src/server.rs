@@ -61,7 +61,12 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
     let addr = listener.local_addr()?;
     let metrics = Arc::new(Metrics::new());
     let background = TaskTracker::new();
-    let persister = Persister::start(store.clone(), metrics.clone(), &background);
+    let persister = Persister::start(
+        store.clone(),
+        metrics.clone(),
+        args.flush_interval,
+        &background,
+    );
     let hub = Hub::new(store.clone(), persister, metrics, args.hub_config());
     let shutdown = CancellationToken::new();
     let sessions = TaskTracker::new();

@@ -33,6 +33,11 @@ pub struct Cli {
     #[arg(long)]
     pub create_doc_url: Option<String>,
 
+    /// Separator of the parts of room ids: `.` gives okrhub's `{org}.{team}.{cycle}`; y-sweet
+    /// refuses dots in doc ids, so its runs use `-`.
+    #[arg(long, default_value_t = '.')]
+    pub room_separator: char,
+
     /// Scenario file (TOML); flags below override its values.
     #[arg(long)]
     pub scenario: Option<PathBuf>,
@@ -162,6 +167,7 @@ impl Cli {
         let cfg = Config {
             target,
             create_doc_url: self.create_doc_url,
+            room_separator: self.room_separator,
             run_id: self.run_id.unwrap_or_else(|| default_run_id(&scenario)),
             scenario,
             label: self.label,

@@ -124,6 +124,8 @@ pub struct Config {
     pub target: Target,
     /// POST `{"docId": room}` here before connecting (y-sweet).
     pub create_doc_url: Option<String>,
+    /// Separator of room id parts (`.` for okrhub; y-sweet refuses dots).
+    pub room_separator: char,
     /// Scenario name (printed).
     pub scenario: String,
     /// Name of the server under test (printed).
@@ -156,6 +158,7 @@ impl Default for Config {
         Config {
             target: Target::Base("ws://127.0.0.1:4680/sync".into()),
             create_doc_url: None,
+            room_separator: '.',
             scenario: "custom".into(),
             label: "okrhub".into(),
             rooms: 1,
@@ -176,9 +179,11 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The id of room `i`: `{org}.{team}.{cycle}` as okrhub requires.
+    /// The id of room `i`: `load.r{i}.{run_id}`, okrhub's `{org}.{team}.{cycle}`, with
+    /// [`Config::room_separator`] between the parts.
     pub fn room_name(&self, i: usize) -> String {
-        format!("load.r{i}.{}", self.run_id)
+        let sep = self.room_separator;
+        format!("load{sep}r{i}{sep}{}", self.run_id)
     }
 
     pub fn connections(&self) -> usize {

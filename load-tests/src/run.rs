@@ -271,6 +271,14 @@ pub async fn run(cfg: &Config) -> Result<Report> {
         });
         if !same {
             rooms_diverged += 1;
+            if std::env::var_os("OKRHUB_LOAD_DEBUG").is_some() {
+                for o in &of_room {
+                    eprintln!(
+                        "room {room}: error={:?} snapshot={:?} content={:?}",
+                        o.error, o.snapshot, o.content
+                    );
+                }
+            }
         }
         preload_seen &= of_room
             .iter()

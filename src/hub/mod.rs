@@ -301,7 +301,12 @@ mod tests {
         let store: Arc<dyn DocStore> = Arc::new(EmbeddedStore::open(dir).unwrap());
         let metrics = Arc::new(Metrics::new());
         let tracker = tokio_util::task::TaskTracker::new();
-        let persister = Persister::start(store.clone(), metrics.clone(), &tracker);
+        let persister = Persister::start(
+            store.clone(),
+            metrics.clone(),
+            Duration::from_millis(5),
+            &tracker,
+        );
         let config = HubConfig {
             idle_unload: Duration::ZERO,
             ..HubConfig::default()

@@ -574,6 +574,7 @@ mod tests {
         let persister = Persister::start(
             store,
             metrics.clone(),
+            std::time::Duration::from_millis(5),
             &tokio_util::task::TaskTracker::new(),
         );
         let room = Room::new(
