@@ -113,6 +113,10 @@ struct RoomState {
     /// Which connection published each awareness client id: only a state that connection
     /// actually changed counts, since the JS provider echoes every state it receives.
     awareness_owner: HashMap<ClientID, PeerId>,
+    /// The sync step 2 a client with an empty doc gets — the whole doc, encoded — kept while
+    /// the doc does not change: in a quiet room, every fresh joiner after the first costs a
+    /// reference-count increment instead of encoding the doc again.
+    full_state: Option<Bytes>,
 }
 
 /// Settings a room needs from the hub's config.
@@ -156,6 +160,7 @@ impl Room {
                 poisoned: false,
                 idle_since: Some(Instant::now()),
                 awareness_owner: HashMap::new(),
+                full_state: None,
             }),
             persister,
             metrics,
@@ -252,8 +257,12 @@ impl Room {
         for action in actions {
             match action {
                 Action::Step1(sv) => {
-                    let diff = st.awareness.doc().transact().encode_state_as_update_v1(&sv);
-                    let reply = protocol::encode(&Message::Sync(SyncMessage::SyncStep2(diff)));
+                    let reply = if sv.is_empty() {
+                        st.full_state()
+                    } else {
+                        let diff = st.awareness.doc().transact().encode_state_as_update_v1(&sv);
+                        protocol::encode(&Message::Sync(SyncMessage::SyncStep2(diff)))
+                    };
                     st.send_to(peer, reply, &self.metrics);
                 }
                 Action::Update { raw, update, relay } => {
@@ -452,8 +461,24 @@ impl RoomState {
         metrics: &Metrics,
     ) {
         self.last_seq += 1;
+        self.full_state = None;
         persister.append(room.clone(), self.last_seq, update);
         self.broadcast(&frame, origin, metrics);
+    }
+
+    /// The sync step 2 frame for an empty state vector, from the cache or encoded (and cached).
+    fn full_state(&mut self) -> Bytes {
+        if let Some(frame) = &self.full_state {
+            return frame.clone();
+        }
+        let update = self
+            .awareness
+            .doc()
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default());
+        let frame = protocol::encode(&Message::Sync(SyncMessage::SyncStep2(update)));
+        self.full_state = Some(frame.clone());
+        frame
     }
 
     /// Queues `frame` for every peer but `except`; cuts off the peers whose queue is full.
@@ -687,6 +712,54 @@ mod tests {
             panic!("expected an awareness message");
         };
         assert_eq!(&*u.clients[&a_awareness.client_id()].json, "null");
+    }
+
+    fn step1(sv: StateVector) -> Bytes {
+        Bytes::from(Message::Sync(SyncMessage::SyncStep1(sv)).encode_v1())
+    }
+
+    #[tokio::test]
+    async fn fresh_joiners_share_one_encoding_of_a_quiet_doc() {
+        let f = fixture(8);
+        let client = Doc::new();
+        let writer = f.room.join().unwrap();
+        f.room
+            .receive(writer.peer, update_frame_from(&client, "a"))
+            .unwrap();
+        let mut a = f.room.join().unwrap();
+        let mut b = f.room.join().unwrap();
+        drain(&mut a.outbox);
+        drain(&mut b.outbox);
+        f.room
+            .receive(a.peer, step1(StateVector::default()))
+            .unwrap();
+        f.room
+            .receive(b.peer, step1(StateVector::default()))
+            .unwrap();
+        let (ra, rb) = (drain(&mut a.outbox), drain(&mut b.outbox));
+        assert_eq!(ra[0].as_ptr(), rb[0].as_ptr(), "one cached encoding");
+
+        // An update invalidates it: the next joiner gets the new state.
+        f.room
+            .receive(writer.peer, update_frame_from(&client, "b"))
+            .unwrap();
+        drain(&mut a.outbox);
+        f.room
+            .receive(a.peer, step1(StateVector::default()))
+            .unwrap();
+        let fresh = drain(&mut a.outbox);
+        assert_ne!(fresh[0].as_ptr(), ra[0].as_ptr());
+        let Message::Sync(SyncMessage::SyncStep2(update)) =
+            &protocol::decode_frame(&fresh[0]).unwrap()[0]
+        else {
+            panic!("expected sync step 2");
+        };
+        let check = Doc::new();
+        check
+            .transact_mut()
+            .apply_update(Update::decode_v1(update).unwrap())
+            .unwrap();
+        assert_eq!(check.get_or_insert_map("m").len(&check.transact()), 2);
     }
 
     #[tokio::test]
