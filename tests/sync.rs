@@ -485,3 +485,34 @@ async fn mutated_frames_never_break_the_room() {
     assert!(b.read(|d| text_of(d, "title")).contains("steady"));
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_long_log_is_snapshotted_while_the_room_stays_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    let room = room("compact");
+    let server = start_server(dir.path(), |a| {
+        a.compact_after = 10;
+        a.idle_unload = Duration::from_millis(400); // sweeps every 100 ms
+    })
+    .await;
+    let addr = server.local_addr();
+    let a = YClient::synced(&sync_url(&server, &room)).await;
+    for i in 0..25 {
+        a.edit(|_, txn| {
+            txn.get_or_insert_map("kr")
+                .insert(txn, format!("k{i}"), i as i64);
+        });
+    }
+    a.round_trip().await;
+    // The room is still in use, yet its log is folded into a snapshot.
+    wait_metric(addr, "okrhub_compactions_total", |v| v >= 1.0).await;
+    assert_eq!(metric(addr, "okrhub_rooms_loaded").await, 1.0);
+    assert!(a.closed().is_none());
+    server.shutdown().await.unwrap();
+
+    // Snapshot + the log after it still make the whole doc.
+    let server = start_server(dir.path(), |_| {}).await;
+    let b = YClient::synced(&sync_url(&server, &room)).await;
+    assert_eq!(b.read(|d| map_len(d, "kr")), 25);
+    server.shutdown().await.unwrap();
+}
