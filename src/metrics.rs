@@ -9,7 +9,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
 /// Labels of [`Metrics::closes`]: why the server closed a connection.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -47,79 +47,95 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("okrhub");
-        let m = Metrics {
-            connections: Gauge::default(),
-            rooms_loaded: Gauge::default(),
-            frames_in: Counter::default(),
-            frames_out: Counter::default(),
-            bytes_in: Counter::default(),
-            bytes_out: Counter::default(),
-            slow_consumer_disconnects: Counter::default(),
-            closes: Family::default(),
-            store_append_seconds: Histogram::new(exponential_buckets(0.000_1, 2.0, 16)),
-            store_appended: Counter::default(),
-            store_errors: Counter::default(),
-            persist_queue: Gauge::default(),
-            room_load_seconds: Histogram::new(exponential_buckets(0.000_1, 2.0, 16)),
-            compactions: Counter::default(),
-            registry: Registry::default(),
-        };
-        registry.register(
-            "connections",
-            "Open WebSocket connections",
-            m.connections.clone(),
-        );
-        registry.register(
-            "rooms_loaded",
-            "Rooms held in memory",
-            m.rooms_loaded.clone(),
-        );
-        registry.register(
-            "frames_in",
-            "WebSocket frames received",
-            m.frames_in.clone(),
-        );
-        registry.register("frames_out", "WebSocket frames sent", m.frames_out.clone());
-        registry.register("bytes_in", "Payload bytes received", m.bytes_in.clone());
-        registry.register("bytes_out", "Payload bytes sent", m.bytes_out.clone());
-        registry.register(
-            "slow_consumer_disconnects",
-            "Connections closed because their outgoing queue overflowed",
-            m.slow_consumer_disconnects.clone(),
-        );
-        registry.register(
-            "closes",
-            "Connections closed by the server, by reason",
-            m.closes.clone(),
-        );
-        registry.register(
-            "store_append_seconds",
-            "Duration of one store append (one batch of updates)",
-            m.store_append_seconds.clone(),
-        );
-        registry.register(
-            "store_appended",
-            "Updates written to the store's log",
-            m.store_appended.clone(),
-        );
-        registry.register("store_errors", "Failed store calls", m.store_errors.clone());
-        registry.register(
-            "persist_queue",
-            "Updates waiting to be written to the store",
-            m.persist_queue.clone(),
-        );
-        registry.register(
-            "room_load_seconds",
-            "Duration of loading a room from the store",
-            m.room_load_seconds.clone(),
-        );
-        registry.register(
-            "compactions",
-            "Snapshots written to the store",
-            m.compactions.clone(),
-        );
-        Metrics { registry, ..m }
+        let mut r = Registry::with_prefix("okrhub");
+        let latency = || Histogram::new(exponential_buckets(0.000_1, 2.0, 16));
+        Metrics {
+            connections: add(
+                &mut r,
+                "connections",
+                "Open WebSocket connections",
+                Gauge::default(),
+            ),
+            rooms_loaded: add(
+                &mut r,
+                "rooms_loaded",
+                "Rooms held in memory",
+                Gauge::default(),
+            ),
+            frames_in: add(
+                &mut r,
+                "frames_in",
+                "WebSocket frames received",
+                Counter::default(),
+            ),
+            frames_out: add(
+                &mut r,
+                "frames_out",
+                "WebSocket frames sent",
+                Counter::default(),
+            ),
+            bytes_in: add(
+                &mut r,
+                "bytes_in",
+                "Payload bytes received",
+                Counter::default(),
+            ),
+            bytes_out: add(
+                &mut r,
+                "bytes_out",
+                "Payload bytes sent",
+                Counter::default(),
+            ),
+            slow_consumer_disconnects: add(
+                &mut r,
+                "slow_consumer_disconnects",
+                "Connections closed because their outgoing queue overflowed",
+                Counter::default(),
+            ),
+            closes: add(
+                &mut r,
+                "closes",
+                "Connections closed by the server, by reason",
+                Family::default(),
+            ),
+            store_append_seconds: add(
+                &mut r,
+                "store_append_seconds",
+                "Duration of one store append (one batch of updates)",
+                latency(),
+            ),
+            store_appended: add(
+                &mut r,
+                "store_appended",
+                "Updates written to the store's log",
+                Counter::default(),
+            ),
+            store_errors: add(
+                &mut r,
+                "store_errors",
+                "Failed store calls",
+                Counter::default(),
+            ),
+            persist_queue: add(
+                &mut r,
+                "persist_queue",
+                "Updates waiting to be written to the store",
+                Gauge::default(),
+            ),
+            room_load_seconds: add(
+                &mut r,
+                "room_load_seconds",
+                "Duration of loading a room from the store",
+                latency(),
+            ),
+            compactions: add(
+                &mut r,
+                "compactions",
+                "Snapshots written to the store",
+                Counter::default(),
+            ),
+            registry: r,
+        }
     }
 
     /// The Prometheus text exposition of every metric.
@@ -134,6 +150,12 @@ impl Metrics {
     pub fn count_close(&self, reason: &'static str) {
         self.closes.get_or_create(&CloseLabels { reason }).inc();
     }
+}
+
+/// Registers `metric` under `name` and returns it (metrics are shared handles).
+fn add<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    registry.register(name, help, metric.clone());
+    metric
 }
 
 impl Default for Metrics {
