@@ -156,11 +156,22 @@ struct Docs {
     preload: MapRef,
 }
 
+/// A random 32-bit client id, as the JS `yjs` client makes (`random.uint32()`). yrs would pick
+/// up to 53 bits; y-sweet 0.9.1 (built on yrs 0.19) mangles ids of 2^32 and above when it
+/// relays an update, which made every room diverge: real browser clients never send such ids.
+fn js_client_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    (h.finish() as u32).max(1) as u64
+}
+
 impl Docs {
     fn new() -> Self {
         // Root types are fetched before any transaction exists (fetching one inside an open
         // transaction of the same doc would deadlock).
-        let doc = Doc::new();
+        let doc = Doc::with_client_id(js_client_id());
         let map = doc.get_or_insert_map("m");
         let text = doc.get_or_insert_text("t");
         let preload = doc.get_or_insert_map("p");
