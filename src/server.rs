@@ -93,7 +93,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
                 .await
                 .context("serving")?;
             tracing::info!("shutting down: closing connections");
-            hub.close_all().await;
+            hub.close_all();
             sessions.close();
             if tokio::time::timeout(args.shutdown_timeout, sessions.wait())
                 .await

@@ -268,8 +268,9 @@ impl Hub {
         }
     }
 
-    /// At shutdown: closes every connection with 1001, then flushes and snapshots every room.
-    pub async fn close_all(&self) {
+    /// At shutdown: closes every room to joins and asks every connection to close with 1001
+    /// ([`Hub::flush_all`] then writes the rooms out).
+    pub fn close_all(&self) {
         let reason = CloseReason::going_away();
         for room in self.loaded() {
             room.begin_close();

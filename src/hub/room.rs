@@ -24,7 +24,7 @@
 //! resyncs when it reconnects. The room never waits for a slow reader and never drops an update
 //! for a reader it keeps.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
@@ -92,8 +92,6 @@ pub struct RoomClosing;
 struct Peer {
     outbox: mpsc::Sender<Bytes>,
     control: Arc<PeerControl>,
-    /// Awareness client ids this connection has published, removed when it leaves.
-    awareness_ids: HashSet<ClientID>,
 }
 
 struct RoomState {
@@ -110,8 +108,9 @@ struct RoomState {
     poisoned: bool,
     /// When the last peer left (None while someone is connected).
     idle_since: Option<Instant>,
-    /// Which connection published each awareness client id: only a state that connection
-    /// actually changed counts, since the JS provider echoes every state it receives.
+    /// Which connection published each present awareness state, removed when it leaves. Only
+    /// a state that connection actually changed counts, since the JS provider echoes every
+    /// state it receives.
     awareness_owner: HashMap<ClientID, PeerId>,
     /// The sync step 2 a client with an empty doc gets — the whole doc, encoded — kept while
     /// the doc does not change: in a quiet room, every fresh joiner after the first costs a
@@ -202,7 +201,6 @@ impl Room {
             Peer {
                 outbox: tx,
                 control: control.clone(),
-                awareness_ids: HashSet::new(),
             },
         );
         st.idle_since = None;
@@ -374,12 +372,7 @@ impl Room {
         if st.poisoned || st.last_seq <= st.compacted_seq {
             return None;
         }
-        let snapshot = st
-            .awareness
-            .doc()
-            .transact()
-            .encode_state_as_update_v1(&StateVector::default());
-        Some((snapshot, st.last_seq))
+        Some((st.encode_full(), st.last_seq))
     }
 
     /// Updates logged since the last snapshot.
@@ -471,14 +464,17 @@ impl RoomState {
         if let Some(frame) = &self.full_state {
             return frame.clone();
         }
-        let update = self
-            .awareness
-            .doc()
-            .transact()
-            .encode_state_as_update_v1(&StateVector::default());
-        let frame = protocol::encode(&Message::Sync(SyncMessage::SyncStep2(update)));
+        let frame = protocol::encode(&Message::Sync(SyncMessage::SyncStep2(self.encode_full())));
         self.full_state = Some(frame.clone());
         frame
+    }
+
+    /// The whole doc as one v1 update.
+    fn encode_full(&self) -> Vec<u8> {
+        self.awareness
+            .doc()
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default())
     }
 
     /// Queues `frame` for every peer but `except`; cuts off the peers whose queue is full.
@@ -529,48 +525,38 @@ impl RoomState {
     /// are removed when it leaves (and not when another connection that echoed them leaves).
     fn claim_awareness(&mut self, peer: PeerId, summary: &AwarenessUpdateSummary) {
         for id in summary.added.iter().chain(&summary.updated) {
-            if let Some(previous) = self.awareness_owner.insert(*id, peer) {
-                if previous != peer {
-                    if let Some(p) = self.peers.get_mut(&previous) {
-                        p.awareness_ids.remove(id);
-                    }
-                }
-            }
-            if let Some(p) = self.peers.get_mut(&peer) {
-                p.awareness_ids.insert(*id);
-            }
+            self.awareness_owner.insert(*id, peer);
         }
         for id in &summary.removed {
-            if let Some(owner) = self.awareness_owner.remove(id) {
-                if let Some(p) = self.peers.get_mut(&owner) {
-                    p.awareness_ids.remove(id);
-                }
-            }
+            self.awareness_owner.remove(id);
         }
     }
 
     /// Removes a peer and its awareness states, and tells the others.
     fn remove_peer(&mut self, peer: PeerId, metrics: &Metrics) {
-        let Some(p) = self.peers.remove(&peer) else {
+        if self.peers.remove(&peer).is_none() {
             return;
-        };
+        }
         if self.peers.is_empty() {
             self.idle_since = Some(Instant::now());
         }
-        if p.awareness_ids.is_empty() {
+        let owned: Vec<ClientID> = self
+            .awareness_owner
+            .iter()
+            .filter(|(_, owner)| **owner == peer)
+            .map(|(id, _)| *id)
+            .collect();
+        if owned.is_empty() {
             return;
         }
-        for id in &p.awareness_ids {
+        for id in &owned {
             self.awareness_owner.remove(id);
             self.awareness.remove_state(*id);
         }
         if self.peers.is_empty() {
             return;
         }
-        if let Ok(update) = self
-            .awareness
-            .update_with_clients(p.awareness_ids.iter().copied())
-        {
+        if let Ok(update) = self.awareness.update_with_clients(owned) {
             let frame = protocol::encode(&Message::Awareness(update));
             // May cut off further slow peers, which recurses at most once per peer.
             self.broadcast(&frame, None, metrics);
