@@ -52,7 +52,7 @@ async fn sync(
         .read_buffer_size(READ_BUFFER)
         .on_upgrade(move |socket| {
             let session = connection::serve(
-                socket,
+                Box::new(socket),
                 state.hub.clone(),
                 room,
                 limit,

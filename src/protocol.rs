@@ -84,6 +84,10 @@ impl CloseReason {
     pub fn normal() -> Self {
         Self::new(1000, "normal", "bye")
     }
+    /// The socket broke (reset, EOF mid-frame): nothing is sent, the connection just ends.
+    pub fn gone() -> Self {
+        Self::new(1006, "gone", "connection lost")
+    }
     pub fn going_away() -> Self {
         Self::new(1001, "shutdown", "server shutting down")
     }

@@ -19,6 +19,7 @@
 //! wait for it ([`Room::unloaded`]) and then load a fresh copy that includes everything.
 
 pub mod connection;
+pub mod outbox;
 pub mod room;
 
 use std::collections::HashMap;
@@ -35,7 +36,8 @@ use crate::protocol::CloseReason;
 use crate::room_id::RoomId;
 use crate::store::persister::Persister;
 use crate::store::{DocStore, StoreError};
-pub use room::{Joined, PeerControl, PeerId, Room, RoomLimits};
+pub use outbox::Outbox;
+pub use room::{Joined, PeerId, Room, RoomLimits};
 
 /// The hub's settings (from [`crate::config::ServeArgs`]).
 #[derive(Debug, Clone)]

@@ -26,11 +26,10 @@
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use yrs::block::ClientID;
 use yrs::sync::awareness::AwarenessUpdateSummary;
@@ -38,6 +37,7 @@ use yrs::sync::{Awareness, AwarenessUpdate, Message, SyncMessage};
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
+use super::outbox::Outbox;
 use crate::metrics::Metrics;
 use crate::protocol::{self, CloseReason};
 use crate::room_id::RoomId;
@@ -46,41 +46,11 @@ use crate::store::persister::Persister;
 /// A connection's id within its room.
 pub type PeerId = u64;
 
-/// How a connection is told to close: set once, observed by its reader and writer.
-#[derive(Default)]
-pub struct PeerControl {
-    reason: OnceLock<CloseReason>,
-    closed: CancellationToken,
-}
-
-impl PeerControl {
-    /// Asks the connection to close with `reason`. The first reason wins.
-    pub fn close(&self, reason: CloseReason) {
-        let _ = self.reason.set(reason);
-        self.closed.cancel();
-    }
-
-    /// Resolves once [`PeerControl::close`] has been called.
-    pub async fn closed(&self) {
-        self.closed.cancelled().await
-    }
-
-    pub fn is_closed(&self) -> bool {
-        self.closed.is_cancelled()
-    }
-
-    /// The reason given to [`PeerControl::close`], if any.
-    pub fn reason(&self) -> Option<&CloseReason> {
-        self.reason.get()
-    }
-}
-
 /// What a connection gets when it joins a room.
 pub struct Joined {
     pub peer: PeerId,
-    /// Frames to send, in order. Closed when the room drops the peer.
-    pub outbox: mpsc::Receiver<Bytes>,
-    pub control: Arc<PeerControl>,
+    /// Frames to send, in order, and the close signal.
+    pub outbox: Arc<Outbox>,
 }
 
 /// The room is closing (unloading, or reset after an internal error); join again once
@@ -89,14 +59,9 @@ pub struct Joined {
 #[error("room is closing")]
 pub struct RoomClosing;
 
-struct Peer {
-    outbox: mpsc::Sender<Bytes>,
-    control: Arc<PeerControl>,
-}
-
 struct RoomState {
     awareness: Awareness,
-    peers: HashMap<PeerId, Peer>,
+    peers: HashMap<PeerId, Arc<Outbox>>,
     next_peer: PeerId,
     /// The last log sequence number handed to the persister.
     last_seq: u64,
@@ -185,30 +150,19 @@ impl Room {
         if st.closing {
             return Err(RoomClosing);
         }
-        let (tx, rx) = mpsc::channel(self.limits.send_queue.max(4));
+        let outbox = Arc::new(Outbox::new(self.limits.send_queue.max(4)));
         let sv = st.awareness.doc().transact().state_vector();
-        let _ = tx.try_send(protocol::encode(&Message::Sync(SyncMessage::SyncStep1(sv))));
+        let _ = outbox.push(protocol::encode(&Message::Sync(SyncMessage::SyncStep1(sv))));
         if let Ok(update) = st.awareness.update() {
             if !update.clients.is_empty() {
-                let _ = tx.try_send(protocol::encode(&Message::Awareness(update)));
+                let _ = outbox.push(protocol::encode(&Message::Awareness(update)));
             }
         }
         let peer = st.next_peer;
         st.next_peer += 1;
-        let control = Arc::new(PeerControl::default());
-        st.peers.insert(
-            peer,
-            Peer {
-                outbox: tx,
-                control: control.clone(),
-            },
-        );
+        st.peers.insert(peer, outbox.clone());
         st.idle_since = None;
-        Ok(Joined {
-            peer,
-            outbox: rx,
-            control,
-        })
+        Ok(Joined { peer, outbox })
     }
 
     /// Unsubscribes a connection and removes the awareness states it published, telling the
@@ -279,7 +233,7 @@ impl Room {
                             st.poisoned = true;
                             st.closing = true;
                             for p in st.peers.values() {
-                                p.control.close(CloseReason::new(
+                                p.close(CloseReason::new(
                                     1011,
                                     "room_reset",
                                     "room reset after an internal error; reconnect",
@@ -361,7 +315,7 @@ impl Room {
     pub fn close_all(&self, reason: &CloseReason) {
         let st = self.lock();
         for p in st.peers.values() {
-            p.control.close(reason.clone());
+            p.close(reason.clone());
         }
     }
 
@@ -484,7 +438,7 @@ impl RoomState {
             if Some(id) == except {
                 continue;
             }
-            if let Err(mpsc::error::TrySendError::Full(_)) = peer.outbox.try_send(frame.clone()) {
+            if peer.push(frame.clone()).is_err() {
                 overflowed.push(id);
             }
         }
@@ -495,13 +449,10 @@ impl RoomState {
 
     /// Queues `frame` for one peer.
     fn send_to(&mut self, peer: PeerId, frame: Bytes, metrics: &Metrics) {
-        let full = match self.peers.get(&peer) {
-            Some(p) => matches!(
-                p.outbox.try_send(frame),
-                Err(mpsc::error::TrySendError::Full(_))
-            ),
-            None => false,
-        };
+        let full = self
+            .peers
+            .get(&peer)
+            .is_some_and(|p| p.push(frame).is_err());
         if full {
             self.cut_off(peer, metrics);
         }
@@ -509,14 +460,14 @@ impl RoomState {
 
     fn cut_off(&mut self, peer: PeerId, metrics: &Metrics) {
         if let Some(p) = self.peers.get(&peer) {
-            let queue = p.outbox.max_capacity();
+            let queue = p.capacity();
             tracing::warn!(
                 peer,
                 queue,
                 "slow consumer: outgoing queue full, closing its connection"
             );
             metrics.slow_consumer_disconnects.inc();
-            p.control.close(CloseReason::slow_consumer(queue));
+            p.close(CloseReason::slow_consumer(queue));
         }
         self.remove_peer(peer, metrics);
     }
@@ -607,11 +558,9 @@ mod tests {
         Bytes::from(Message::Sync(SyncMessage::Update(update)).encode_v1())
     }
 
-    fn drain(rx: &mut mpsc::Receiver<Bytes>) -> Vec<Bytes> {
+    fn drain(outbox: &mut Arc<Outbox>) -> Vec<Bytes> {
         let mut v = Vec::new();
-        while let Ok(b) = rx.try_recv() {
-            v.push(b);
-        }
+        outbox.take(&mut v, usize::MAX);
         v
     }
 
@@ -619,7 +568,7 @@ mod tests {
     async fn join_queues_sync_step1_first() {
         let f = fixture(8);
         let mut a = f.room.join().unwrap();
-        let first = a.outbox.try_recv().unwrap();
+        let first = drain(&mut a.outbox).remove(0);
         let msgs = protocol::decode_frame(&first).unwrap();
         assert!(matches!(msgs[0], Message::Sync(SyncMessage::SyncStep1(_))));
     }
@@ -663,9 +612,9 @@ mod tests {
                 .unwrap();
             drain(&mut fast.outbox);
         }
-        assert!(slow.control.is_closed());
-        assert_eq!(slow.control.reason().unwrap().code, 1013);
-        assert!(!fast.control.is_closed());
+        assert!(slow.outbox.is_closed());
+        assert_eq!(slow.outbox.reason().unwrap().code, 1013);
+        assert!(!fast.outbox.is_closed());
         assert_eq!(f.room.peer_count(), 2);
         assert_eq!(
             f.room.read(|d| d.get_or_insert_map("m").len(&d.transact())),
