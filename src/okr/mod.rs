@@ -15,6 +15,7 @@
 //! | [`read`](read()) | doc → [`OkrSet`], derived fields filled in; [`kr_history`] |
 //! | [`rules`] | progress, pace, status, overdue: pure functions |
 //! | [`lint`] | quality advice |
+//! | [`commands`] | [`Command`]s: validate fully, then write ([`apply()`]) |
 //!
 //! # Data flow
 //!
@@ -22,6 +23,7 @@
 //! [`read()`] → compares with the previous read. The doc is the only source of truth; the typed
 //! model is always derived from it, never stored.
 
+pub mod commands;
 mod fields;
 pub mod lint;
 pub mod model;
@@ -29,6 +31,7 @@ mod read;
 pub mod rules;
 pub mod schema;
 
+pub use commands::{apply, apply_in_room, Applied, Command, CommandError, ErrorCode};
 pub use model::*;
 pub use read::{kr_history, read};
 pub use schema::ROOTS;

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use yrs::{Map, Out, ReadTxn};
 
-use super::fields::Fields;
+use super::fields::{describe, Fields};
 use super::lint::lint;
 use super::model::*;
 use super::rules;
@@ -20,10 +20,10 @@ use super::schema::{self, field as f, limits};
 pub fn read<T: ReadTxn>(txn: &T, now: Millis) -> OkrSet {
     let mut problems = Vec::new();
     let cycle = read_cycle(txn, &mut problems);
-    let objectives = entries(txn, schema::OBJECTIVES, &mut problems, objective);
-    let key_results = entries(txn, schema::KEY_RESULTS, &mut problems, key_result);
-    let mut checkins = entries(txn, schema::CHECKINS, &mut problems, checkin);
-    let mut comments = entries(txn, schema::COMMENTS, &mut problems, comment);
+    let objectives = entries(txn, schema::OBJECTIVES, true, &mut problems, objective);
+    let key_results = entries(txn, schema::KEY_RESULTS, true, &mut problems, key_result);
+    let mut checkins = entries(txn, schema::CHECKINS, false, &mut problems, checkin);
+    let mut comments = entries(txn, schema::COMMENTS, false, &mut problems, comment);
     checkins.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
     comments.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
 
@@ -67,10 +67,13 @@ pub fn kr_history(set: &OkrSet, kr: &str) -> Option<Vec<HistoryPoint>> {
     Some(points)
 }
 
-/// Parses every entry of root map `root` with `parse`, collecting problems.
+/// Parses every entry of root map `root` with `parse`, collecting problems. Entries of a
+/// `shared` root must be `Y.Map`s (their fields are edited in place); the others may be plain
+/// objects.
 fn entries<T: ReadTxn, E>(
     txn: &T,
     root: &str,
+    shared: bool,
     problems: &mut Vec<Problem>,
     parse: fn(&str, &mut Fields<'_, T>) -> Option<E>,
 ) -> Vec<E> {
@@ -79,6 +82,14 @@ fn entries<T: ReadTxn, E>(
     };
     let mut out = Vec::new();
     for (id, value) in map.iter(txn) {
+        if shared && !matches!(value, Out::YMap(_)) {
+            let message = format!("expected a Y.Map, found {}", describe(&value));
+            problems.push(Problem {
+                path: format!("{root}/{id}"),
+                message,
+            });
+            continue;
+        }
         match Fields::of(txn, format!("{root}/{id}"), &value) {
             Ok(mut fields) => {
                 let parsed = parse(id, &mut fields);
