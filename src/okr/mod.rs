@@ -15,6 +15,7 @@
 //! | [`read`](read()) | doc → [`OkrSet`], derived fields filled in; [`kr_history`] |
 //! | [`rules`] | progress, pace, status, overdue: pure functions |
 //! | [`lint`] | quality advice |
+//! | [`events`] | [`diff()`] of two reads → typed [`Event`]s |
 //! | [`commands`] | [`Command`]s: validate fully, then write ([`apply()`]) |
 //!
 //! # Data flow
@@ -24,6 +25,7 @@
 //! model is always derived from it, never stored.
 
 pub mod commands;
+pub mod events;
 mod fields;
 pub mod lint;
 pub mod model;
@@ -32,6 +34,7 @@ pub mod rules;
 pub mod schema;
 
 pub use commands::{apply, apply_in_room, Applied, Command, CommandError, ErrorCode};
+pub use events::{diff, Event, MentionSource};
 pub use model::*;
 pub use read::{kr_history, read};
 pub use schema::ROOTS;
