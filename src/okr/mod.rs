@@ -38,3 +38,6 @@ pub use events::{diff, Event, MentionSource};
 pub use model::*;
 pub use read::{kr_history, read};
 pub use schema::ROOTS;
+
+#[cfg(test)]
+mod tests;

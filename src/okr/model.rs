@@ -134,7 +134,6 @@ pub struct Objective {
     pub team: Option<String>,
     pub kind: ObjectiveKind,
     pub visibility: Visibility,
-    #[serde(rename = "type")]
     pub commitment: Commitment,
     pub order: f64,
     pub archived: bool,

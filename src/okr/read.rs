@@ -196,7 +196,7 @@ fn objective<T: ReadTxn>(id: &str, fields: &mut Fields<'_, T>) -> Option<Objecti
         team: fields.str(f::TEAM),
         kind: fields.enumeration(f::KIND).unwrap_or_default(),
         visibility: fields.enumeration(f::VISIBILITY).unwrap_or_default(),
-        commitment: fields.enumeration(f::TYPE).unwrap_or_default(),
+        commitment: fields.enumeration(f::COMMITMENT).unwrap_or_default(),
         order: fields.num(f::ORDER).unwrap_or(0.0),
         archived: archived(fields),
         aligned_to,

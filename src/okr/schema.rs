@@ -29,7 +29,7 @@ pub mod field {
     pub const OWNER: &str = "owner";
     pub const TEAM: &str = "team";
     pub const VISIBILITY: &str = "visibility";
-    pub const TYPE: &str = "type";
+    pub const COMMITMENT: &str = "commitment";
     pub const ORDER: &str = "order";
     pub const STATUS: &str = "status";
     pub const ALIGNED_TO: &str = "aligned_to";

@@ -70,7 +70,7 @@ pub struct ObjectiveCreate {
     pub kind: Option<ObjectiveKind>,
     #[serde(default)]
     pub visibility: Option<Visibility>,
-    #[serde(default, rename = "type")]
+    #[serde(default)]
     pub commitment: Option<Commitment>,
     #[serde(default)]
     pub aligned_to: Vec<AlignRef>,
@@ -92,7 +92,7 @@ pub struct ObjectiveUpdate {
     pub kind: Option<ObjectiveKind>,
     #[serde(default)]
     pub visibility: Option<Visibility>,
-    #[serde(default, rename = "type")]
+    #[serde(default)]
     pub commitment: Option<Commitment>,
 }
 

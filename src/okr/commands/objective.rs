@@ -51,7 +51,10 @@ pub(crate) fn create(txn: &mut TransactionMut, ctx: &Ctx, c: &ObjectiveCreate) -
             f::VISIBILITY,
             In::Any(to_any(&c.visibility.unwrap_or_default())),
         ),
-        (f::TYPE, In::Any(to_any(&c.commitment.unwrap_or_default()))),
+        (
+            f::COMMITMENT,
+            In::Any(to_any(&c.commitment.unwrap_or_default())),
+        ),
         (f::ORDER, order.into()),
         (f::STATUS, schema::ACTIVE.into()),
         (
@@ -130,7 +133,7 @@ pub(crate) fn update(txn: &mut TransactionMut, ctx: &Ctx, c: &ObjectiveUpdate) -
         map.insert(txn, f::VISIBILITY, to_any(&v));
     }
     if let Some(t) = c.commitment {
-        map.insert(txn, f::TYPE, to_any(&t));
+        map.insert(txn, f::COMMITMENT, to_any(&t));
     }
     stamp(txn, &map, ctx.actor, ctx.now);
     Ok(Applied::default())
