@@ -13,6 +13,7 @@
 //! | [`http`] | the routes: `/sync/{room}`, `/healthz`, `/metrics` |
 //! | [`protocol`] | y-sync frames (over `yrs::sync`) and close reasons |
 //! | [`hub`] | the room registry ([`hub::Hub`]), a room's doc + awareness + subscribers ([`hub::Room`]), one connection ([`hub::connection`]) |
+//! | [`okr`] | an OKR set on its doc: schema, typed model, rules, lint, commands, events (pure, no I/O) |
 //! | [`store`] | the [`store::DocStore`] trait, the embedded redb store, the batching persister |
 //! | [`room_id`] | room ids, validated at the edge |
 //! | [`metrics`] | Prometheus metrics |
@@ -30,6 +31,7 @@ pub mod config;
 pub mod http;
 pub mod hub;
 pub mod metrics;
+pub mod okr;
 pub mod protocol;
 pub mod room_id;
 pub mod server;

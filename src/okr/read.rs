@@ -1,0 +1,543 @@
+//! Materialising the typed [`OkrSet`] from a doc: parse every entry tolerantly, then derive.
+//!
+//! Reading never fails and never panics. Each root map is walked entry by entry; an entry whose
+//! required fields are missing or unusable is skipped, an optional field that is unusable falls
+//! back to its default, and both are reported in [`OkrSet::problems`] — so one client writing
+//! garbage costs that entry, not the room. The derived fields are filled in afterwards, in one
+//! place, from the [`rules`](super::rules).
+
+use std::collections::HashMap;
+
+use yrs::{Map, Out, ReadTxn};
+
+use super::fields::{describe, Fields};
+use super::lint::lint;
+use super::model::*;
+use super::rules;
+use super::schema::{self, field as f, limits};
+
+/// Reads the OKR set in `txn`'s doc, with derived fields as of `now`.
+pub fn read<T: ReadTxn>(txn: &T, now: Millis) -> OkrSet {
+    let mut problems = Vec::new();
+    let cycle = read_cycle(txn, &mut problems);
+    let objectives = entries(txn, schema::OBJECTIVES, true, &mut problems, objective);
+    let key_results = entries(txn, schema::KEY_RESULTS, true, &mut problems, key_result);
+    let mut checkins = entries(txn, schema::CHECKINS, false, &mut problems, checkin);
+    let mut comments = entries(txn, schema::COMMENTS, false, &mut problems, comment);
+    checkins.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+    comments.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+
+    let mut set = OkrSet {
+        as_of: now,
+        cycle,
+        checkins,
+        comments,
+        ..OkrSet::default()
+    };
+    derive(&mut set, objectives, key_results, &mut problems);
+    set.lint = lint(&set.objectives, &set.key_results);
+    set.problems = problems;
+    set
+}
+
+/// A KR's check-ins as a time series, or `None` if there is no such KR in `set`.
+pub fn kr_history(set: &OkrSet, kr: &str) -> Option<Vec<HistoryPoint>> {
+    let kr = set.key_results.iter().find(|k| k.id == kr)?;
+    let points = set
+        .checkins
+        .iter()
+        .filter(|c| c.key_result == kr.id)
+        .map(|c| {
+            let metric = rules::metric_at(&kr.metric, &kr.revisions, c.at);
+            let raw = match metric {
+                // A milestone check-in records the percentage its done flags gave.
+                Metric::Milestone { .. } => c.value,
+                _ => rules::raw_progress(metric, Some(c.value)),
+            };
+            HistoryPoint {
+                checkin: c.id.clone(),
+                at: c.at,
+                value: c.value,
+                progress: rules::clamp_progress(raw),
+                confidence: c.confidence,
+                author: c.author.clone(),
+            }
+        })
+        .collect();
+    Some(points)
+}
+
+/// Parses every entry of root map `root` with `parse`, collecting problems. Entries of a
+/// `shared` root must be `Y.Map`s (their fields are edited in place); the others may be plain
+/// objects.
+fn entries<T: ReadTxn, E>(
+    txn: &T,
+    root: &str,
+    shared: bool,
+    problems: &mut Vec<Problem>,
+    parse: fn(&str, &mut Fields<'_, T>) -> Option<E>,
+) -> Vec<E> {
+    let Some(map) = txn.get_map(root) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (id, value) in map.iter(txn) {
+        if shared && !matches!(value, Out::YMap(_)) {
+            let message = format!("expected a Y.Map, found {}", describe(&value));
+            problems.push(Problem {
+                path: format!("{root}/{id}"),
+                message,
+            });
+            continue;
+        }
+        match Fields::of(txn, format!("{root}/{id}"), &value) {
+            Ok(mut fields) => {
+                let parsed = parse(id, &mut fields);
+                problems.append(&mut fields.problems);
+                out.extend(parsed);
+            }
+            Err(problem) => problems.push(problem),
+        }
+    }
+    out
+}
+
+fn read_cycle<T: ReadTxn>(txn: &T, problems: &mut Vec<Problem>) -> Option<Cycle> {
+    let map = txn.get_map(schema::CYCLE)?;
+    if map.len(txn) == 0 {
+        return None;
+    }
+    let mut fields = Fields::of(txn, schema::CYCLE.into(), &Out::YMap(map)).ok()?;
+    let cycle = (|| {
+        let id = fields.str(f::ID);
+        let id = fields.required(f::ID, id)?;
+        let kind = fields.enumeration(f::KIND).unwrap_or_default();
+        let starts = fields.str(f::STARTS);
+        let starts = fields.required(f::STARTS, starts)?;
+        let ends = fields.str(f::ENDS);
+        let ends = fields.required(f::ENDS, ends)?;
+        let cycle = Cycle {
+            id,
+            kind,
+            starts,
+            ends,
+        };
+        if rules::cycle_span(&cycle).is_none() {
+            fields.report(
+                f::ENDS,
+                "starts and ends must be YYYY-MM-DD dates, starts ≤ ends",
+            );
+            return None;
+        }
+        Some(cycle)
+    })();
+    problems.append(&mut fields.problems);
+    cycle
+}
+
+/// `status`: `active` (default) or `archived`.
+fn archived<T: ReadTxn>(fields: &mut Fields<'_, T>) -> bool {
+    match fields.str(f::STATUS).as_deref() {
+        None | Some(schema::ACTIVE) => false,
+        Some(schema::ARCHIVED) => true,
+        Some(other) => {
+            fields.report(f::STATUS, format!("unknown value {other:?}"));
+            false
+        }
+    }
+}
+
+/// Reads the fields every objective and KR share: who created / updated it, and when.
+struct Stamps {
+    created_at: Millis,
+    created_by: Option<String>,
+    updated_at: Millis,
+    updated_by: Option<String>,
+}
+
+fn stamps<T: ReadTxn>(fields: &mut Fields<'_, T>) -> Stamps {
+    Stamps {
+        created_at: fields.millis(f::CREATED_AT).unwrap_or(0),
+        created_by: fields.str(f::CREATED_BY),
+        updated_at: fields.millis(f::UPDATED_AT).unwrap_or(0),
+        updated_by: fields.str(f::UPDATED_BY),
+    }
+}
+
+fn objective<T: ReadTxn>(id: &str, fields: &mut Fields<'_, T>) -> Option<Objective> {
+    let title = fields.text(f::TITLE);
+    let title = fields.required(f::TITLE, title)?;
+    let aligned_to = fields
+        .list(f::ALIGNED_TO)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, item)| {
+            let nested = Fields::of(
+                fields.txn(),
+                fields.path(&format!("{}/{i}", f::ALIGNED_TO)),
+                item,
+            );
+            match nested {
+                Ok(n) => fields.absorb(n, align_ref),
+                Err(p) => {
+                    fields.problems.push(p);
+                    None
+                }
+            }
+        })
+        .collect();
+    let s = stamps(fields);
+    Some(Objective {
+        id: id.to_owned(),
+        title,
+        description: fields.text(f::DESCRIPTION).unwrap_or_default(),
+        owner: fields.str(f::OWNER),
+        team: fields.str(f::TEAM),
+        kind: fields.enumeration(f::KIND).unwrap_or_default(),
+        visibility: fields.enumeration(f::VISIBILITY).unwrap_or_default(),
+        commitment: fields.enumeration(f::COMMITMENT).unwrap_or_default(),
+        order: fields.num(f::ORDER).unwrap_or(0.0),
+        archived: archived(fields),
+        aligned_to,
+        created_at: s.created_at,
+        created_by: s.created_by,
+        updated_at: s.updated_at,
+        updated_by: s.updated_by,
+        key_results: Vec::new(),
+        progress: 0.0,
+        status: None,
+        overdue: false,
+    })
+}
+
+fn align_ref<T: ReadTxn>(fields: &mut Fields<'_, T>) -> Option<AlignRef> {
+    let r = AlignRef {
+        room: fields.str(f::ROOM),
+        objective: fields.str(f::OBJECTIVE),
+        key_result: fields.str(f::KEY_RESULT),
+    };
+    if r.objective.is_some() == r.key_result.is_some() {
+        fields.report(
+            f::OBJECTIVE,
+            "exactly one of objective / key_result must be set",
+        );
+        return None;
+    }
+    Some(r)
+}
+
+fn key_result<T: ReadTxn>(id: &str, fields: &mut Fields<'_, T>) -> Option<KeyResult> {
+    let objective = fields.str(f::OBJECTIVE);
+    let objective = fields.required(f::OBJECTIVE, objective)?;
+    let title = fields.text(f::TITLE);
+    let title = fields.required(f::TITLE, title)?;
+    let metric = match fields.nested(f::METRIC) {
+        Some(nested) => fields.absorb(nested, metric),
+        None => None,
+    };
+    let metric = fields.required(f::METRIC, metric)?;
+    let weight = match fields.num(f::WEIGHT) {
+        Some(w) if (0.0..=limits::WEIGHT_MAX).contains(&w) => w,
+        Some(_) => {
+            fields.report(f::WEIGHT, "weight out of range, 1 used");
+            1.0
+        }
+        None => 1.0,
+    };
+    let cadence_days = match fields.num(f::CADENCE_DAYS) {
+        Some(c) if (0.0..=f64::from(limits::CADENCE_DAYS_MAX)).contains(&c) => c.round() as u32,
+        Some(_) => {
+            fields.report(f::CADENCE_DAYS, "cadence out of range, default used");
+            schema::DEFAULT_CADENCE_DAYS
+        }
+        None => schema::DEFAULT_CADENCE_DAYS,
+    };
+    let revisions = fields
+        .list(f::REVISIONS)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, item)| {
+            let nested = Fields::of(
+                fields.txn(),
+                fields.path(&format!("{}/{i}", f::REVISIONS)),
+                item,
+            );
+            match nested {
+                Ok(n) => fields.absorb(n, revision),
+                Err(p) => {
+                    fields.problems.push(p);
+                    None
+                }
+            }
+        })
+        .collect();
+    let s = stamps(fields);
+    Some(KeyResult {
+        id: id.to_owned(),
+        objective,
+        title,
+        owner: fields.str(f::OWNER),
+        metric,
+        weight,
+        cadence_days,
+        order: fields.num(f::ORDER).unwrap_or(0.0),
+        archived: archived(fields),
+        revisions,
+        created_at: s.created_at,
+        created_by: s.created_by,
+        updated_at: s.updated_at,
+        updated_by: s.updated_by,
+        current: None,
+        raw_progress: 0.0,
+        progress: 0.0,
+        expected_progress: None,
+        behind_pace: false,
+        confidence: None,
+        status: Status::OnTrack,
+        overdue: false,
+        last_checkin_at: None,
+        checkin_due_at: None,
+    })
+}
+
+pub(crate) fn metric<T: ReadTxn>(fields: &mut Fields<'_, T>) -> Option<Metric> {
+    let kind = fields.str(f::KIND);
+    let kind = fields.required(f::KIND, kind)?;
+    let metric = match kind.as_str() {
+        "percent" => Metric::Percent,
+        "increase" | "decrease" => {
+            let start = fields.num(f::START).unwrap_or(0.0);
+            let target = fields.num(f::TARGET);
+            let unit = fields.str(f::UNIT);
+            if kind == "increase" {
+                Metric::Increase {
+                    start,
+                    target,
+                    unit,
+                }
+            } else {
+                Metric::Decrease {
+                    start,
+                    target,
+                    unit,
+                }
+            }
+        }
+        "stay_above" | "stay_below" => {
+            let threshold = fields.num(f::THRESHOLD);
+            let unit = fields.str(f::UNIT);
+            if kind == "stay_above" {
+                Metric::StayAbove { threshold, unit }
+            } else {
+                Metric::StayBelow { threshold, unit }
+            }
+        }
+        "milestone" => {
+            let items = fields.list(f::MILESTONES).unwrap_or_default();
+            let mut milestones = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                let path = fields.path(&format!("{}/{i}", f::MILESTONES));
+                match Fields::of(fields.txn(), path, item) {
+                    Ok(n) => milestones.extend(fields.absorb(n, milestone)),
+                    Err(p) => fields.problems.push(p),
+                }
+            }
+            Metric::Milestone { milestones }
+        }
+        other => {
+            fields.report(f::KIND, format!("unknown metric kind {other:?}"));
+            return None;
+        }
+    };
+    Some(metric)
+}
+
+fn milestone<T: ReadTxn>(fields: &mut Fields<'_, T>) -> Option<Milestone> {
+    let weight = match fields.num(f::WEIGHT) {
+        Some(w) if w >= 0.0 => w,
+        Some(_) => {
+            fields.report(f::WEIGHT, "negative weight, 1 used");
+            1.0
+        }
+        None => 1.0,
+    };
+    Some(Milestone {
+        title: fields.str(f::TITLE).unwrap_or_default(),
+        weight,
+        done: fields.bool(f::DONE).unwrap_or(false),
+    })
+}
+
+fn revision<T: ReadTxn>(fields: &mut Fields<'_, T>) -> Option<Revision> {
+    let at = fields.millis(f::AT);
+    let at = fields.required(f::AT, at)?;
+    let old = fields.nested(f::OLD).and_then(|n| fields.absorb(n, metric));
+    let old = fields.required(f::OLD, old)?;
+    let new = fields.nested(f::NEW).and_then(|n| fields.absorb(n, metric));
+    let new = fields.required(f::NEW, new)?;
+    Some(Revision {
+        at,
+        by: fields.str(f::BY).unwrap_or_default(),
+        old,
+        new,
+        why: fields.str(f::WHY).unwrap_or_default(),
+    })
+}
+
+fn checkin<T: ReadTxn>(id: &str, fields: &mut Fields<'_, T>) -> Option<Checkin> {
+    let key_result = fields.str(f::KEY_RESULT);
+    let key_result = fields.required(f::KEY_RESULT, key_result)?;
+    let author = fields.str(f::AUTHOR);
+    let author = fields.required(f::AUTHOR, author)?;
+    let at = fields.millis(f::AT);
+    let at = fields.required(f::AT, at)?;
+    let value = fields.num(f::VALUE);
+    let value = fields.required(f::VALUE, value)?;
+    let confidence = match fields.num(f::CONFIDENCE) {
+        Some(c) if c.fract() == 0.0 && (0.0..=f64::from(limits::CONFIDENCE_MAX)).contains(&c) => {
+            Some(c as u8)
+        }
+        Some(_) => {
+            fields.report(f::CONFIDENCE, "confidence must be an integer 0–10, ignored");
+            None
+        }
+        None => {
+            fields.required::<u8>(f::CONFIDENCE, None);
+            None
+        }
+    };
+    let milestones = fields.list(f::MILESTONES).map(|items| {
+        items
+            .iter()
+            .map(|i| matches!(i, Out::Any(yrs::Any::Bool(true))))
+            .collect()
+    });
+    Some(Checkin {
+        id: id.to_owned(),
+        key_result,
+        author,
+        at,
+        value,
+        confidence,
+        comment: fields.str(f::COMMENT).unwrap_or_default(),
+        mentions: fields.strings(f::MENTIONS),
+        milestones,
+    })
+}
+
+fn comment<T: ReadTxn>(id: &str, fields: &mut Fields<'_, T>) -> Option<Comment> {
+    let target = fields
+        .nested(f::TARGET)
+        .and_then(|n| fields.absorb(n, target));
+    let target = fields.required(f::TARGET, target)?;
+    let author = fields.str(f::AUTHOR);
+    let author = fields.required(f::AUTHOR, author)?;
+    let at = fields.millis(f::AT);
+    let at = fields.required(f::AT, at)?;
+    let text = fields.text(f::TEXT);
+    let text = fields.required(f::TEXT, text)?;
+    Some(Comment {
+        id: id.to_owned(),
+        target,
+        author,
+        at,
+        text,
+        mentions: fields.strings(f::MENTIONS),
+        reply_to: fields.str(f::REPLY_TO),
+    })
+}
+
+fn target<T: ReadTxn>(fields: &mut Fields<'_, T>) -> Option<Target> {
+    match (fields.str(f::OBJECTIVE), fields.str(f::KEY_RESULT)) {
+        (Some(o), None) => Some(Target::Objective(o)),
+        (None, Some(k)) => Some(Target::KeyResult(k)),
+        _ => {
+            fields.report(
+                f::OBJECTIVE,
+                "exactly one of objective / key_result must be set",
+            );
+            None
+        }
+    }
+}
+
+/// Fills in the derived fields, nests KRs under their objectives and orders everything.
+fn derive(
+    set: &mut OkrSet,
+    mut objectives: Vec<Objective>,
+    key_results: Vec<KeyResult>,
+    problems: &mut Vec<Problem>,
+) {
+    let now = set.as_of;
+    let span = set.cycle.as_ref().and_then(rules::cycle_span);
+    let expected = rules::expected_progress(span, now);
+
+    objectives.sort_by(|a, b| a.order.total_cmp(&b.order).then_with(|| a.id.cmp(&b.id)));
+    let position: HashMap<String, usize> = objectives
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (o.id.clone(), i))
+        .collect();
+
+    // Check-ins are sorted by (at, id): the last one seen for a KR is its latest.
+    let mut latest: HashMap<&str, &Checkin> = HashMap::new();
+    let mut latest_confidence: HashMap<&str, u8> = HashMap::new();
+    for c in &set.checkins {
+        latest.insert(&c.key_result, c);
+        if let Some(conf) = c.confidence {
+            latest_confidence.insert(&c.key_result, conf);
+        }
+    }
+
+    let mut krs: Vec<KeyResult> = Vec::with_capacity(key_results.len());
+    for mut kr in key_results {
+        if !position.contains_key(&kr.objective) {
+            problems.push(Problem {
+                path: format!("{}/{}/{}", schema::KEY_RESULTS, kr.id, f::OBJECTIVE),
+                message: format!("objective {:?} not found; key result skipped", kr.objective),
+            });
+            continue;
+        }
+        let last = latest.get(kr.id.as_str()).copied();
+        kr.last_checkin_at = last.map(|c| c.at);
+        kr.current = last
+            .map(|c| c.value)
+            .or_else(|| rules::start_value(&kr.metric));
+        kr.raw_progress = rules::raw_progress(&kr.metric, kr.current);
+        kr.progress = rules::clamp_progress(kr.raw_progress);
+        kr.expected_progress = expected;
+        kr.behind_pace = rules::behind_pace(kr.progress, expected);
+        kr.confidence = latest_confidence.get(kr.id.as_str()).copied();
+        kr.status = rules::kr_status(kr.confidence, kr.behind_pace);
+        if !kr.archived {
+            let anchor = span.map_or(kr.created_at, |(start, _)| start.max(kr.created_at));
+            kr.checkin_due_at = rules::checkin_due_at(kr.cadence_days, anchor, kr.last_checkin_at);
+            kr.overdue = rules::overdue(kr.checkin_due_at, now, span.map(|(_, end)| end));
+        }
+        krs.push(kr);
+    }
+    krs.sort_by(|a, b| {
+        position[&a.objective]
+            .cmp(&position[&b.objective])
+            .then(a.order.total_cmp(&b.order))
+            .then_with(|| a.id.cmp(&b.id))
+    });
+
+    for kr in &krs {
+        let o = &mut objectives[position[&kr.objective]];
+        o.key_results.push(kr.id.clone());
+    }
+    for o in &mut objectives {
+        let active: Vec<&KeyResult> = krs
+            .iter()
+            .filter(|k| k.objective == o.id && !k.archived)
+            .collect();
+        o.progress = rules::weighted_progress(active.iter().map(|k| (k.weight, k.progress)));
+        o.status = active.iter().map(|k| k.status).max();
+        o.overdue = active.iter().any(|k| k.overdue);
+    }
+    set.objectives = objectives;
+    set.key_results = krs;
+}
