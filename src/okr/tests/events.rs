@@ -203,3 +203,12 @@ fn yjs_edits_and_removals() {
         vec!["objective.removed", "kr.removed", "lint.changed"]
     );
 }
+
+#[test]
+fn wire_types_have_json_schemas() {
+    let names = |s: schemars::Schema| serde_json::to_string(&s).expect("schema json");
+    assert!(names(schemars::schema_for!(Event)).contains("checkin.created"));
+    assert!(names(schemars::schema_for!(Command)).contains("objective.align"));
+    assert!(names(schemars::schema_for!(OkrSet)).contains("expected_progress"));
+    assert!(names(schemars::schema_for!(CommandError)).contains("alignment_cycle"));
+}
