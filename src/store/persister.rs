@@ -414,4 +414,76 @@ mod tests {
     async fn with_no_interval_each_update_is_written_at_once() {
         assert_eq!(writes_for_two_spaced_updates(Duration::ZERO).await, 2);
     }
+
+    /// The embedded store, refusing appends while `down`.
+    struct Flaky {
+        inner: EmbeddedStore,
+        down: std::sync::atomic::AtomicBool,
+    }
+
+    #[async_trait::async_trait]
+    impl DocStore for Flaky {
+        fn name(&self) -> &'static str {
+            "flaky"
+        }
+        async fn load(&self, room: &RoomId) -> Result<StoredDoc, StoreError> {
+            self.inner.load(room).await
+        }
+        async fn append(&self, batch: &[LogEntry]) -> Result<(), StoreError> {
+            if self.down.load(Ordering::SeqCst) {
+                return Err(StoreError::Backend("down".into()));
+            }
+            self.inner.append(batch).await
+        }
+        async fn compact(&self, r: &RoomId, s: &[u8], upto: u64) -> Result<(), StoreError> {
+            self.inner.compact(r, s, upto).await
+        }
+        async fn rooms(&self) -> Result<Vec<RoomId>, StoreError> {
+            self.inner.rooms().await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_buffer_refuses_and_keeps_everything_it_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Flaky {
+            inner: EmbeddedStore::open(dir.path()).unwrap(),
+            down: std::sync::atomic::AtomicBool::new(true),
+        });
+        let metrics = Arc::new(Metrics::new());
+        let limits = BufferLimits {
+            updates: 4,
+            bytes: 1 << 20,
+        };
+        let p = Persister::start_with_limits(
+            store.clone(),
+            metrics.clone(),
+            Duration::ZERO,
+            limits,
+            &TaskTracker::new(),
+        );
+        let room = RoomId::parse("t.full.q1").unwrap();
+        let mut accepted = 0;
+        for seq in 1..=10 {
+            if p.admit().is_ok() {
+                p.append(room.clone(), seq, Bytes::from_static(b"u"));
+                accepted += 1;
+            }
+        }
+        assert_eq!(accepted, 4);
+        assert_eq!(metrics.store_refused.get(), 6);
+        // Let the persister fail once: not ready, with the reason.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let reason = p.readiness().unwrap_err();
+        assert!(reason.contains("store failing"), "{reason}");
+        assert_eq!(metrics.store_up.get(), 0);
+
+        store.down.store(false, Ordering::SeqCst);
+        p.flush().await.unwrap();
+        assert_eq!(store.load(&room).await.unwrap().updates.len(), 4);
+        assert_eq!(p.queued(), 0);
+        assert!(p.readiness().is_ok());
+        assert!(p.admit().is_ok());
+        assert_eq!(metrics.store_up.get(), 1);
+    }
 }
