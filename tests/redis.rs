@@ -219,23 +219,51 @@ async fn sigkill_of_the_hub_loses_no_written_update() {
     // Applied by now; written within the batch window: the metric says when.
     wait_metric(server.addr, "okrhub_store_appended_total", |v| v >= 300.0).await;
 
-    // Keep editing from every client and kill the hub in the middle of it.
-    for i in 0..100 {
+    // Keep editing from every client and kill the hub in the middle of it. Edits 0..=50 of
+    // each client are applied (round trip) more than `OLDER` before the kill: far older than
+    // the batch window (50 ms + one round trip), so they must all be in Redis.
+    const OLDER: Duration = Duration::from_millis(500);
+    let mut i = 0;
+    let mut marked = None;
+    loop {
         for (c, client) in clients.iter().enumerate() {
             edit(client, format!("inflight-{c}-{i}"));
         }
         if i == 50 {
-            clients[0].round_trip().await;
+            for client in &clients {
+                client.round_trip().await;
+            }
+            marked = Some(tokio::time::Instant::now());
         }
+        if marked.is_some_and(|t| t.elapsed() >= OLDER) {
+            break;
+        }
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
     server.sigkill();
 
     let in_redis = stored_doc(&redis, &room).await;
-    let (flushed, inflight) = (count(&in_redis, "flushed-"), count(&in_redis, "inflight-"));
+    let flushed = count(&in_redis, "flushed-");
+    let inflight = count(&in_redis, "inflight-");
+    let old_enough = (0..3)
+        .flat_map(|c| (0..=50).map(move |i| format!("inflight-{c}-{i}")))
+        .filter(|k| {
+            in_redis
+                .get_or_insert_map("checkins")
+                .contains_key(&in_redis.transact(), k)
+        })
+        .count();
     eprintln!(
-        "after SIGKILL: {flushed}/300 written edits, {inflight}/300 in-flight edits in Redis"
+        "after SIGKILL: {flushed}/300 written edits, {old_enough}/153 edits older than {OLDER:?}, \
+         {inflight}/{} in-flight edits in Redis",
+        3 * (i + 1)
     );
     assert_eq!(flushed, 300, "every written update survives SIGKILL");
+    assert_eq!(
+        old_enough, 153,
+        "every update older than the batch window survives"
+    );
 
     let server = HubProcess::start(&args);
     let check = YClient::synced(&server.url(&room)).await;
