@@ -8,6 +8,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::hub::HubConfig;
+use crate::store::persister::BufferLimits;
+use crate::store::{StoreConfig, StoreKind};
 
 /// okrhub — a real-time collaborative OKR server (a Yjs WebSocket hub).
 #[derive(Debug, Parser)]
@@ -29,16 +31,75 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (the default).
     Serve(ServeArgs),
+    /// Write every room of a store to a directory: `ROOM.ydoc` (the whole doc as one v1 Yjs
+    /// update) and, where the doc has the OKR shape, `ROOM.json`.
+    Export(ExportArgs),
+    /// Load every `ROOM.ydoc` of a directory into a store (merged with what it holds).
+    Import(ImportArgs),
 }
 
 impl Cli {
-    /// The serve arguments, whether given after `serve` or on their own.
+    /// The command to run: `serve` when none is named.
+    pub fn into_command(self) -> Command {
+        self.command.unwrap_or(Command::Serve(self.serve))
+    }
+
+    /// The serve arguments, whether given after `serve` or on their own (other commands get
+    /// the defaults).
     pub fn into_serve_args(self) -> ServeArgs {
-        match self.command {
-            Some(Command::Serve(args)) => args,
-            None => self.serve,
+        match self.into_command() {
+            Command::Serve(args) => args,
+            _ => Cli::parse_from(["okrhub"]).serve,
         }
     }
+}
+
+/// Which store, and where: shared by `serve`, `export` and `import`.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// The store: `embedded` (redb in --data-dir) or `redis` (at --redis-url).
+    #[arg(long = "store", env = "OKRHUB_STORE", value_enum, default_value_t = StoreKind::Embedded)]
+    pub kind: StoreKind,
+
+    /// Directory of the embedded store.
+    #[arg(long, env = "OKRHUB_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Redis URL of the Redis store (`redis://[:password@]host:port[/db]`).
+    #[arg(
+        long,
+        env = "OKRHUB_REDIS_URL",
+        default_value = "redis://127.0.0.1:6379"
+    )]
+    pub redis_url: String,
+}
+
+impl StoreArgs {
+    pub fn store_config(&self) -> StoreConfig {
+        StoreConfig {
+            kind: self.kind,
+            data_dir: self.data_dir.clone(),
+            redis_url: self.redis_url.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Directory to write the rooms to (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Directory of `ROOM.ydoc` files (as written by `okrhub export`).
+    #[arg(long)]
+    pub from: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -55,9 +116,9 @@ pub struct ServeArgs {
     #[arg(long, env = "OKRHUB_LISTEN", default_value = "127.0.0.1:4680")]
     pub listen: SocketAddr,
 
-    /// Directory of the embedded store.
-    #[arg(long, env = "OKRHUB_DATA_DIR", default_value = "./data")]
-    pub data_dir: PathBuf,
+    /// Where rooms are stored.
+    #[command(flatten)]
+    pub store: StoreArgs,
 
     /// Log format.
     #[arg(long, env = "OKRHUB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
@@ -84,6 +145,15 @@ pub struct ServeArgs {
     #[arg(long, env = "OKRHUB_FLUSH_INTERVAL", default_value = "50ms", value_parser = humantime::parse_duration)]
     pub flush_interval: Duration,
 
+    /// Updates the persister may hold unwritten (while the store is slow or down) before new
+    /// writes are refused (1013 `store_unavailable`); readiness fails at half.
+    #[arg(long, env = "OKRHUB_PERSIST_BUFFER", default_value_t = 1_000_000)]
+    pub persist_buffer: usize,
+
+    /// Bytes of updates the persister may hold unwritten before new writes are refused.
+    #[arg(long, env = "OKRHUB_PERSIST_BUFFER_BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub persist_buffer_bytes: usize,
+
     /// How long shutdown waits for connections to close before it flushes anyway.
     #[arg(long, env = "OKRHUB_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: Duration,
@@ -94,8 +164,15 @@ impl ServeArgs {
     pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
         let mut args = Cli::parse_from(["okrhub"]).into_serve_args();
         args.listen = "127.0.0.1:0".parse().expect("valid address");
-        args.data_dir = data_dir.into();
+        args.store.data_dir = data_dir.into();
         args
+    }
+
+    pub fn buffer_limits(&self) -> BufferLimits {
+        BufferLimits {
+            updates: self.persist_buffer.max(1),
+            bytes: self.persist_buffer_bytes.max(1),
+        }
     }
 
     pub fn hub_config(&self) -> HubConfig {
@@ -120,6 +197,28 @@ mod tests {
         let b = Cli::parse_from(["okrhub", "serve", "--listen", "127.0.0.1:9"]).into_serve_args();
         assert_eq!(a.listen, b.listen);
         assert_eq!(a.listen.port(), 9);
+    }
+
+    #[test]
+    fn store_flags_and_subcommands() {
+        let a = Cli::parse_from(["okrhub", "--store", "redis", "--redis-url", "redis://h:1"])
+            .into_serve_args();
+        assert_eq!(a.store.kind, StoreKind::Redis);
+        assert_eq!(a.store.redis_url, "redis://h:1");
+        assert_eq!(a.store.data_dir, PathBuf::from("./data"));
+        let Command::Export(e) =
+            Cli::parse_from(["okrhub", "export", "--out", "x", "--data-dir", "d"]).into_command()
+        else {
+            panic!("export parses");
+        };
+        assert_eq!(e.store.kind, StoreKind::Embedded);
+        assert_eq!(e.out, PathBuf::from("x"));
+        let Command::Import(i) =
+            Cli::parse_from(["okrhub", "import", "--from", "x", "--store", "redis"]).into_command()
+        else {
+            panic!("import parses");
+        };
+        assert_eq!(i.store.kind, StoreKind::Redis);
     }
 
     #[test]

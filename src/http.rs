@@ -1,8 +1,13 @@
-//! The HTTP surface: the `/sync/{room}` WebSocket upgrade, `/healthz`, `/metrics`.
+//! The HTTP surface: the `/sync/{room}` WebSocket upgrade, `/healthz`, `/readyz`, `/metrics`.
+//!
+//! `/healthz` is liveness: the process answers. `/readyz` is readiness: 200 `ready` when the
+//! store takes writes, 503 with the reason (`not ready: store failing: …`, `not ready: persist
+//! buffer over half full: …`) while it does not — a load balancer then sends new sessions
+//! elsewhere while the rooms already here keep being served.
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, State};
-use axum::http::header;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -33,6 +38,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/sync/{room}", get(sync))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(state)
 }
@@ -64,6 +70,17 @@ async fn sync(
 
 async fn healthz() -> &'static str {
     "ok"
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.hub.readiness() {
+        Ok(()) => "ready".into_response(),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {reason}"),
+        )
+            .into_response(),
+    }
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

@@ -10,11 +10,11 @@
 //! |---|---|
 //! | [`config`] | flags and `OKRHUB_*` environment (clap) |
 //! | [`server`] | binding, serving, graceful shutdown |
-//! | [`http`] | the routes: `/sync/{room}`, `/healthz`, `/metrics` |
+//! | [`http`] | the routes: `/sync/{room}`, `/healthz`, `/readyz`, `/metrics` |
 //! | [`protocol`] | y-sync frames (over `yrs::sync`) and close reasons |
 //! | [`hub`] | the room registry ([`hub::Hub`]), a room's doc + awareness + subscribers ([`hub::Room`]), one connection ([`hub::connection`]) |
 //! | [`okr`] | an OKR set on its doc: schema, typed model, rules, lint, commands, events (pure, no I/O) |
-//! | [`store`] | the [`store::DocStore`] trait, the embedded redb store, the batching persister |
+//! | [`store`] | the [`store::DocStore`] trait, the embedded redb store, the Redis store, the batching persister with its bounded buffer, export/import |
 //! | [`room_id`] | room ids, validated at the edge |
 //! | [`metrics`] | Prometheus metrics |
 //! | [`telemetry`] | logging and signals |

@@ -1,9 +1,19 @@
 use clap::Parser;
-use okrhub::config::{Cli, LogFormat};
+use okrhub::config::{Cli, Command, LogFormat};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Cli::parse().into_serve_args();
+    let args = match Cli::parse().into_command() {
+        Command::Serve(args) => args,
+        Command::Export(args) => {
+            okrhub::telemetry::init(false);
+            return okrhub::store::transfer::export_command(&args).await;
+        }
+        Command::Import(args) => {
+            okrhub::telemetry::init(false);
+            return okrhub::store::transfer::import_command(&args).await;
+        }
+    };
     okrhub::telemetry::init(args.log_format == LogFormat::Json);
     let server = okrhub::server::start(args).await?;
     let stop = server.shutdown_token();

@@ -39,6 +39,14 @@ pub struct Metrics {
     pub store_errors: Counter,
     /// Updates waiting for the persister.
     pub persist_queue: Gauge,
+    /// Bytes of the updates waiting for the persister.
+    pub persist_queue_bytes: Gauge,
+    /// 1 while the store's last write and probe succeeded, 0 while either fails.
+    pub store_up: Gauge,
+    /// Writes refused because the persist buffer was full.
+    pub store_refused: Counter,
+    /// Loaded rooms written back after the store came back empty.
+    pub store_writebacks: Counter,
     /// Seconds to load a room from the store.
     pub room_load_seconds: Histogram,
     /// Snapshots written (compactions).
@@ -121,6 +129,30 @@ impl Metrics {
                 "persist_queue",
                 "Updates waiting to be written to the store",
                 Gauge::default(),
+            ),
+            persist_queue_bytes: add(
+                &mut r,
+                "persist_queue_bytes",
+                "Bytes of the updates waiting to be written to the store",
+                Gauge::default(),
+            ),
+            store_up: add(
+                &mut r,
+                "store_up",
+                "1 while the store's writes and health probes succeed, 0 while either fails",
+                Gauge::default(),
+            ),
+            store_refused: add(
+                &mut r,
+                "store_refused",
+                "Writes refused because the persist buffer was full",
+                Counter::default(),
+            ),
+            store_writebacks: add(
+                &mut r,
+                "store_writebacks",
+                "Loaded rooms written back after the store came back empty",
+                Counter::default(),
             ),
             room_load_seconds: add(
                 &mut r,

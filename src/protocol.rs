@@ -118,6 +118,15 @@ impl CloseReason {
             "room could not be loaded; try again later",
         )
     }
+    /// The store is behind (the persist buffer is full): the update was not applied. The
+    /// client keeps it and sends it again when it reconnects and resyncs.
+    pub fn store_unavailable() -> Self {
+        Self::new(
+            1013,
+            "store_unavailable",
+            "store unavailable: update not applied; reconnect later",
+        )
+    }
     pub fn slow_consumer(queue: usize) -> Self {
         Self::new(
             1013,

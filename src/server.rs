@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -17,9 +18,7 @@ use crate::config::ServeArgs;
 use crate::http::{router, AppState};
 use crate::hub::Hub;
 use crate::metrics::Metrics;
-use crate::store::embedded::EmbeddedStore;
 use crate::store::persister::Persister;
-use crate::store::DocStore;
 
 /// A server that is accepting connections.
 pub struct RunningServer {
@@ -51,33 +50,43 @@ impl RunningServer {
     }
 }
 
-/// Opens the store, binds the listener and starts serving in the background.
+/// How often the store is probed for health (and for having come back empty).
+const STORE_PROBE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Opens the store, binds the listener and starts serving in the background. An unreachable
+/// Redis is not an error here: the server starts not ready and connects when Redis answers.
 pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
-    let store: Arc<dyn DocStore> =
-        Arc::new(EmbeddedStore::open(&args.data_dir).context("opening the embedded store")?);
+    let store = crate::store::open(&args.store.store_config())
+        .await
+        .context("opening the store")?;
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
     let metrics = Arc::new(Metrics::new());
     let background = TaskTracker::new();
-    let persister = Persister::start(
+    let persister = Persister::start_with_limits(
         store.clone(),
         metrics.clone(),
         args.flush_interval,
+        args.buffer_limits(),
         &background,
     );
     let hub = Hub::new(store.clone(), persister, metrics, args.hub_config());
     let shutdown = CancellationToken::new();
     let sessions = TaskTracker::new();
     background.spawn(hub.clone().run_sweeper(shutdown.clone()));
+    background.spawn(
+        hub.clone()
+            .run_store_probe(STORE_PROBE_INTERVAL, shutdown.clone()),
+    );
     let app = router(AppState {
         hub: hub.clone(),
         sessions: sessions.clone(),
         shutdown: shutdown.clone(),
         max_message_size: args.max_message_size,
     });
-    tracing::info!(%addr, store = store.name(), data_dir = %args.data_dir.display(), "listening");
+    tracing::info!(%addr, store = store.name(), data_dir = %args.store.data_dir.display(), "listening");
 
     let task = tokio::spawn({
         let hub = hub.clone();

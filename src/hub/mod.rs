@@ -17,6 +17,13 @@
 //! `idle_unload` is closed to joins, its pending updates are flushed, its final snapshot
 //! written, and only then is it taken out of the registry — joiners that arrive during that
 //! wait for it ([`Room::unloaded`]) and then load a fresh copy that includes everything.
+//!
+//! # Watching the store
+//!
+//! [`Hub::run_store_probe`] asks the store every second whether it is reachable and still holds
+//! its data ([`DocStore::probe`]); the answer feeds readiness. When a store (Redis) comes back
+//! empty, every loaded room is written back as a full snapshot at its current seq, so nothing
+//! held in memory is lost; until every room made it, the write-back is retried each probe.
 
 pub mod connection;
 pub mod outbox;
@@ -26,18 +33,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::OnceCell;
-use tokio_util::sync::CancellationToken;
-use yrs::updates::decoder::Decode;
-use yrs::{Doc, Transact, Update};
-
 use crate::metrics::Metrics;
 use crate::protocol::CloseReason;
 use crate::room_id::RoomId;
 use crate::store::persister::Persister;
-use crate::store::{DocStore, StoreError};
+use crate::store::{DocStore, Probe, StoreError};
 pub use outbox::Outbox;
 pub use room::{Joined, PeerId, Room, RoomLimits};
+use tokio::sync::OnceCell;
+use tokio_util::sync::CancellationToken;
 
 /// The hub's settings (from [`crate::config::ServeArgs`]).
 #[derive(Debug, Clone)]
@@ -115,6 +119,17 @@ impl Hub {
         &self.inner.config
     }
 
+    /// Whether the server should take new traffic (`/readyz`): `Err(reason)` while the store
+    /// is failing or the persist buffer is filling up.
+    pub fn readiness(&self) -> Result<(), String> {
+        self.inner.persister.readiness()
+    }
+
+    /// The persister, for paths that commit changes themselves (admission, flush-before-ack).
+    pub fn persister(&self) -> &Persister {
+        &self.inner.persister
+    }
+
     fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, Arc<Slot>>> {
         self.inner.rooms.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -155,19 +170,7 @@ impl Hub {
     async fn load(&self, id: &RoomId) -> Result<Arc<Room>, StoreError> {
         let started = Instant::now();
         let stored = self.inner.store.load(id).await?;
-        let corrupt = |reason: String| StoreError::Corrupt {
-            room: id.to_string(),
-            reason,
-        };
-        let doc = Doc::new();
-        {
-            let mut txn = doc.transact_mut();
-            for bytes in stored.snapshot.iter().chain(stored.updates.iter()) {
-                let update = Update::decode_v1(bytes).map_err(|e| corrupt(e.to_string()))?;
-                txn.apply_update(update)
-                    .map_err(|e| corrupt(e.to_string()))?;
-            }
-        }
+        let doc = crate::store::doc_from_stored(id, &stored)?;
         // A log after the snapshot means a snapshot is due (compacted_seq 0 < last_seq).
         let compacted_seq = if stored.updates.is_empty() {
             stored.last_seq
@@ -250,6 +253,67 @@ impl Hub {
         room.mark_unloaded();
     }
 
+    /// Writes every loaded room to the store as a full snapshot at its current seq (after the
+    /// store lost its data). Returns how many rooms were written; stops at the first failure.
+    pub async fn write_back_all(&self) -> Result<usize, StoreError> {
+        let mut written = 0;
+        for room in self.loaded() {
+            let Some((snapshot, upto)) = room.snapshot() else {
+                continue;
+            };
+            self.inner.store.compact(room.id(), &snapshot, upto).await?;
+            room.compacted(upto);
+            self.inner.metrics.store_writebacks.inc();
+            tracing::info!(room = %room.id(), upto, bytes = snapshot.len(), "room written back");
+            written += 1;
+        }
+        Ok(written)
+    }
+
+    /// Probes the store every `every` until `shutdown`: records its health for readiness and
+    /// writes the loaded rooms back when it reports a [`Probe::Reset`].
+    pub async fn run_store_probe(self, every: Duration, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut writeback_pending = false;
+        let mut first = true;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let probe = self.inner.store.probe().await;
+            self.inner
+                .persister
+                .record_probe(probe.as_ref().map(|_| ()));
+            match probe {
+                Err(e) => {
+                    tracing::warn!(store = self.inner.store.name(), error = %e, "store probe failed");
+                    continue;
+                }
+                Ok(Probe::Reset) if !first || !self.loaded().is_empty() => {
+                    tracing::warn!(
+                        store = self.inner.store.name(),
+                        rooms = self.loaded().len(),
+                        "store came back empty; writing the loaded rooms back"
+                    );
+                    writeback_pending = true;
+                }
+                Ok(_) => {}
+            }
+            first = false;
+            if writeback_pending {
+                match self.write_back_all().await {
+                    Ok(n) => {
+                        tracing::warn!(rooms = n, "write-back complete");
+                        writeback_pending = false;
+                    }
+                    Err(e) => tracing::error!(error = %e, "write-back failed; retrying"),
+                }
+            }
+        }
+    }
+
     /// Runs the sweeper until `shutdown`: snapshots rooms with long logs, unloads idle ones.
     pub async fn run_sweeper(self, shutdown: CancellationToken) {
         let mut tick = tokio::time::interval(self.inner.config.sweep_interval);
@@ -298,7 +362,7 @@ impl Hub {
 mod tests {
     use super::*;
     use crate::store::embedded::EmbeddedStore;
-    use yrs::{GetString, Text, WriteTxn};
+    use yrs::{GetString, Text, Transact, WriteTxn};
 
     fn hub(dir: &std::path::Path) -> Hub {
         let store: Arc<dyn DocStore> = Arc::new(EmbeddedStore::open(dir).unwrap());

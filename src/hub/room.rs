@@ -41,7 +41,7 @@ use super::outbox::Outbox;
 use crate::metrics::Metrics;
 use crate::protocol::{self, CloseReason};
 use crate::room_id::RoomId;
-use crate::store::persister::Persister;
+use crate::store::persister::{Persister, StoreUnavailable};
 
 /// A connection's id within its room.
 pub type PeerId = u64;
@@ -218,6 +218,10 @@ impl Room {
                     st.send_to(peer, reply, &self.metrics);
                 }
                 Action::Update { raw, update, relay } => {
+                    // Refused, not applied, when the store cannot take it (never dropped later).
+                    if self.persister.admit().is_err() {
+                        return Err(CloseReason::store_unavailable());
+                    }
                     let applied = catch_unwind(AssertUnwindSafe(|| {
                         let mut txn = st.awareness.doc().transact_mut();
                         txn.apply_update(update)
@@ -276,6 +280,12 @@ impl Room {
         Ok(())
     }
 
+    /// Whether the room can accept a change now: `Err` when the store is too far behind. A
+    /// server-side command path asks this before [`Room::transact`], and answers the error.
+    pub fn admit(&self) -> Result<(), StoreUnavailable> {
+        self.persister.admit()
+    }
+
     /// Runs `f` in a write transaction of the room's doc and commits what it changed like any
     /// client update: logged, persisted and broadcast to every peer. Returns `f`'s result.
     pub fn transact<R>(&self, f: impl FnOnce(&mut yrs::TransactionMut) -> R) -> R {
@@ -327,6 +337,13 @@ impl Room {
             return None;
         }
         Some((st.encode_full(), st.last_seq))
+    }
+
+    /// The doc encoded as one update and the log sequence number it covers, dirty or not
+    /// (a write-back to a store that lost it). None for a poisoned room.
+    pub fn snapshot(&self) -> Option<(Vec<u8>, u64)> {
+        let st = self.lock();
+        (!st.poisoned).then(|| (st.encode_full(), st.last_seq))
     }
 
     /// Updates logged since the last snapshot.

@@ -17,7 +17,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use redb::{Database, Durability, ReadableDatabase, TableDefinition};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
 use super::{DocStore, LogEntry, StoreError, StoredDoc};
 use crate::room_id::RoomId;
@@ -140,6 +140,46 @@ impl DocStore for EmbeddedStore {
         })
         .await
     }
+
+    async fn rooms(&self) -> Result<Vec<RoomId>, StoreError> {
+        self.blocking(|db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let snapshots = txn.open_table(SNAPSHOTS).map_err(backend)?;
+            let log = txn.open_table(LOG).map_err(backend)?;
+            let mut names: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+            for item in snapshots.iter().map_err(backend)? {
+                let (key, _) = item.map_err(backend)?;
+                names.insert(key.value().to_owned());
+            }
+            // The log is keyed (room, seq): jump from one room to the next instead of reading
+            // every entry.
+            let mut next = log
+                .first()
+                .map_err(backend)?
+                .map(|(k, _)| k.value().0.to_owned());
+            while let Some(name) = next {
+                let after = log
+                    .range((name.as_str(), u64::MAX)..)
+                    .map_err(backend)?
+                    .find(|item| item.as_ref().map_or(true, |(k, _)| k.value().0 != name));
+                next = match after {
+                    Some(item) => Some(item.map_err(backend)?.0.value().0.to_owned()),
+                    None => None,
+                };
+                names.insert(name);
+            }
+            names
+                .into_iter()
+                .map(|n| {
+                    RoomId::parse(&n).map_err(|e| StoreError::Corrupt {
+                        room: n.clone(),
+                        reason: format!("stored room id is invalid: {e}"),
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
 }
 
 #[cfg(test)]
@@ -181,6 +221,10 @@ mod tests {
 
         // The other room is untouched by a's compaction.
         assert_eq!(store.load(&b).await.unwrap().updates, vec![vec![9; 3]]);
+
+        let mut rooms = store.rooms().await.unwrap();
+        rooms.sort();
+        assert_eq!(rooms, vec![b.clone(), a.clone()]);
 
         // Reopening the file finds the same state.
         drop(store);

@@ -10,13 +10,22 @@
 //! applying the snapshot and then every log entry after it always yields the document, even if
 //! a log entry the snapshot already covers is appended late or replayed twice.
 //!
-//! Implementations: [`embedded::EmbeddedStore`] (redb, the default) and, next, Redis.
+//! Implementations: [`embedded::EmbeddedStore`] (redb, the default) and
+//! [`redis::RedisStore`] (production, shared by several nodes next). [`open`] picks one from
+//! the configuration; [`transfer`] moves rooms between them (`okrhub export` / `import`).
 
 pub mod embedded;
 pub mod persister;
+pub mod redis;
+pub mod transfer;
+
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use yrs::updates::decoder::Decode;
+use yrs::{Doc, Transact, Update};
 
 use crate::room_id::RoomId;
 
@@ -80,4 +89,70 @@ pub trait DocStore: Send + Sync + 'static {
     /// including `upto`, and drops those entries. Atomic: after a crash, either the old
     /// snapshot and log or the new snapshot and the shorter log are there.
     async fn compact(&self, room: &RoomId, snapshot: &[u8], upto: u64) -> Result<(), StoreError>;
+
+    /// Every room the store holds something for, in no particular order (export).
+    async fn rooms(&self) -> Result<Vec<RoomId>, StoreError>;
+
+    /// A cheap health check the server runs every second: is the store reachable, and does it
+    /// still hold what it held (see [`Probe::Reset`])? A store that cannot fail (embedded)
+    /// keeps the default.
+    async fn probe(&self) -> Result<Probe, StoreError> {
+        Ok(Probe::Healthy)
+    }
+}
+
+/// What [`DocStore::probe`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// Reachable, and holding what was written.
+    Healthy,
+    /// Reachable but started over empty (a Redis restarted without its data, or flushed): the
+    /// rooms loaded in memory must be written back. The store has re-armed its detection, so
+    /// one reset is reported once.
+    Reset,
+}
+
+/// Which store backs the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StoreKind {
+    /// redb in `--data-dir`: nothing to install (the default).
+    Embedded,
+    /// Redis at `--redis-url`.
+    Redis,
+}
+
+/// Where the store lives: the part of the configuration [`open`] needs.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub kind: StoreKind,
+    pub data_dir: PathBuf,
+    pub redis_url: String,
+}
+
+/// Opens the configured store. The embedded store fails here if its file cannot be opened;
+/// the Redis store only fails on a malformed URL — an unreachable Redis is a runtime condition
+/// (not ready, retried), not a startup error.
+pub async fn open(config: &StoreConfig) -> Result<Arc<dyn DocStore>, StoreError> {
+    Ok(match config.kind {
+        StoreKind::Embedded => Arc::new(embedded::EmbeddedStore::open(&config.data_dir)?),
+        StoreKind::Redis => Arc::new(redis::RedisStore::open(&config.redis_url)?),
+    })
+}
+
+/// Rebuilds a room's document from what the store holds: the snapshot, then the log.
+pub fn doc_from_stored(room: &RoomId, stored: &StoredDoc) -> Result<Doc, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        room: room.to_string(),
+        reason,
+    };
+    let doc = Doc::new();
+    {
+        let mut txn = doc.transact_mut();
+        for bytes in stored.snapshot.iter().chain(stored.updates.iter()) {
+            let update = Update::decode_v1(bytes).map_err(|e| corrupt(e.to_string()))?;
+            txn.apply_update(update)
+                .map_err(|e| corrupt(e.to_string()))?;
+        }
+    }
+    Ok(doc)
 }

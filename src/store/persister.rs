@@ -10,13 +10,26 @@
 //! about as much server CPU as delivering an update to a dozen clients). With an interval of
 //! zero it is plain group commit: whatever queued up during the previous commit.
 //!
-//! A failed write is retried with backoff, keeping the batch: an update is never dropped. The
-//! queue is unbounded for now; its depth is exported as a metric.
+//! A failed write is retried with backoff, keeping the batch: an update is never dropped.
+//!
+//! # A bounded buffer that refuses rather than drops
+//!
+//! While the store is down, updates pile up in the queue. The queue is bounded by
+//! [`BufferLimits`] (updates and bytes), but not by blocking the sender — a room's lock must
+//! never wait on the store. Instead, writers ask first: [`Persister::admit`] compares two atomic
+//! counters with the limits, and a room refuses an update (and closes that connection with
+//! 1013 `store_unavailable`) *before* applying it when the buffer is full. Nothing accepted is
+//! ever dropped; a refused update was never applied, so the client keeps it and resends it when
+//! it reconnects and resyncs. The bound is soft by at most the updates admitted concurrently.
+//!
+//! [`Persister::readiness`] is what `/readyz` reports: not ready while the last write failed or
+//! the buffer is more than half full.
 //!
 //! [`Persister::flush`] is a barrier: it resolves once everything appended before it is durable.
 //! Rooms use it before their final snapshot, and the server at shutdown.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -37,11 +50,56 @@ enum Op {
     Flush(oneshot::Sender<()>),
 }
 
+/// How much the persister may hold unwritten before writes are refused.
+#[derive(Debug, Clone, Copy)]
+pub struct BufferLimits {
+    pub updates: usize,
+    pub bytes: usize,
+}
+
+impl Default for BufferLimits {
+    fn default() -> Self {
+        BufferLimits {
+            updates: 1_000_000,
+            bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+/// A write refused because the store is behind: the persist buffer is full.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("store unavailable: {queued} updates ({bytes} bytes) wait to be written, the limit is {limit_updates} updates / {limit_bytes} bytes")]
+pub struct StoreUnavailable {
+    pub queued: usize,
+    pub bytes: usize,
+    pub limit_updates: usize,
+    pub limit_bytes: usize,
+}
+
+/// What the handles and the task share: the buffer's fill and the store's last verdict.
+struct Shared {
+    limits: BufferLimits,
+    queued: AtomicUsize,
+    bytes: AtomicUsize,
+    /// Whether the last append failed.
+    append_failing: AtomicBool,
+    /// Whether the last health probe failed (set by the server's probe task).
+    probe_failing: AtomicBool,
+    last_error: Mutex<Option<String>>,
+}
+
+impl Shared {
+    fn set_error(&self, e: &StoreError) {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+    }
+}
+
 /// A cheap, cloneable handle to the persister task.
 #[derive(Clone)]
 pub struct Persister {
     tx: mpsc::UnboundedSender<Op>,
     metrics: Arc<Metrics>,
+    shared: Arc<Shared>,
 }
 
 impl Persister {
@@ -53,21 +111,126 @@ impl Persister {
         flush_interval: Duration,
         tracker: &TaskTracker,
     ) -> Self {
-        let (tx, rx) = mpsc::unbounded_channel();
-        tracker.spawn(run(store, rx, metrics.clone(), flush_interval));
-        Persister { tx, metrics }
+        Self::start_with_limits(
+            store,
+            metrics,
+            flush_interval,
+            BufferLimits::default(),
+            tracker,
+        )
     }
 
-    /// Queues one update for the room's log. Never blocks.
+    /// [`Persister::start`] with explicit buffer limits.
+    pub fn start_with_limits(
+        store: Arc<dyn DocStore>,
+        metrics: Arc<Metrics>,
+        flush_interval: Duration,
+        limits: BufferLimits,
+        tracker: &TaskTracker,
+    ) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            limits,
+            queued: AtomicUsize::new(0),
+            bytes: AtomicUsize::new(0),
+            append_failing: AtomicBool::new(false),
+            probe_failing: AtomicBool::new(false),
+            last_error: Mutex::new(None),
+        });
+        metrics.store_up.set(1);
+        let task = Task {
+            store,
+            metrics: metrics.clone(),
+            shared: shared.clone(),
+            flush_interval,
+        };
+        tracker.spawn(task.run(rx));
+        Persister {
+            tx,
+            metrics,
+            shared,
+        }
+    }
+
+    /// Whether one more write may be accepted: `Err` when the buffer is full. Two atomic loads;
+    /// call it before applying a change (a refused change must not be applied).
+    pub fn admit(&self) -> Result<(), StoreUnavailable> {
+        let queued = self.shared.queued.load(Ordering::Relaxed);
+        let bytes = self.shared.bytes.load(Ordering::Relaxed);
+        let limits = self.shared.limits;
+        if queued < limits.updates && bytes < limits.bytes {
+            return Ok(());
+        }
+        self.metrics.store_refused.inc();
+        Err(StoreUnavailable {
+            queued,
+            bytes,
+            limit_updates: limits.updates,
+            limit_bytes: limits.bytes,
+        })
+    }
+
+    /// Whether the server should take traffic: `Err(reason)` while the store is failing or the
+    /// buffer is more than half full.
+    pub fn readiness(&self) -> Result<(), String> {
+        let sh = &self.shared;
+        if sh.append_failing.load(Ordering::Relaxed) || sh.probe_failing.load(Ordering::Relaxed) {
+            let error = sh
+                .last_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            return Err(format!(
+                "store failing: {}",
+                error.as_deref().unwrap_or("unknown error")
+            ));
+        }
+        let queued = sh.queued.load(Ordering::Relaxed);
+        let bytes = sh.bytes.load(Ordering::Relaxed);
+        if queued > sh.limits.updates / 2 || bytes > sh.limits.bytes / 2 {
+            return Err(format!(
+                "persist buffer over half full: {queued}/{} updates, {bytes}/{} bytes",
+                sh.limits.updates, sh.limits.bytes
+            ));
+        }
+        Ok(())
+    }
+
+    /// Records the result of a store health probe (see [`DocStore::probe`]).
+    pub fn record_probe(&self, result: Result<(), &StoreError>) {
+        match result {
+            Ok(()) => self.shared.probe_failing.store(false, Ordering::Relaxed),
+            Err(e) => {
+                self.shared.set_error(e);
+                self.shared.probe_failing.store(true, Ordering::Relaxed);
+            }
+        }
+        self.shared.update_up(&self.metrics);
+    }
+
+    /// Updates queued and not yet written.
+    pub fn queued(&self) -> usize {
+        self.shared.queued.load(Ordering::Relaxed)
+    }
+
+    /// Queues one update for the room's log. Never blocks, never refuses: admission is
+    /// [`Persister::admit`]'s job, before the update is applied.
     pub fn append(&self, room: RoomId, seq: u64, update: Bytes) {
+        let len = update.len();
+        self.shared.queued.fetch_add(1, Ordering::Relaxed);
+        self.shared.bytes.fetch_add(len, Ordering::Relaxed);
         self.metrics.persist_queue.inc();
+        self.metrics.persist_queue_bytes.inc_by(len as i64);
         if self
             .tx
             .send(Op::Append(LogEntry { room, seq, update }))
             .is_err()
         {
             // Only possible after the task died, which it does not do while handles exist.
+            self.shared.queued.fetch_sub(1, Ordering::Relaxed);
+            self.shared.bytes.fetch_sub(len, Ordering::Relaxed);
             self.metrics.persist_queue.dec();
+            self.metrics.persist_queue_bytes.dec_by(len as i64);
             tracing::error!("persister is gone; update not queued");
         }
     }
@@ -83,33 +246,89 @@ impl Persister {
     }
 }
 
-async fn run(
+impl Shared {
+    fn update_up(&self, metrics: &Metrics) {
+        let failing = self.append_failing.load(Ordering::Relaxed)
+            || self.probe_failing.load(Ordering::Relaxed);
+        metrics.store_up.set(i64::from(!failing));
+    }
+}
+
+/// The persister task's state.
+struct Task {
     store: Arc<dyn DocStore>,
-    mut rx: mpsc::UnboundedReceiver<Op>,
     metrics: Arc<Metrics>,
+    shared: Arc<Shared>,
     flush_interval: Duration,
-) {
-    let mut batch: Vec<LogEntry> = Vec::new();
-    let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
-    while let Some(first) = rx.recv().await {
-        let deadline = tokio::time::Instant::now() + flush_interval;
-        push(first, &mut batch, &mut waiters);
-        // Collect until the interval ends, the batch is full, or someone waits for a flush.
-        while batch.len() < MAX_BATCH && waiters.is_empty() {
-            let op = match rx.try_recv() {
-                Ok(op) => op,
-                Err(_) => match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some(op)) => op,
-                    Ok(None) | Err(_) => break,
-                },
-            };
-            push(op, &mut batch, &mut waiters);
+}
+
+impl Task {
+    async fn run(self, mut rx: mpsc::UnboundedReceiver<Op>) {
+        let mut batch: Vec<LogEntry> = Vec::new();
+        let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
+        while let Some(first) = rx.recv().await {
+            let deadline = tokio::time::Instant::now() + self.flush_interval;
+            push(first, &mut batch, &mut waiters);
+            // Collect until the interval ends, the batch is full, or someone waits for a flush.
+            while batch.len() < MAX_BATCH && waiters.is_empty() {
+                let op = match rx.try_recv() {
+                    Ok(op) => op,
+                    Err(_) => match tokio::time::timeout_at(deadline, rx.recv()).await {
+                        Ok(Some(op)) => op,
+                        Ok(None) | Err(_) => break,
+                    },
+                };
+                push(op, &mut batch, &mut waiters);
+            }
+            self.write_with_retry(&batch).await;
+            let bytes: usize = batch.iter().map(|e| e.update.len()).sum();
+            self.shared.queued.fetch_sub(batch.len(), Ordering::Relaxed);
+            self.shared.bytes.fetch_sub(bytes, Ordering::Relaxed);
+            self.metrics.persist_queue.dec_by(batch.len() as i64);
+            self.metrics.persist_queue_bytes.dec_by(bytes as i64);
+            batch.clear();
+            for w in waiters.drain(..) {
+                let _ = w.send(());
+            }
         }
-        write_with_retry(store.as_ref(), &batch, &metrics).await;
-        metrics.persist_queue.dec_by(batch.len() as i64);
-        batch.clear();
-        for w in waiters.drain(..) {
-            let _ = w.send(());
+    }
+
+    async fn write_with_retry(&self, batch: &[LogEntry]) {
+        if batch.is_empty() {
+            return;
+        }
+        let mut delay = RETRY_MIN;
+        loop {
+            let started = Instant::now();
+            match self.store.append(batch).await {
+                Ok(()) => {
+                    self.metrics
+                        .store_append_seconds
+                        .observe(started.elapsed().as_secs_f64());
+                    self.metrics.store_appended.inc_by(batch.len() as u64);
+                    if self.shared.append_failing.swap(false, Ordering::Relaxed) {
+                        tracing::info!(store = self.store.name(), "store writes succeed again");
+                    }
+                    self.shared.update_up(&self.metrics);
+                    return;
+                }
+                Err(e) => {
+                    self.metrics.store_errors.inc();
+                    self.shared.set_error(&e);
+                    self.shared.append_failing.store(true, Ordering::Relaxed);
+                    self.shared.update_up(&self.metrics);
+                    tracing::error!(
+                        store = self.store.name(),
+                        entries = batch.len(),
+                        queued = self.shared.queued.load(Ordering::Relaxed),
+                        error = %e,
+                        retry_in_ms = delay.as_millis() as u64,
+                        "store append failed; keeping the batch and retrying"
+                    );
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(RETRY_MAX);
+                }
+            }
         }
     }
 }
@@ -118,37 +337,6 @@ fn push(op: Op, batch: &mut Vec<LogEntry>, waiters: &mut Vec<oneshot::Sender<()>
     match op {
         Op::Append(entry) => batch.push(entry),
         Op::Flush(w) => waiters.push(w),
-    }
-}
-
-async fn write_with_retry(store: &dyn DocStore, batch: &[LogEntry], metrics: &Metrics) {
-    if batch.is_empty() {
-        return;
-    }
-    let mut delay = RETRY_MIN;
-    loop {
-        let started = Instant::now();
-        match store.append(batch).await {
-            Ok(()) => {
-                metrics
-                    .store_append_seconds
-                    .observe(started.elapsed().as_secs_f64());
-                metrics.store_appended.inc_by(batch.len() as u64);
-                return;
-            }
-            Err(e) => {
-                metrics.store_errors.inc();
-                tracing::error!(
-                    store = store.name(),
-                    entries = batch.len(),
-                    error = %e,
-                    retry_in_ms = delay.as_millis() as u64,
-                    "store append failed; keeping the batch and retrying"
-                );
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(RETRY_MAX);
-            }
-        }
     }
 }
 
@@ -184,6 +372,9 @@ mod tests {
             upto: u64,
         ) -> Result<(), StoreError> {
             self.inner.compact(room, snapshot, upto).await
+        }
+        async fn rooms(&self) -> Result<Vec<RoomId>, StoreError> {
+            self.inner.rooms().await
         }
     }
 
@@ -222,5 +413,77 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn with_no_interval_each_update_is_written_at_once() {
         assert_eq!(writes_for_two_spaced_updates(Duration::ZERO).await, 2);
+    }
+
+    /// The embedded store, refusing appends while `down`.
+    struct Flaky {
+        inner: EmbeddedStore,
+        down: std::sync::atomic::AtomicBool,
+    }
+
+    #[async_trait::async_trait]
+    impl DocStore for Flaky {
+        fn name(&self) -> &'static str {
+            "flaky"
+        }
+        async fn load(&self, room: &RoomId) -> Result<StoredDoc, StoreError> {
+            self.inner.load(room).await
+        }
+        async fn append(&self, batch: &[LogEntry]) -> Result<(), StoreError> {
+            if self.down.load(Ordering::SeqCst) {
+                return Err(StoreError::Backend("down".into()));
+            }
+            self.inner.append(batch).await
+        }
+        async fn compact(&self, r: &RoomId, s: &[u8], upto: u64) -> Result<(), StoreError> {
+            self.inner.compact(r, s, upto).await
+        }
+        async fn rooms(&self) -> Result<Vec<RoomId>, StoreError> {
+            self.inner.rooms().await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_buffer_refuses_and_keeps_everything_it_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Flaky {
+            inner: EmbeddedStore::open(dir.path()).unwrap(),
+            down: std::sync::atomic::AtomicBool::new(true),
+        });
+        let metrics = Arc::new(Metrics::new());
+        let limits = BufferLimits {
+            updates: 4,
+            bytes: 1 << 20,
+        };
+        let p = Persister::start_with_limits(
+            store.clone(),
+            metrics.clone(),
+            Duration::ZERO,
+            limits,
+            &TaskTracker::new(),
+        );
+        let room = RoomId::parse("t.full.q1").unwrap();
+        let mut accepted = 0;
+        for seq in 1..=10 {
+            if p.admit().is_ok() {
+                p.append(room.clone(), seq, Bytes::from_static(b"u"));
+                accepted += 1;
+            }
+        }
+        assert_eq!(accepted, 4);
+        assert_eq!(metrics.store_refused.get(), 6);
+        // Let the persister fail once: not ready, with the reason.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let reason = p.readiness().unwrap_err();
+        assert!(reason.contains("store failing"), "{reason}");
+        assert_eq!(metrics.store_up.get(), 0);
+
+        store.down.store(false, Ordering::SeqCst);
+        p.flush().await.unwrap();
+        assert_eq!(store.load(&room).await.unwrap().updates.len(), 4);
+        assert_eq!(p.queued(), 0);
+        assert!(p.readiness().is_ok());
+        assert!(p.admit().is_ok());
+        assert_eq!(metrics.store_up.get(), 1);
     }
 }

@@ -6,6 +6,9 @@
 //! a timer.
 #![allow(dead_code)]
 
+pub mod process;
+pub mod redis_server;
+
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

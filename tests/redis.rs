@@ -1,0 +1,456 @@
+//! The Redis store against a real `redis-server` each test starts itself (on a free port, in a
+//! temp dir): round trips, compaction, SIGKILL of the hub, a Redis outage, a Redis restarted
+//! empty, a full persist buffer, export/import. Every test counts what survived.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::process::{run_okrhub, HubProcess};
+use common::redis_server::RedisServer;
+use common::*;
+use okrhub::config::ServeArgs;
+use okrhub::room_id::RoomId;
+use okrhub::store::redis::{log_key, snap_key, RedisStore};
+use okrhub::store::{doc_from_stored, DocStore, LogEntry, StoreKind};
+use yrs::{Doc, Map, ReadTxn, StateVector, Transact, WriteTxn};
+
+fn use_redis(redis: &RedisServer) -> impl FnOnce(&mut ServeArgs) {
+    let url = redis.url();
+    move |a| {
+        a.store.kind = StoreKind::Redis;
+        a.store.redis_url = url;
+    }
+}
+
+/// What Redis holds for `room`, as a doc.
+async fn stored_doc(redis: &RedisServer, room: &str) -> Doc {
+    let store = RedisStore::open(&redis.url()).unwrap();
+    let room = RoomId::parse(room).unwrap();
+    let stored = store.load(&room).await.expect("load from redis");
+    doc_from_stored(&room, &stored).expect("stored doc applies")
+}
+
+fn count(doc: &Doc, prefix: &str) -> usize {
+    let map = doc.get_or_insert_map("checkins");
+    let txn = doc.transact();
+    map.keys(&txn).filter(|k| k.starts_with(prefix)).count()
+}
+
+fn full_state(doc: &Doc) -> Vec<u8> {
+    doc.transact()
+        .encode_state_as_update_v1(&StateVector::default())
+}
+
+fn edit(client: &YClient, key: String) {
+    client.edit(|_, txn| {
+        txn.get_or_insert_map("checkins").insert(txn, key, 1);
+    });
+}
+
+async fn xlen(redis: &RedisServer, room: &str) -> u64 {
+    let mut conn = redis.conn().await;
+    let room = RoomId::parse(room).unwrap();
+    redis::cmd("XLEN")
+        .arg(log_key(&room))
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+/// `/readyz`'s status code.
+async fn readyz(addr: std::net::SocketAddr) -> u16 {
+    let resp = http_get(addr, "/readyz").await;
+    resp.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Polls `/readyz` until it answers `code` (readiness has no event to wait on).
+async fn wait_ready(addr: std::net::SocketAddr, code: u16) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if readyz(addr).await == code {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "/readyz never answered {code}: {}",
+            http_get(addr, "/readyz").await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn entry(room: &RoomId, seq: u64, byte: u8) -> LogEntry {
+    LogEntry {
+        room: room.clone(),
+        seq,
+        update: Bytes::from(vec![byte]),
+    }
+}
+
+#[tokio::test]
+async fn append_is_idempotent_and_compaction_is_atomic_and_monotonic() {
+    let redis = RedisServer::start();
+    let store = RedisStore::open(&redis.url()).unwrap();
+    let a = RoomId::parse("t.append.q1").unwrap();
+    let b = RoomId::parse("t.other.q1").unwrap();
+
+    let batch = [entry(&a, 1, 1), entry(&b, 1, 9), entry(&a, 2, 2)];
+    store.append(&batch).await.unwrap();
+    // A retried batch (its first attempt landed) and an overlapping one are harmless.
+    store.append(&batch).await.unwrap();
+    store
+        .append(&[entry(&a, 2, 2), entry(&a, 3, 3)])
+        .await
+        .unwrap();
+    let doc = store.load(&a).await.unwrap();
+    assert_eq!(doc.updates, vec![vec![1], vec![2], vec![3]]);
+    assert_eq!(doc.last_seq, 3);
+    assert_eq!(xlen(&redis, "t.append.q1").await, 3);
+
+    store.compact(&a, b"snap2", 2).await.unwrap();
+    assert_eq!(xlen(&redis, "t.append.q1").await, 1, "trimmed to seq 3");
+    let doc = store.load(&a).await.unwrap();
+    assert_eq!(doc.snapshot.as_deref(), Some(&b"snap2"[..]));
+    assert_eq!(doc.updates, vec![vec![3]]);
+    assert_eq!(doc.last_seq, 3);
+
+    // An older compaction arriving late does not replace the newer snapshot.
+    store.compact(&a, b"snap1", 1).await.unwrap();
+    assert_eq!(
+        store.load(&a).await.unwrap().snapshot.as_deref(),
+        Some(&b"snap2"[..])
+    );
+    // A late append the snapshot covers is neither stored nor replayed.
+    store.append(&[entry(&a, 2, 7)]).await.unwrap();
+    assert_eq!(store.load(&a).await.unwrap().updates, vec![vec![3]]);
+
+    let mut rooms = store.rooms().await.unwrap();
+    rooms.sort();
+    assert_eq!(rooms, vec![a.clone(), b.clone()]);
+    let mut conn = redis.conn().await;
+    let exists: u32 = redis::cmd("EXISTS")
+        .arg(snap_key(&a))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(exists, 1, "snapshot key {}", snap_key(&a));
+}
+
+#[tokio::test]
+async fn edits_survive_unload_and_compaction_trims_the_log() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), |a| {
+        use_redis(&redis)(a);
+        a.idle_unload = Duration::from_millis(200);
+        a.compact_after = 50;
+    })
+    .await;
+    let room = room("redis-roundtrip");
+    let a = YClient::synced(&sync_url(&server, &room)).await;
+    for i in 0..120 {
+        edit(&a, format!("k{i}"));
+    }
+    a.round_trip().await;
+    // The sweeper snapshots at 50 logged updates: the log is trimmed while the room is live.
+    wait_metric(server.local_addr(), "okrhub_compactions_total", |v| {
+        v >= 1.0
+    })
+    .await;
+    let before = a.read(full_state);
+    a.kill();
+    // Unloaded: final snapshot written, the log trimmed to nothing.
+    wait_metric(server.local_addr(), "okrhub_rooms_loaded", |v| v == 0.0).await;
+    assert_eq!(
+        xlen(&redis, &room).await,
+        0,
+        "every entry folded into the snapshot"
+    );
+    assert_eq!(count(&stored_doc(&redis, &room).await, "k"), 120);
+
+    let b = YClient::synced(&sync_url(&server, &room)).await;
+    assert_eq!(b.read(|d| count(d, "k")), 120);
+    let reloaded = Doc::new();
+    b.read(|d| {
+        let update = full_state(d);
+        let u = yrs::Update::decode_v1(&update).unwrap();
+        reloaded.transact_mut().apply_update(u).unwrap();
+    });
+    // Same state: each side has everything of the other.
+    let original = Doc::new();
+    original
+        .transact_mut()
+        .apply_update(yrs::Update::decode_v1(&before).unwrap())
+        .unwrap();
+    assert_eq!(
+        original.transact().state_vector(),
+        reloaded.transact().state_vector()
+    );
+    server.shutdown().await.unwrap();
+}
+
+use yrs::updates::decoder::Decode;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_of_the_hub_loses_no_written_update() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let args = ["--store", "redis", "--redis-url", &url];
+    let room = room("redis-sigkill");
+    let server = HubProcess::start(&args);
+    let clients = [
+        YClient::synced(&server.url(&room)).await,
+        YClient::synced(&server.url(&room)).await,
+        YClient::synced(&server.url(&room)).await,
+    ];
+    for (c, client) in clients.iter().enumerate() {
+        for i in 0..100 {
+            edit(client, format!("flushed-{c}-{i}"));
+        }
+    }
+    for client in &clients {
+        client.round_trip().await;
+    }
+    // Applied by now; written within the batch window: the metric says when.
+    wait_metric(server.addr, "okrhub_store_appended_total", |v| v >= 300.0).await;
+
+    // Keep editing from every client and kill the hub in the middle of it. Edits 0..=50 of
+    // each client are applied (round trip) more than `OLDER` before the kill: far older than
+    // the batch window (50 ms + one round trip), so they must all be in Redis.
+    const OLDER: Duration = Duration::from_millis(500);
+    let mut i = 0;
+    let mut marked = None;
+    loop {
+        for (c, client) in clients.iter().enumerate() {
+            edit(client, format!("inflight-{c}-{i}"));
+        }
+        if i == 50 {
+            for client in &clients {
+                client.round_trip().await;
+            }
+            marked = Some(tokio::time::Instant::now());
+        }
+        if marked.is_some_and(|t| t.elapsed() >= OLDER) {
+            break;
+        }
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    server.sigkill();
+
+    let in_redis = stored_doc(&redis, &room).await;
+    let flushed = count(&in_redis, "flushed-");
+    let inflight = count(&in_redis, "inflight-");
+    let old_enough = (0..3)
+        .flat_map(|c| (0..=50).map(move |i| format!("inflight-{c}-{i}")))
+        .filter(|k| {
+            in_redis
+                .get_or_insert_map("checkins")
+                .contains_key(&in_redis.transact(), k)
+        })
+        .count();
+    eprintln!(
+        "after SIGKILL: {flushed}/300 written edits, {old_enough}/153 edits older than {OLDER:?}, \
+         {inflight}/{} in-flight edits in Redis",
+        3 * (i + 1)
+    );
+    assert_eq!(flushed, 300, "every written update survives SIGKILL");
+    assert_eq!(
+        old_enough, 153,
+        "every update older than the batch window survives"
+    );
+
+    let server = HubProcess::start(&args);
+    let check = YClient::synced(&server.url(&room)).await;
+    assert_eq!(check.read(|d| count(d, "flushed-")), 300);
+    assert_eq!(check.read(|d| count(d, "inflight-")), inflight);
+    server.sigterm();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_loses_nothing_and_flips_readiness() {
+    let mut redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), use_redis(&redis)).await;
+    let addr = server.local_addr();
+    let room = room("redis-outage");
+    let clients = [
+        YClient::synced(&sync_url(&server, &room)).await,
+        YClient::synced(&sync_url(&server, &room)).await,
+    ];
+    wait_ready(addr, 200).await;
+
+    let mut sent = 0;
+    let burst = |tag: &str, clients: &[YClient], sent: &mut usize| {
+        for (c, client) in clients.iter().enumerate() {
+            for i in 0..50 {
+                edit(client, format!("{tag}-{c}-{i}"));
+                *sent += 1;
+            }
+        }
+    };
+    burst("before", &clients, &mut sent);
+    redis.stop();
+    wait_ready(addr, 503).await;
+    assert!(http_get(addr, "/readyz").await.contains("store failing"));
+    // Several seconds down, the clients editing all along; the hub keeps serving them.
+    for round in 0..6 {
+        burst(&format!("down{round}"), &clients, &mut sent);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    for client in &clients {
+        client.round_trip().await;
+    }
+    assert_eq!(clients[1].read(|d| count(d, "")), sent, "served while down");
+    assert!(metric(addr, "okrhub_persist_queue").await > 0.0, "buffered");
+    redis.restart();
+    wait_ready(addr, 200).await;
+    burst("after", &clients, &mut sent);
+    for client in &clients {
+        client.round_trip().await;
+    }
+    wait_metric(addr, "okrhub_persist_queue", |v| v == 0.0).await;
+    assert_eq!(sent, 800);
+    assert_eq!(
+        count(&stored_doc(&redis, &room).await, ""),
+        sent,
+        "every edit is in Redis"
+    );
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarted_empty_gets_the_loaded_rooms_back() {
+    let mut redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), use_redis(&redis)).await;
+    let addr = server.local_addr();
+    let rooms = [room("redis-empty-a"), room("redis-empty-b")];
+    let mut clients = Vec::new();
+    for r in &rooms {
+        let c = YClient::synced(&sync_url(&server, r)).await;
+        for i in 0..40 {
+            edit(&c, format!("k{i}"));
+        }
+        c.round_trip().await;
+        clients.push(c);
+    }
+    wait_metric(addr, "okrhub_store_appended_total", |v| v >= 80.0).await;
+
+    redis.restart_empty();
+    let mut conn = redis.conn().await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(keys.is_empty(), "the new redis is empty: {keys:?}");
+    wait_metric(addr, "okrhub_store_writebacks_total", |v| v >= 2.0).await;
+    for r in &rooms {
+        assert_eq!(
+            count(&stored_doc(&redis, r).await, "k"),
+            40,
+            "{r} written back"
+        );
+    }
+    // And it goes on: later edits land after the written-back snapshot.
+    edit(&clients[0], "later".into());
+    clients[0].round_trip().await;
+    wait_metric(addr, "okrhub_persist_queue", |v| v == 0.0).await;
+    assert_eq!(count(&stored_doc(&redis, &rooms[0]).await, ""), 41);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_buffer_refuses_writes_and_corrupts_nothing() {
+    let mut redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), |a| {
+        use_redis(&redis)(a);
+        a.persist_buffer = 30;
+    })
+    .await;
+    let addr = server.local_addr();
+    let room = room("redis-full");
+    let writer = YClient::synced(&sync_url(&server, &room)).await;
+    let watcher = YClient::synced(&sync_url(&server, &room)).await;
+    redis.stop();
+    for i in 0..100 {
+        edit(&writer, format!("k{i}"));
+    }
+    let closed = writer.wait_closed().await;
+    assert_eq!(closed.code, Some(1013), "{closed:?}");
+    assert!(closed.reason.contains("store unavailable"), "{closed:?}");
+    assert_eq!(metric(addr, "okrhub_store_refused_total").await, 1.0);
+    // Exactly what the buffer admitted was applied and relayed; nothing after it.
+    watcher.round_trip().await;
+    assert_eq!(watcher.read(|d| count(d, "k")), 30);
+    assert!(http_get(addr, "/readyz").await.contains("503"));
+
+    redis.restart();
+    wait_metric(addr, "okrhub_persist_queue", |v| v == 0.0).await;
+    wait_ready(addr, 200).await;
+    assert_eq!(count(&stored_doc(&redis, &room).await, "k"), 30);
+    // Writes are accepted again.
+    let again = YClient::synced(&sync_url(&server, &room)).await;
+    edit(&again, "k-after".into());
+    again.round_trip().await;
+    assert!(again.closed().is_none());
+    watcher
+        .wait_for("the new edit", |v| count(v.doc(), "k") == 31)
+        .await;
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_from_embedded_and_import_into_redis() {
+    let data = tempfile::tempdir().unwrap();
+    let rooms = [room("move-a"), room("move-b")];
+    let mut states = Vec::new();
+    {
+        let server = start_server(data.path(), |_| {}).await;
+        for (n, r) in rooms.iter().enumerate() {
+            let c = YClient::synced(&sync_url(&server, r)).await;
+            for i in 0..(10 + n) {
+                edit(&c, format!("k{i}"));
+            }
+            c.round_trip().await;
+            states.push(c.read(full_state));
+        }
+        server.shutdown().await.unwrap();
+    }
+    let out = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap();
+    let out_dir = out.path().to_str().unwrap();
+    let said = run_okrhub(&["export", "--data-dir", data_dir, "--out", out_dir]);
+    assert!(said.contains("exported 2 rooms"), "{said}");
+    for r in &rooms {
+        assert!(out.path().join(format!("{r}.ydoc")).exists());
+    }
+
+    let redis = RedisServer::start();
+    let said = run_okrhub(&[
+        "import",
+        "--store",
+        "redis",
+        "--redis-url",
+        &redis.url(),
+        "--from",
+        out_dir,
+    ]);
+    assert!(said.contains("imported 2 rooms"), "{said}");
+    for (r, state) in rooms.iter().zip(&states) {
+        let doc = stored_doc(&redis, r).await;
+        assert_eq!(&full_state(&doc), state, "{r} identical after the move");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), use_redis(&redis)).await;
+    let c = YClient::synced(&sync_url(&server, &rooms[1])).await;
+    assert_eq!(c.read(|d| count(d, "k")), 11);
+    server.shutdown().await.unwrap();
+}
