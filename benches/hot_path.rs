@@ -77,8 +77,8 @@ fn receive_and_fan_out(c: &mut Criterion) {
             metrics.clone(),
             RoomLimits { send_queue: 1024 },
         );
-        let writer = room.join().unwrap();
-        let mut readers: Vec<_> = (0..k).map(|_| room.join().unwrap()).collect();
+        let writer = room.join(None).unwrap();
+        let mut readers: Vec<_> = (0..k).map(|_| room.join(None).unwrap()).collect();
         let mut editor = Editor {
             doc: Doc::new(),
             n: 0,

@@ -183,6 +183,7 @@ impl ServeArgs {
             // Look at idle rooms a few times per idle period, but not more than 10 times/s.
             sweep_interval: (self.idle_unload / 4)
                 .clamp(Duration::from_millis(100), Duration::from_secs(5)),
+            max_message_size: self.max_message_size,
         }
     }
 }

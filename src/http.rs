@@ -1,4 +1,5 @@
-//! The HTTP surface: the `/sync/{room}` WebSocket upgrade, `/healthz`, `/readyz`, `/metrics`.
+//! The HTTP surface: the `/sync/{room}` (Yjs) and `/live/{room}` (JSON) WebSocket upgrades,
+//! the REST API under `/api/rooms/` ([`crate::api`]), `/healthz`, `/readyz`, `/metrics`.
 //!
 //! `/healthz` is liveness: the process answers. `/readyz` is readiness: 200 `ready` when the
 //! store takes writes, 503 with the reason (`not ready: store failing: …`, `not ready: persist
@@ -6,15 +7,20 @@
 //! elsewhere while the rooms already here keep being served.
 
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Path, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use serde::Deserialize;
+
+use crate::api;
 use crate::hub::{connection, Hub};
+use crate::identity::{Identity, IdentityError};
+use crate::live::connection::{self as live_connection, MAX_LIVE_MESSAGE};
 use crate::room_id::RoomId;
 
 /// What the handlers share.
@@ -37,6 +43,16 @@ const READ_BUFFER: usize = 1024;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/sync/{room}", get(sync))
+        .route("/live/{room}", get(live))
+        .route("/api/rooms/{room}", get(api::get_room))
+        .route(
+            "/api/rooms/{room}/commands",
+            post(api::post_command).layer(DefaultBodyLimit::max(api::MAX_BODY)),
+        )
+        .route(
+            "/api/rooms/{room}/key_results/{kr}/history",
+            get(api::kr_history),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -49,6 +65,7 @@ pub fn router(state: AppState) -> Router {
 async fn sync(
     ws: WebSocketUpgrade,
     Path(room): Path<String>,
+    identity: Identity,
     State(state): State<AppState>,
 ) -> Response {
     let room = RoomId::parse(&room);
@@ -61,7 +78,40 @@ async fn sync(
                 Box::new(socket),
                 state.hub.clone(),
                 room,
-                limit,
+                identity.0,
+                state.shutdown.clone(),
+            );
+            state.sessions.track_future(session)
+        })
+}
+
+#[derive(Deserialize)]
+struct LiveParams {
+    since: Option<u64>,
+}
+
+/// Upgrades to the live JSON protocol. Like `/sync`, a refusal (invalid room, no user) is a
+/// close frame with the reason rather than an HTTP error a browser would hide.
+async fn live(
+    ws: WebSocketUpgrade,
+    Path(room): Path<String>,
+    identity: Result<Identity, IdentityError>,
+    Query(params): Query<LiveParams>,
+    State(state): State<AppState>,
+) -> Response {
+    let room = RoomId::parse(&room);
+    let user = identity.and_then(Identity::require);
+    let since = params.since;
+    ws.max_message_size(MAX_LIVE_MESSAGE)
+        .max_frame_size(MAX_LIVE_MESSAGE)
+        .read_buffer_size(READ_BUFFER)
+        .on_upgrade(move |socket| {
+            let session = live_connection::serve(
+                Box::new(socket),
+                state.hub.clone(),
+                room,
+                user,
+                since,
                 state.shutdown.clone(),
             );
             state.sessions.track_future(session)

@@ -27,9 +27,12 @@
 //! outbox → each connection's writer sends its outbox in bursts. Nothing downstream of the room
 //! lock waits on a socket or the disk.
 
+pub mod api;
 pub mod config;
 pub mod http;
 pub mod hub;
+pub mod identity;
+pub mod live;
 pub mod metrics;
 pub mod okr;
 pub mod protocol;

@@ -28,20 +28,23 @@
 pub mod connection;
 pub mod outbox;
 pub mod room;
+pub mod socket;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tokio::sync::OnceCell;
+use tokio_util::sync::CancellationToken;
+
+use crate::identity::UserId;
 use crate::metrics::Metrics;
 use crate::protocol::CloseReason;
 use crate::room_id::RoomId;
 use crate::store::persister::Persister;
 use crate::store::{DocStore, Probe, StoreError};
 pub use outbox::Outbox;
-pub use room::{Joined, PeerId, Room, RoomLimits};
-use tokio::sync::OnceCell;
-use tokio_util::sync::CancellationToken;
+pub use room::{CommandRefused, Joined, PeerId, Room, RoomLimits};
 
 /// The hub's settings (from [`crate::config::ServeArgs`]).
 #[derive(Debug, Clone)]
@@ -54,6 +57,8 @@ pub struct HubConfig {
     pub compact_after: u64,
     /// How often the sweeper looks at the rooms.
     pub sweep_interval: Duration,
+    /// Largest WebSocket message accepted from a client, in bytes.
+    pub max_message_size: usize,
 }
 
 impl Default for HubConfig {
@@ -63,6 +68,7 @@ impl Default for HubConfig {
             idle_unload: Duration::from_secs(30),
             compact_after: 1000,
             sweep_interval: Duration::from_secs(1),
+            max_message_size: 8 << 20,
         }
     }
 }
@@ -134,11 +140,36 @@ impl Hub {
         self.inner.rooms.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Joins `id`, loading it first if it is cold.
-    pub async fn join(&self, id: &RoomId) -> Result<(Arc<Room>, Joined), JoinError> {
+    /// Joins `id` as a `/sync` peer, loading it first if it is cold.
+    pub async fn join(
+        &self,
+        id: &RoomId,
+        user: Option<UserId>,
+    ) -> Result<(Arc<Room>, Joined), JoinError> {
+        self.enter(id, |room| room.join(user.clone())).await
+    }
+
+    /// Joins `id` as a `/live` subscriber, loading it first if it is cold.
+    pub async fn join_live(
+        &self,
+        id: &RoomId,
+        user: UserId,
+        since: Option<u64>,
+    ) -> Result<(Arc<Room>, Joined), JoinError> {
+        self.enter(id, |room| room.join_live(user.clone(), since))
+            .await
+    }
+
+    /// Runs `enter` on the loaded room `id`; a room that is unloading is waited out and
+    /// loaded afresh.
+    async fn enter(
+        &self,
+        id: &RoomId,
+        enter: impl Fn(&Room) -> Result<Joined, room::RoomClosing>,
+    ) -> Result<(Arc<Room>, Joined), JoinError> {
         loop {
             let room = self.get_or_load(id).await?;
-            match room.join() {
+            match enter(&room) {
                 Ok(joined) => return Ok((room, joined)),
                 // It is unloading: wait until it is out of the registry, then load it afresh.
                 Err(room::RoomClosing) => room.unloaded().await,
@@ -324,6 +355,7 @@ impl Hub {
                 _ = tick.tick() => {}
             }
             for room in self.loaded() {
+                room.refresh_live();
                 if room.log_len() >= self.inner.config.compact_after {
                     if let Err(e) = self.compact(&room).await {
                         tracing::error!(room = %room.id(), error = %e, "snapshot failed");
@@ -395,7 +427,7 @@ mod tests {
 
         // try_unload closes the room to joins before its first await, so the join must wait
         // for the unload to finish and then load the room again.
-        let ((), joined) = tokio::join!(hub.try_unload(&first), hub.join(&id));
+        let ((), joined) = tokio::join!(hub.try_unload(&first), hub.join(&id, None));
         let (second, joined) = joined.unwrap();
         assert!(
             !Arc::ptr_eq(&first, &second),
@@ -412,7 +444,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let hub = hub(dir.path());
         let id = RoomId::parse("t.busy.q1").unwrap();
-        let (room, joined) = hub.join(&id).await.unwrap();
+        let (room, joined) = hub.join(&id, None).await.unwrap();
         hub.try_unload(&room).await;
         assert_eq!(hub.loaded().len(), 1);
         room.leave(joined.peer);

@@ -38,7 +38,10 @@ use yrs::updates::decoder::Decode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
 use super::outbox::Outbox;
+use crate::identity::UserId;
+use crate::live::Projector;
 use crate::metrics::Metrics;
+use crate::okr;
 use crate::protocol::{self, CloseReason};
 use crate::room_id::RoomId;
 use crate::store::persister::{Persister, StoreUnavailable};
@@ -62,6 +65,11 @@ pub struct RoomClosing;
 struct RoomState {
     awareness: Awareness,
     peers: HashMap<PeerId, Arc<Outbox>>,
+    /// The user of each `/sync` peer that said who it is: the `by` of the events its updates
+    /// cause.
+    users: HashMap<PeerId, UserId>,
+    /// The typed OKR model, its events and the `/live` subscribers.
+    live: Projector,
     next_peer: PeerId,
     /// The last log sequence number handed to the persister.
     last_seq: u64,
@@ -81,6 +89,17 @@ struct RoomState {
     /// the doc does not change: in a quiet room, every fresh joiner after the first costs a
     /// reference-count increment instead of encoding the doc again.
     full_state: Option<Bytes>,
+}
+
+/// Why a command was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandRefused {
+    #[error(transparent)]
+    Invalid(okr::CommandError),
+    #[error("the room is closing; retry")]
+    Closing,
+    #[error(transparent)]
+    Unavailable(StoreUnavailable),
 }
 
 /// Settings a room needs from the hub's config.
@@ -112,11 +131,14 @@ impl Room {
         metrics: Arc<Metrics>,
         limits: RoomLimits,
     ) -> Self {
+        let live = Projector::new(id.as_str(), &doc, last_seq);
         Room {
             id,
             state: Mutex::new(RoomState {
+                live,
                 awareness: Awareness::new(doc),
                 peers: HashMap::new(),
+                users: HashMap::new(),
                 next_peer: 1,
                 last_seq,
                 compacted_seq,
@@ -145,7 +167,7 @@ impl Room {
 
     /// Subscribes a new connection. Its queue starts with the server's sync step 1 and, if
     /// anyone is present, the awareness states.
-    pub fn join(&self) -> Result<Joined, RoomClosing> {
+    pub fn join(&self, user: Option<UserId>) -> Result<Joined, RoomClosing> {
         let mut st = self.lock();
         if st.closing {
             return Err(RoomClosing);
@@ -161,6 +183,9 @@ impl Room {
         let peer = st.next_peer;
         st.next_peer += 1;
         st.peers.insert(peer, outbox.clone());
+        if let Some(user) = user {
+            st.users.insert(peer, user);
+        }
         st.idle_since = None;
         Ok(Joined { peer, outbox })
     }
@@ -247,11 +272,13 @@ impl Room {
                         }
                     }
                     let frame = relay.unwrap_or_else(|| protocol::update_frame(&raw));
+                    let by = st.users.get(&peer).cloned();
                     st.commit(
                         &self.id,
                         Bytes::from(raw),
                         frame,
                         Some(peer),
+                        by.as_ref(),
                         &self.persister,
                         &self.metrics,
                     );
@@ -263,6 +290,13 @@ impl Room {
                         Ok(Some(summary)) => {
                             st.claim_awareness(peer, &summary);
                             st.broadcast(&frame, Some(peer), &self.metrics);
+                            let RoomState {
+                                live,
+                                awareness,
+                                last_seq,
+                                ..
+                            } = &mut *st;
+                            live.awareness_changed(awareness, &summary, *last_seq, &self.metrics);
                         }
                         // Nothing new (e.g. the JS provider echoing a state it received).
                         Ok(None) => {}
@@ -303,6 +337,7 @@ impl Room {
                 Bytes::from(update),
                 frame,
                 None,
+                None,
                 &self.persister,
                 &self.metrics,
             );
@@ -327,6 +362,103 @@ impl Room {
         for p in st.peers.values() {
             p.close(reason.clone());
         }
+        st.live.close_all(reason);
+    }
+
+    /// Whether the room is unloading (or resetting): join again once [`Room::unloaded`] resolves.
+    pub fn is_closing(&self) -> bool {
+        self.lock().closing
+    }
+
+    /// Subscribes a `/live` connection of `user`: its outbox starts with a snapshot, or with
+    /// the events after `since` when the room's history reaches back that far.
+    pub fn join_live(&self, user: UserId, since: Option<u64>) -> Result<Joined, RoomClosing> {
+        let mut st = self.lock();
+        if st.closing {
+            return Err(RoomClosing);
+        }
+        let outbox = Arc::new(Outbox::new(self.limits.send_queue.max(4)));
+        let peer = st.next_peer;
+        st.next_peer += 1;
+        let seq = st.last_seq;
+        st.live
+            .subscribe(peer, user, outbox.clone(), since, seq, &self.metrics);
+        st.idle_since = None;
+        Ok(Joined { peer, outbox })
+    }
+
+    /// Unsubscribes a `/live` connection.
+    pub fn leave_live(&self, peer: PeerId) {
+        let mut st = self.lock();
+        let seq = st.last_seq;
+        st.live.unsubscribe(peer, seq, &self.metrics);
+        if st.is_empty() && st.idle_since.is_none() {
+            st.idle_since = Some(Instant::now());
+        }
+    }
+
+    /// Applies an OKR command by `actor`, like any update: logged, persisted, broadcast to
+    /// Yjs clients, and turned into events. Returns the sequence number its change is at (the
+    /// current one if it changed nothing) — wait for [`Persister::flush`] before saying it is
+    /// durable. A refused command changes nothing.
+    pub fn command(
+        &self,
+        command: &okr::Command,
+        actor: &UserId,
+    ) -> Result<(u64, okr::Applied), CommandRefused> {
+        self.admit().map_err(CommandRefused::Unavailable)?;
+        let mut st = self.lock();
+        if st.closing {
+            return Err(CommandRefused::Closing);
+        }
+        let now = crate::live::now_millis();
+        let (result, update) = {
+            let mut txn = st.awareness.doc().transact_mut();
+            let result =
+                okr::apply_in_room(&mut txn, self.id.as_str(), command, actor.as_str(), now);
+            (result, txn.encode_update_v1())
+        };
+        let applied = result.map_err(CommandRefused::Invalid)?;
+        if !protocol::is_empty_update(&update) {
+            let frame = protocol::update_frame(&update);
+            st.commit(
+                &self.id,
+                Bytes::from(update),
+                frame,
+                None,
+                Some(actor),
+                &self.persister,
+                &self.metrics,
+            );
+        }
+        Ok((st.last_seq, applied))
+    }
+
+    /// The typed OKR set and the sequence number it is at.
+    pub fn view(&self) -> (u64, okr::OkrSet) {
+        let st = self.lock();
+        (st.last_seq, st.live.model().clone())
+    }
+
+    /// Re-derives the model for what time alone changes (overdue KRs and their reminders),
+    /// when someone is listening.
+    pub fn refresh_live(&self) {
+        let mut st = self.lock();
+        if st.live.subscriber_count() == 0 {
+            return;
+        }
+        let RoomState {
+            live,
+            awareness,
+            last_seq,
+            ..
+        } = &mut *st;
+        live.refresh(awareness.doc(), *last_seq, None, &self.metrics);
+    }
+
+    /// Waits until every update committed so far is durable in the store.
+    pub async fn flush(&self) -> Result<(), crate::store::StoreError> {
+        self.persister.flush().await
     }
 
     /// If the log has grown since the last snapshot: the doc encoded as one update, and the
@@ -366,7 +498,7 @@ impl Room {
         if st.closing {
             return st.poisoned; // a poisoned room is already closing: let it unload
         }
-        let idle_enough = st.peers.is_empty() && st.idle_since.is_some_and(|t| t.elapsed() >= idle);
+        let idle_enough = st.is_empty() && st.idle_since.is_some_and(|t| t.elapsed() >= idle);
         if idle_enough {
             st.closing = true;
         }
@@ -414,13 +546,23 @@ enum Action {
 }
 
 impl RoomState {
+    /// Nobody connected, by either protocol.
+    fn is_empty(&self) -> bool {
+        self.peers.is_empty() && self.live.subscriber_count() == 0
+    }
+
     /// The one place an applied update goes downstream: numbered, persisted, broadcast.
+    ///
+    /// `origin` is the `/sync` peer the update came from (it is not echoed back); `by` is the
+    /// acting user, for the events the update causes.
+    #[allow(clippy::too_many_arguments)]
     fn commit(
         &mut self,
         room: &RoomId,
         update: Bytes,
         frame: Bytes,
         origin: Option<PeerId>,
+        by: Option<&UserId>,
         persister: &Persister,
         metrics: &Metrics,
     ) {
@@ -428,6 +570,8 @@ impl RoomState {
         self.full_state = None;
         persister.append(room.clone(), self.last_seq, update);
         self.broadcast(&frame, origin, metrics);
+        self.live
+            .updated(self.awareness.doc(), self.last_seq, by, metrics);
     }
 
     /// The sync step 2 frame for an empty state vector, from the cache or encoded (and cached).
@@ -505,7 +649,8 @@ impl RoomState {
         if self.peers.remove(&peer).is_none() {
             return;
         }
-        if self.peers.is_empty() {
+        self.users.remove(&peer);
+        if self.is_empty() {
             self.idle_since = Some(Instant::now());
         }
         let owned: Vec<ClientID> = self
@@ -521,6 +666,7 @@ impl RoomState {
             self.awareness_owner.remove(id);
             self.awareness.remove_state(*id);
         }
+        self.live.awareness_removed(&owned, self.last_seq, metrics);
         if self.peers.is_empty() {
             return;
         }
@@ -584,7 +730,7 @@ mod tests {
     #[tokio::test]
     async fn join_queues_sync_step1_first() {
         let f = fixture(8);
-        let mut a = f.room.join().unwrap();
+        let mut a = f.room.join(None).unwrap();
         let first = drain(&mut a.outbox).remove(0);
         let msgs = protocol::decode_frame(&first).unwrap();
         assert!(matches!(msgs[0], Message::Sync(SyncMessage::SyncStep1(_))));
@@ -593,9 +739,9 @@ mod tests {
     #[tokio::test]
     async fn an_update_is_encoded_once_and_shared_by_every_other_peer() {
         let f = fixture(8);
-        let mut a = f.room.join().unwrap();
-        let mut b = f.room.join().unwrap();
-        let mut c = f.room.join().unwrap();
+        let mut a = f.room.join(None).unwrap();
+        let mut b = f.room.join(None).unwrap();
+        let mut c = f.room.join(None).unwrap();
         for j in [&mut a, &mut b, &mut c] {
             drain(&mut j.outbox);
         }
@@ -619,9 +765,9 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_cuts_off_only_that_peer() {
         let f = fixture(4);
-        let slow = f.room.join().unwrap(); // never drained
-        let mut fast = f.room.join().unwrap();
-        let writer = f.room.join().unwrap();
+        let slow = f.room.join(None).unwrap(); // never drained
+        let mut fast = f.room.join(None).unwrap();
+        let writer = f.room.join(None).unwrap();
         let client = Doc::new();
         for i in 0..10 {
             f.room
@@ -642,9 +788,9 @@ mod tests {
     #[tokio::test]
     async fn leaving_removes_only_the_states_a_peer_published() {
         let f = fixture(8);
-        let a = f.room.join().unwrap();
-        let b = f.room.join().unwrap();
-        let mut c = f.room.join().unwrap();
+        let a = f.room.join(None).unwrap();
+        let b = f.room.join(None).unwrap();
+        let mut c = f.room.join(None).unwrap();
         let mut a_awareness = Awareness::new(Doc::new());
         a_awareness
             .set_local_state(json!({"user": {"name": "ana"}}))
@@ -674,12 +820,12 @@ mod tests {
     async fn fresh_joiners_share_one_encoding_of_a_quiet_doc() {
         let f = fixture(8);
         let client = Doc::new();
-        let writer = f.room.join().unwrap();
+        let writer = f.room.join(None).unwrap();
         f.room
             .receive(writer.peer, update_frame_from(&client, "a"))
             .unwrap();
-        let mut a = f.room.join().unwrap();
-        let mut b = f.room.join().unwrap();
+        let mut a = f.room.join(None).unwrap();
+        let mut b = f.room.join(None).unwrap();
         drain(&mut a.outbox);
         drain(&mut b.outbox);
         f.room
@@ -718,8 +864,8 @@ mod tests {
     async fn a_closing_room_refuses_joins() {
         let f = fixture(8);
         assert!(f.room.try_begin_close(std::time::Duration::ZERO));
-        assert!(f.room.join().is_err());
+        assert!(f.room.join(None).is_err());
         f.room.abort_close();
-        assert!(f.room.join().is_ok());
+        assert!(f.room.join(None).is_ok());
     }
 }

@@ -49,11 +49,10 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TransferError + '_ {
 
 /// The typed JSON view of an OKR document, or None when the doc is not in the OKR shape.
 ///
-/// TODO(lead, after merging the `okr` module): return the `okr` module's typed JSON of `doc`.
-/// Until then no `ROOM.json` is written; `ROOM.ydoc` alone is complete.
+/// The doc's OKR set, read as of now: the same typed JSON `GET /api/rooms/{room}` answers.
 pub fn typed_json(doc: &Doc) -> Option<serde_json::Value> {
-    let _ = doc;
-    None
+    let set = crate::okr::read(&doc.transact(), crate::live::now_millis());
+    serde_json::to_value(set).ok()
 }
 
 /// The whole doc as one v1 update.
@@ -193,10 +192,11 @@ mod tests {
         .unwrap();
 
         assert_eq!(export(&a, out.path()).await.unwrap(), vec![room.clone()]);
-        assert!(
-            !out.path().join("acme.sales.q3.json").exists(),
-            "no typed JSON yet"
-        );
+        let typed: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(out.path().join("acme.sales.q3.json")).expect("typed JSON written"),
+        )
+        .unwrap();
+        assert!(typed["objectives"].is_array(), "the typed OKR set: {typed}");
 
         // The target already has its own edit of the room: both survive.
         let b = EmbeddedStore::open(b_dir.path()).unwrap();

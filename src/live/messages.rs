@@ -1,0 +1,203 @@
+//! The JSON messages of `/live/{room}` and of the REST API (`proto/PROTOCOL.md`).
+//!
+//! These types are the contract: `proto/schema/*.schema.json` are generated from them (see
+//! [`schemas`]) and the tests validate every message the server sends against those files.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::okr::{Command, CommandError, ErrorCode, Event, Millis, OkrSet};
+
+/// Client → server on `/live`: a command with the client's `id`, echoed in the `ack` or
+/// `error` that answers it. `{"id": "c1", "type": "checkin.create", ...}`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+pub struct ClientCommand {
+    /// Chosen by the client (1–64 characters); echoed in the answer.
+    pub id: String,
+    #[serde(flatten)]
+    pub command: Command,
+}
+
+/// Server → client messages other than events.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Control {
+    /// The whole OKR set, on join (or on a resume from too far back).
+    Snapshot {
+        room: String,
+        /// The room's sequence number the snapshot is at: events that follow have higher ones.
+        seq: u64,
+        okr: Box<OkrSet>,
+        /// Who is here now.
+        present: Vec<Presence>,
+    },
+    /// Answer to `?since=SEQ`: the events after `from` follow, up to `seq`.
+    Resumed { from: u64, seq: u64 },
+    /// A command was applied (and is durable): its changes are at `seq`.
+    Ack {
+        id: String,
+        seq: u64,
+        /// The id of what a `*.create` command made.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        created_id: Option<String>,
+    },
+    /// A command (or a message) was refused; nothing changed.
+    Error {
+        /// The command's `id`, when it could be read.
+        id: Option<String>,
+        #[serde(flatten)]
+        error: ErrorBody,
+    },
+    /// Someone arrived or left (from `/live` connections and from Yjs awareness).
+    Presence {
+        /// The room's sequence number when it happened (presence does not advance it).
+        seq: u64,
+        state: PresenceState,
+        #[serde(flatten)]
+        who: Presence,
+    },
+}
+
+/// An error: a stable code, a message for humans and the offending field.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ErrorBody {
+    pub code: WireErrorCode,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+/// Every error code a client can get: the command's own ([`ErrorCode`]) or the protocol's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum WireErrorCode {
+    Command(ErrorCode),
+    Protocol(ProtocolErrorCode),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProtocolErrorCode {
+    /// Not JSON, or not a known command, or a field of the wrong type.
+    BadRequest,
+    /// The request must say who acts (`?user=`), or the user id is invalid.
+    Unauthenticated,
+    /// The room id is not `{org}.{team}.{cycle}`.
+    InvalidRoom,
+    /// Not found (a KR's history for an unknown KR).
+    NotFound,
+    /// The store cannot take more writes right now; retry later.
+    Unavailable,
+}
+
+impl ErrorBody {
+    pub fn protocol(code: ProtocolErrorCode, message: impl Into<String>) -> Self {
+        ErrorBody {
+            code: WireErrorCode::Protocol(code),
+            message: message.into(),
+            field: None,
+        }
+    }
+}
+
+impl From<CommandError> for ErrorBody {
+    fn from(e: CommandError) -> Self {
+        ErrorBody {
+            code: WireErrorCode::Command(e.code),
+            message: e.message,
+            field: e.field,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceState {
+    Joined,
+    Left,
+}
+
+/// One presence: a user connected through `/live`, or a Yjs client's awareness state.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub struct Presence {
+    /// The user id (`/live`), or the awareness state's `user.id` / `user.name` (Yjs).
+    pub user: String,
+    pub via: Via,
+    /// The Yjs client id, for awareness.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Via {
+    Live,
+    Sync,
+}
+
+/// An OKR event with its place in the room's history. `{"seq": 7, "by": "ann", "at": …,
+/// "type": "checkin.created", "checkin": {…}}`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct EventMessage {
+    /// The room's sequence number of the update that caused it; several events of one update
+    /// share it. Absent for events of time passing (a reminder), which happen between updates.
+    pub seq: u64,
+    /// Who made the change, when known (the connection's or the command's user).
+    pub by: Option<String>,
+    pub at: Millis,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// Everything the server sends on `/live`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ServerMessage {
+    Control(Control),
+    Event(Box<EventMessage>),
+}
+
+/// REST: the answer to `GET /api/rooms/{room}`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RoomView {
+    pub room: String,
+    pub seq: u64,
+    pub okr: OkrSet,
+}
+
+/// REST: the answer to a command.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct CommandAccepted {
+    pub seq: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_id: Option<String>,
+}
+
+/// REST: every error body.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ErrorResponse {
+    pub error: ErrorBody,
+}
+
+/// REST: a KR's check-ins as a time series.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct KrHistory {
+    pub room: String,
+    pub key_result: String,
+    pub points: Vec<crate::okr::HistoryPoint>,
+}
+
+/// The JSON Schemas of every message, by file name under `proto/schema/`.
+pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
+    fn of<T: JsonSchema>() -> serde_json::Value {
+        serde_json::to_value(schemars::schema_for!(T)).expect("a schema is JSON")
+    }
+    vec![
+        ("client-command.schema.json", of::<ClientCommand>()),
+        ("command.schema.json", of::<Command>()),
+        ("server-message.schema.json", of::<ServerMessage>()),
+        ("room-view.schema.json", of::<RoomView>()),
+        ("command-accepted.schema.json", of::<CommandAccepted>()),
+        ("error-response.schema.json", of::<ErrorResponse>()),
+        ("kr-history.schema.json", of::<KrHistory>()),
+    ]
+}
