@@ -16,8 +16,13 @@ use crate::okr::model::{Metric, Target};
 use crate::okr::rules;
 use crate::okr::schema::{self, field as f, limits};
 
-pub(crate) fn cycle_set(txn: &mut TransactionMut, _ctx: &Ctx, c: &CycleSet) -> Result<Applied> {
-    let id = validate::id("id", &c.id)?;
+pub(crate) fn cycle_set(txn: &mut TransactionMut, ctx: &Ctx, c: &CycleSet) -> Result<Applied> {
+    let from_room = ctx.room.and_then(|r| r.rsplit('.').next());
+    let Some(cycle) = c.cycle.as_deref().or(from_room) else {
+        let message = "name the cycle (e.g. 2026-Q3)";
+        return Err(CommandError::new(ErrorCode::MissingField, "cycle", message));
+    };
+    let id = validate::id("cycle", cycle)?;
     let bad_date = |field: &str| {
         CommandError::new(
             ErrorCode::InvalidValue,

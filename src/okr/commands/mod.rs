@@ -46,8 +46,10 @@ pub enum Command {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CycleSet {
-    /// E.g. `2026-Q3`.
-    pub id: String,
+    /// The cycle's id, e.g. `2026-Q3`; by default the room id's last part
+    /// (`acme.sales.2026-Q3` → `2026-Q3`). Not named `id`: that is the envelope's.
+    #[serde(default)]
+    pub cycle: Option<String>,
     #[serde(default)]
     pub kind: CycleKind,
     /// `YYYY-MM-DD`, inclusive.

@@ -519,13 +519,13 @@ fn every_error_code() {
     );
     refused(
         &doc,
-        json!({"type": "cycle.set", "id": "Q", "starts": "2026-07-01", "ends": "2026-06-30"}),
+        json!({"type": "cycle.set", "cycle": "Q", "starts": "2026-07-01", "ends": "2026-06-30"}),
         ErrorCode::InvalidValue,
         Some("ends"),
     );
     refused(
         &doc,
-        json!({"type": "cycle.set", "id": "Q", "starts": "2026-02-30", "ends": "2026-06-30"}),
+        json!({"type": "cycle.set", "cycle": "Q", "starts": "2026-02-30", "ends": "2026-06-30"}),
         ErrorCode::InvalidValue,
         Some("starts"),
     );

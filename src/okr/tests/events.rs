@@ -20,7 +20,7 @@ fn each_event_kind() {
     let s0 = snapshot(&doc, day(0));
     ok(
         &doc,
-        json!({"type": "cycle.set", "id": "2026-Q3", "starts": "2026-07-01", "ends": "2026-10-08"}),
+        json!({"type": "cycle.set", "cycle": "2026-Q3", "starts": "2026-07-01", "ends": "2026-10-08"}),
         day(0),
     );
     let o = ok(

@@ -58,7 +58,7 @@ pub fn with_cycle() -> Doc {
     let doc = Doc::new();
     ok(
         &doc,
-        json!({"type": "cycle.set", "id": "2026-Q3", "starts": "2026-07-01", "ends": "2026-10-08"}),
+        json!({"type": "cycle.set", "cycle": "2026-Q3", "starts": "2026-07-01", "ends": "2026-10-08"}),
         day(0),
     );
     doc
