@@ -256,7 +256,7 @@ async fn commands_round_trip_and_every_client_sees_the_same_events() {
 
     let mentions: Vec<Value> = of("mention")
         .iter()
-        .map(|m| json!([m["user"], m["by"], m["source"], m["target"]]))
+        .map(|m| json!([m["user"], m["author"], m["source"], m["target"]]))
         .collect();
     assert_eq!(
         mentions,
@@ -267,6 +267,10 @@ async fn commands_round_trip_and_every_client_sees_the_same_events() {
             json!(["ann", "bob", {"comment": reply}, {"objective": o}]),
         ]
     );
+    for m in of("mention") {
+        assert_eq!(m["by"], m["author"], "a command's author is its actor: {m}");
+        assert!(m["mentioned_at"].as_i64().is_some(), "{m}");
+    }
     // Each mention directly follows what it was made in.
     let order: Vec<&str> = events
         .iter()
