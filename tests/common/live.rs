@@ -158,6 +158,9 @@ impl LiveClient {
                                     if let Err(e) = check("server-message", &v) {
                                         st.bad.push(e);
                                     }
+                                    if let Err(e) = serde_json::from_str::<NoDuplicateKeys>(&text) {
+                                        st.bad.push(format!("{e}: {text}"));
+                                    }
                                     st.frames.push(v);
                                 }
                                 Err(e) => st.bad.push(format!("non-JSON text frame ({e}): {text}")),
@@ -425,6 +428,9 @@ pub async fn http(
 }
 
 fn json_answer(status: u16, body: &str, ok_schema: &str) -> Http {
+    if let Err(e) = serde_json::from_str::<NoDuplicateKeys>(body) {
+        panic!("{status}: {e}: {body}");
+    }
     let body: Value =
         serde_json::from_str(body).unwrap_or_else(|e| panic!("{status}: not JSON ({e}): {body}"));
     validate(
@@ -464,4 +470,56 @@ pub async fn kr_history(addr: std::net::SocketAddr, room: &str, kr: &str) -> Htt
     let path = format!("/api/rooms/{room}/key_results/{kr}/history");
     let (status, body) = http(addr, "GET", &path, None).await;
     json_answer(status, &body, "kr-history")
+}
+
+/// Parses any JSON and fails on an object with the same key twice — which `serde_json::Value`
+/// (and most clients) silently collapse to the last one, and a schema cannot see.
+pub struct NoDuplicateKeys;
+
+impl<'de> serde::Deserialize<'de> for NoDuplicateKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NoDuplicateKeys)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for NoDuplicateKeys {
+    type Value = NoDuplicateKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_unit<E>(self) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
+        while seq.next_element::<NoDuplicateKeys>()?.is_some() {}
+        Ok(self)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+        let mut keys = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !keys.insert(key.clone()) {
+                return Err(serde::de::Error::custom(format!(
+                    "duplicate key {key:?} in a JSON object"
+                )));
+            }
+            map.next_value::<NoDuplicateKeys>()?;
+        }
+        Ok(self)
+    }
 }
