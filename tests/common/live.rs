@@ -249,7 +249,7 @@ impl LiveClient {
         let ok = tokio::time::timeout(WAIT, wait).await.unwrap_or(false);
         if !ok {
             let st = self.state.lock().unwrap();
-            let frames: Vec<String> = st.frames.iter().map(|f| short(f)).collect();
+            let frames: Vec<String> = st.frames.iter().map(short).collect();
             panic!(
                 "{}: waited in vain for {what}; closed: {:?}; frames:\n{}",
                 self.user,
