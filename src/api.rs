@@ -111,11 +111,9 @@ pub async fn post_command(
 ) -> Result<Json<CommandAccepted>, ApiError> {
     let id = room_id(&room)?;
     let user = identity.require().map_err(|e| {
-        ApiError::protocol(
-            StatusCode::UNAUTHORIZED,
-            ProtocolErrorCode::Unauthenticated,
-            e.to_string(),
-        )
+        let mut error = ErrorBody::protocol(ProtocolErrorCode::Unauthenticated, e.to_string());
+        error.field = Some("user".into());
+        ApiError(StatusCode::UNAUTHORIZED, error)
     })?;
     let command: Command = serde_json::from_slice(&body).map_err(|e| {
         ApiError::protocol(

@@ -17,6 +17,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+use crate::live::messages::{ErrorBody, ErrorResponse, ProtocolErrorCode};
+
 /// Longest user id accepted.
 pub const MAX_USER_LEN: usize = 64;
 
@@ -52,16 +54,13 @@ pub enum IdentityError {
     Missing,
 }
 
+/// A missing or invalid user: 401 with the REST error body (`unauthenticated`, field `user`),
+/// like every other error of the API.
 impl IntoResponse for IdentityError {
     fn into_response(self) -> Response {
-        let (status, code) = match self {
-            IdentityError::InvalidUser(_) => (StatusCode::BAD_REQUEST, "invalid_user"),
-            IdentityError::Missing => (StatusCode::UNAUTHORIZED, "unauthenticated"),
-        };
-        let body = serde_json::json!({
-            "error": { "code": code, "message": self.to_string(), "field": "user" }
-        });
-        (status, Json(body)).into_response()
+        let mut error = ErrorBody::protocol(ProtocolErrorCode::Unauthenticated, self.to_string());
+        error.field = Some("user".into());
+        (StatusCode::UNAUTHORIZED, Json(ErrorResponse { error })).into_response()
     }
 }
 

@@ -1,5 +1,6 @@
 //! Interop with the stock JS client: `yjs` + `y-websocket` in Node.js (tests/interop/peer.mjs)
-//! and yrs clients co-edit one room through a real server.
+//! and yrs clients co-edit one room through a real server; a JS client typing into a KR title
+//! (tests/interop/live-peer.mjs) is seen as `kr.updated` events on `/live`.
 //!
 //! Needs Node.js >= 18 on PATH and `npm ci --prefix tests/interop`; without them the test
 //! fails (it never skips).
@@ -294,5 +295,95 @@ async fn js_and_yrs_clients_co_edit_and_see_each_other() {
     let final_map = last.read(map_of);
     assert_eq!(final_map, y.read(map_of));
     assert_eq!(final_map.len(), 4, "{final_map:?}");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn js_client_typing_into_a_kr_title_is_kr_updated_on_live() {
+    use common::live::{ty, LiveClient};
+    use serde_json::json;
+    require_node();
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), |_| {}).await;
+    let room = room("interop-live");
+    let ann = LiveClient::join(server.local_addr(), &room, "ann").await;
+    ann.ok(json!({"type": "cycle.set", "starts": "2030-01-01", "ends": "2030-03-31"}))
+        .await;
+    let o = ann
+        .ok(json!({"type": "objective.create", "title": "Keep 40% of users"}))
+        .await["created_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let kr = ann
+        .ok(
+            json!({"type": "kr.create", "objective": o, "title": "Reply within 2 min",
+                   "metric": {"kind": "decrease", "start": 10, "target": 2, "unit": "min"}}),
+        )
+        .await["created_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let base = format!("ws://{}/sync", server.local_addr());
+    let mut child = Command::new("node")
+        .arg(interop_dir().join("live-peer.mjs"))
+        .args([
+            "--url", &base, "--room", &room, "--user", "wang", "--kr", &kr,
+        ])
+        .args([
+            "--text",
+            " 客服",
+            "--timeout-ms",
+            &WAIT.as_millis().to_string(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn node live-peer: {e}: {SETUP_HINT}"));
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(WAIT, lines.next_line())
+        .await
+        .expect("live-peer answers")
+        .unwrap()
+        .expect("live-peer prints a line");
+    let typed: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(typed["title"], "Reply within 2 min 客服", "{typed}");
+
+    // Each keystroke is an update; /live ends up with the whole title, by the JS user.
+    let e = ann
+        .next_where("kr.updated with the JS keystrokes", |m| {
+            ty(m) == "kr.updated" && m["key_result"]["title"] == "Reply within 2 min 客服"
+        })
+        .await;
+    assert_eq!(e["key_result"]["id"], kr.as_str());
+    assert!(e["changed"].as_array().unwrap().contains(&json!("title")));
+    assert_eq!(e["by"], "wang", "the JS client's ?user= acts");
+    // Its awareness is a presence via sync.
+    ann.wait_for("wang present via sync", |f| {
+        f.iter().any(|m| {
+            ty(m) == "presence"
+                && m["user"] == "wang"
+                && m["via"] == "sync"
+                && m["state"] == "joined"
+        })
+    })
+    .await;
+
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"quit\n").await.unwrap();
+    stdin.flush().await.unwrap();
+    let status = tokio::time::timeout(WAIT, child.wait())
+        .await
+        .expect("live-peer exits")
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    ann.wait_for("wang left", |f| {
+        f.iter()
+            .any(|m| ty(m) == "presence" && m["user"] == "wang" && m["state"] == "left")
+    })
+    .await;
     server.shutdown().await.unwrap();
 }

@@ -139,8 +139,8 @@ pub enum Via {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct EventMessage {
     /// The room's sequence number of the update that caused it; several events of one update
-    /// share it. Events of time passing (a KR becoming overdue, its reminder) carry the room's
-    /// current number and `by: null`.
+    /// share it. Events of time passing (a KR becoming overdue, a reminder) happen between
+    /// updates and carry the room's current sequence number, with `by` null.
     pub seq: u64,
     /// Who made the change, when known (the connection's or the command's user).
     pub by: Option<String>,

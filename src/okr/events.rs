@@ -58,12 +58,14 @@ pub enum Event {
     CheckinCreated { checkin: Checkin },
     #[serde(rename = "comment.created")]
     CommentCreated { comment: Comment },
-    /// `user` was mentioned by `by` in a check-in or comment about `target`.
+    /// `user` was mentioned by `author` in a check-in or comment (`source`, written at
+    /// `mentioned_at`) about `target`. Not named `by` / `at`: those are the envelope's
+    /// ([`crate::live::messages::EventMessage`]), and a JSON object has each key once.
     #[serde(rename = "mention")]
     Mention {
         user: String,
-        by: String,
-        at: Millis,
+        author: String,
+        mentioned_at: Millis,
         source: MentionSource,
         target: Target,
     },
@@ -234,8 +236,8 @@ fn mentions(
     for user in users {
         out.push(Event::Mention {
             user: user.clone(),
-            by: by.to_owned(),
-            at,
+            author: by.to_owned(),
+            mentioned_at: at,
             source: source.clone(),
             target: target.clone(),
         });

@@ -6,6 +6,7 @@
 //! a timer.
 #![allow(dead_code)]
 
+pub mod live;
 pub mod process;
 pub mod redis_server;
 

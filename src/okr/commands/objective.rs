@@ -200,15 +200,25 @@ pub(crate) fn reorder(
 
 pub(crate) fn align(txn: &mut TransactionMut, ctx: &Ctx, c: &ObjectiveAlign) -> Result<Applied> {
     let o = ctx.active_objective(&c.objective, "objective")?;
-    let mut refs = match &c.set {
-        Some(set) => validate::align_refs("set", set)?,
-        None => o.aligned_to.clone(),
+    // Each parent with the command field it comes from, for errors: `set[i]`, `add[i]`, or
+    // `objective` for a parent it already had.
+    let mut refs: Vec<(AlignRef, String)> = match &c.set {
+        Some(set) => validate::align_refs("set", set)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| (r, format!("set[{i}]")))
+            .collect(),
+        None => o
+            .aligned_to
+            .iter()
+            .map(|r| (r.clone(), "objective".to_owned()))
+            .collect(),
     };
     let remove = validate::align_refs("remove", &c.remove)?;
-    refs.retain(|r| !remove.contains(r));
-    for r in validate::align_refs("add", &c.add)? {
-        if !refs.contains(&r) {
-            refs.push(r);
+    refs.retain(|(r, _)| !remove.contains(r));
+    for (i, r) in validate::align_refs("add", &c.add)?.into_iter().enumerate() {
+        if !refs.iter().any(|(have, _)| *have == r) {
+            refs.push((r, format!("add[{i}]")));
         }
     }
     if refs.len() > limits::ALIGNED_TO_MAX {
@@ -216,6 +226,7 @@ pub(crate) fn align(txn: &mut TransactionMut, ctx: &Ctx, c: &ObjectiveAlign) -> 
         return Err(CommandError::new(ErrorCode::TooMany, "add", message));
     }
     check_cycles(ctx, &c.objective, &refs)?;
+    let refs: Vec<AlignRef> = refs.into_iter().map(|(r, _)| r).collect();
     let map = entry(&*txn, schema::OBJECTIVES, &c.objective)?;
 
     // Writes only from here on.
@@ -225,8 +236,8 @@ pub(crate) fn align(txn: &mut TransactionMut, ctx: &Ctx, c: &ObjectiveAlign) -> 
 }
 
 /// Refuses parents that do not exist here, or that (through their own parents, in this room)
-/// lead back to `objective`.
-fn check_cycles(ctx: &Ctx, objective: &str, refs: &[AlignRef]) -> Result<()> {
+/// lead back to `objective`. Each ref comes with the command field an error names.
+fn check_cycles(ctx: &Ctx, objective: &str, refs: &[(AlignRef, String)]) -> Result<()> {
     // The local parent graph, objective → parent objectives, with `objective`'s new parents.
     let mut parents: HashMap<&str, Vec<String>> = HashMap::new();
     for o in ctx.set.objectives.iter().filter(|o| o.id != objective) {
@@ -237,17 +248,17 @@ fn check_cycles(ctx: &Ctx, objective: &str, refs: &[AlignRef]) -> Result<()> {
         parents.insert(&o.id, ps);
     }
     let mut new_parents = Vec::new();
-    for (i, r) in refs.iter().enumerate().filter(|(_, r)| ctx.is_local(r)) {
-        new_parents.push((i, ctx.parent_objective(r, &format!("aligned_to[{i}]"))?));
+    for (r, field) in refs.iter().filter(|(r, _)| ctx.is_local(r)) {
+        new_parents.push((field, ctx.parent_objective(r, field)?));
     }
-    for (i, start) in new_parents {
+    for (field, start) in new_parents {
         let mut seen = HashSet::new();
         let mut stack = vec![start];
         while let Some(p) = stack.pop() {
             if p == objective {
                 return Err(CommandError::new(
                     ErrorCode::AlignmentCycle,
-                    &format!("aligned_to[{i}]"),
+                    field,
                     "this parent leads back to the objective itself",
                 ));
             }

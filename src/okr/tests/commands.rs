@@ -220,20 +220,20 @@ fn align_set_add_remove_and_cycles() {
         &doc,
         json!({"type": "objective.align", "objective": o1, "add": [{"objective": o3}]}),
         ErrorCode::AlignmentCycle,
-        Some("aligned_to[0]"),
+        Some("add[0]"),
     );
     // Self, directly or through its own KR.
     refused(
         &doc,
         json!({"type": "objective.align", "objective": o1, "add": [{"objective": o1}]}),
         ErrorCode::AlignmentCycle,
-        Some("aligned_to[0]"),
+        Some("add[0]"),
     );
     refused(
         &doc,
         json!({"type": "objective.align", "objective": o1, "add": [{"key_result": k1[0]}]}),
         ErrorCode::AlignmentCycle,
-        Some("aligned_to[0]"),
+        Some("add[0]"),
     );
     // With the room known, a ref naming it is local too.
     let before = state(&doc);
@@ -251,7 +251,7 @@ fn align_set_add_remove_and_cycles() {
         &doc,
         json!({"type": "objective.align", "objective": o1, "add": [{"objective": "o-nope"}]}),
         ErrorCode::NotFound,
-        Some("aligned_to[0]"),
+        Some("add[0]"),
     );
     refused(
         &doc,

@@ -98,12 +98,15 @@ fn each_event_kind() {
     match &e[3] {
         Event::Mention {
             user,
-            by,
+            author,
             source,
             target,
-            at,
+            mentioned_at,
         } => {
-            assert_eq!((user.as_str(), by.as_str(), *at), ("bob", "alice", day(2)));
+            assert_eq!(
+                (user.as_str(), author.as_str(), *mentioned_at),
+                ("bob", "alice", day(2))
+            );
             assert!(matches!(source, MentionSource::Checkin(_)));
             assert_eq!(target, &Target::KeyResult(k.clone()));
         }
