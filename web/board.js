@@ -95,7 +95,9 @@ function measure(kr) {
 
 function unitOf(krId) {
   const kr = model.keyResults.get(krId);
-  return kr?.metric?.kind === 'percent' ? '%' : kr?.metric?.unit ? ` ${kr.metric.unit}` : '';
+  const kind = kr?.metric?.kind;
+  if (kind === 'percent' || kind === 'milestone') return '%';
+  return kr?.metric?.unit ? ` ${kr.metric.unit}` : '';
 }
 
 function progressBar(progress, status) {
