@@ -1,5 +1,6 @@
 //! The HTTP surface: the `/sync/{room}` (Yjs) and `/live/{room}` (JSON) WebSocket upgrades,
-//! the REST API under `/api/rooms/` ([`crate::api`]), `/healthz`, `/readyz`, `/metrics`.
+//! the REST API under `/api/rooms/` ([`crate::api`]), `/healthz`, `/readyz`, `/metrics`, and
+//! the built-in dashboard on `/` and `/web/` ([`crate::web`]).
 //!
 //! `/healthz` is liveness: the process answers. `/readyz` is readiness: 200 `ready` when the
 //! store takes writes, 503 with the reason (`not ready: store failing: …`, `not ready: persist
@@ -22,6 +23,7 @@ use crate::hub::{connection, Hub};
 use crate::identity::{Identity, IdentityError};
 use crate::live::connection::{self as live_connection, MAX_LIVE_MESSAGE};
 use crate::room_id::RoomId;
+use crate::web;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -56,6 +58,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/", get(web::index))
+        .route("/web/{file}", get(web::file))
         .with_state(state)
 }
 

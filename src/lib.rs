@@ -18,6 +18,7 @@
 //! | [`room_id`] | room ids, validated at the edge |
 //! | [`metrics`] | Prometheus metrics |
 //! | [`telemetry`] | logging and signals |
+//! | [`web`] | the built-in dashboard (`web/`, embedded): `/` and `/web/{file}` |
 //!
 //! # Data flow
 //!
@@ -40,3 +41,4 @@ pub mod room_id;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod web;
