@@ -51,8 +51,8 @@ export function applySnapshot(model, msg) {
   return model;
 }
 
-/// Applies any server message: snapshot, event, presence. `resumed`, `ack` and `error` do not
-/// change the model (the caller handles them).
+/// Applies any server message: snapshot, event, presence, `resumed` (who is present now).
+/// `ack` and `error` do not change the model (the caller handles them).
 export function applyMessage(model, msg) {
   switch (msg.type) {
     case 'snapshot':
@@ -60,6 +60,11 @@ export function applyMessage(model, msg) {
     case 'presence':
       return applyPresence(model, msg);
     case 'resumed':
+      // Presence is not replayed on a resume: the server says who is here now.
+      if (Array.isArray(msg.present)) {
+        model.present = new Map(msg.present.map((p) => [presenceKey(p), p]));
+      }
+      return model;
     case 'ack':
     case 'error':
       return model;

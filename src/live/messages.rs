@@ -31,8 +31,13 @@ pub enum Control {
         /// Who is here now.
         present: Vec<Presence>,
     },
-    /// Answer to `?since=SEQ`: the events after `from` follow, up to `seq`.
-    Resumed { from: u64, seq: u64 },
+    /// Answer to `?since=SEQ`: the events after `from` follow, up to `seq`. Presence is not
+    /// replayed: `present` is who is here now.
+    Resumed {
+        from: u64,
+        seq: u64,
+        present: Vec<Presence>,
+    },
     /// A command was applied (and is durable): its changes are at `seq`.
     Ack {
         id: String,

@@ -181,6 +181,7 @@ impl Projector {
                 let _ = outbox.push(encode(&ServerMessage::Control(Control::Resumed {
                     from,
                     seq,
+                    present: self.present_list(),
                 })));
                 for (_, frame) in self.history.iter().filter(|(s, _)| *s > from) {
                     let _ = outbox.push(frame.clone());
@@ -213,14 +214,19 @@ impl Projector {
 
     /// The snapshot message at `seq`.
     pub fn snapshot(&self, seq: u64) -> Bytes {
-        let mut present: Vec<Presence> = self.present.keys().cloned().collect();
-        present.sort_by(|a, b| (&a.user, a.client).cmp(&(&b.user, b.client)));
         encode(&ServerMessage::Control(Control::Snapshot {
             room: self.room.clone(),
             seq,
             okr: Box::new(self.model.clone()),
-            present,
+            present: self.present_list(),
         }))
+    }
+
+    /// Who is here, in a stable order.
+    fn present_list(&self) -> Vec<Presence> {
+        let mut present: Vec<Presence> = self.present.keys().cloned().collect();
+        present.sort_by(|a, b| (&a.user, a.client).cmp(&(&b.user, b.client)));
+        present
     }
 
     /// Follows Yjs awareness: a state with a `user` (`{"user": {"id" | "name": …}}`, the
