@@ -304,7 +304,18 @@ impl LiveClient {
     /// Sends `command` (a JSON object without `id`) with a fresh id and waits for its answer:
     /// `Ok(ack)` or `Err(error)`. Does not consume frames: the events the command caused are
     /// received before the answer and stay for [`LiveClient::next_event`] / [`LiveClient::drain`].
-    pub async fn send(&self, mut command: Value) -> Result<Value, Value> {
+    pub async fn send(&self, command: Value) -> Result<Value, Value> {
+        let what = command.to_string();
+        self.send_or_closed(command).await.unwrap_or_else(|| {
+            panic!(
+                "{}: connection closed before the answer to {what}",
+                self.user
+            )
+        })
+    }
+
+    /// Like [`LiveClient::send`], but `None` when the connection ends before the answer.
+    pub async fn send_or_closed(&self, mut command: Value) -> Option<Result<Value, Value>> {
         let id = format!(
             "{}-{}",
             self.user,
@@ -314,20 +325,19 @@ impl LiveClient {
         validate("client-command", &command);
         let from = self.frames().len();
         self.send_text(command.to_string());
-        self.wait_for(&format!("the answer to {id}"), |f| {
-            f[from..].iter().any(|m| answers(m, &id))
+        self.wait_state(&format!("the answer to {id}"), |st| {
+            st.closed.is_some() || st.frames[from..].iter().any(|m| answers(m, &id))
         })
         .await;
         let answer = self.frames()[from..]
             .iter()
             .find(|m| answers(m, &id))
-            .cloned()
-            .unwrap();
-        if ty(&answer) == "ack" {
+            .cloned()?;
+        Some(if ty(&answer) == "ack" {
             Ok(answer)
         } else {
             Err(answer)
-        }
+        })
     }
 
     /// Like [`LiveClient::send`], failing the test on an error; returns the ack.
