@@ -177,3 +177,13 @@ async fn sigterm_flushes_and_exits_cleanly() {
     assert_eq!(b.read(|d| count(d, "flushed-")), 50);
     server.sigterm();
 }
+
+/// An `ack` means durable in the embedded store too: SIGKILL while commands stream, count them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_loses_no_acked_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let acked =
+        common::live::acked_commands_survive_sigkill(&["--data-dir", data], &room("acked")).await;
+    assert!(acked.len() >= 90);
+}

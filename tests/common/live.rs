@@ -533,3 +533,74 @@ impl<'de> serde::de::Visitor<'de> for NoDuplicateKeys {
         Ok(self)
     }
 }
+
+/// Starts the `okrhub` binary with `args`, has three `/live` clients stream commands into `room`,
+/// SIGKILLs the hub in the middle of it, restarts it with the same `args` and checks that every
+/// command acknowledged before the kill is there. Returns the acknowledged comments' texts.
+pub async fn acked_commands_survive_sigkill(args: &[&str], room: &str) -> Vec<String> {
+    use super::process::HubProcess;
+    use std::sync::{Arc, Mutex};
+
+    let server = HubProcess::start(args);
+    let lead = LiveClient::join(server.addr, room, "lead").await;
+    let objective = lead
+        .ok(json!({"type": "objective.create", "title": "Ship 3 releases this quarter"}))
+        .await["created_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (count_tx, mut count) = tokio::sync::watch::channel(0usize);
+    let count_tx = Arc::new(count_tx);
+    let mut writers = Vec::new();
+    for c in 0..3 {
+        let client = LiveClient::join(server.addr, room, &format!("writer{c}")).await;
+        let (acked, objective, count_tx) = (acked.clone(), objective.clone(), count_tx.clone());
+        writers.push(tokio::spawn(async move {
+            for i in 0.. {
+                let text = format!("w{c}-{i}");
+                let command = json!({"type": "comment.create",
+                                     "target": {"objective": objective}, "text": text});
+                match client.send_or_closed(command).await {
+                    Some(Ok(_)) => {
+                        let mut a = acked.lock().unwrap();
+                        a.push(text);
+                        count_tx.send_replace(a.len());
+                    }
+                    Some(Err(e)) => panic!("refused: {e}"),
+                    None => return i, // the hub is gone: this command was never acked
+                }
+            }
+            unreachable!()
+        }));
+    }
+    // Kill the hub in the middle of the stream, once a good number of commands are acked.
+    count.wait_for(|n| *n >= 90).await.unwrap();
+    server.sigkill();
+    let mut acked_per_writer = 0;
+    for w in writers {
+        acked_per_writer += w.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert_eq!(acked_per_writer, acked.len());
+
+    let server = HubProcess::start(args);
+    let view = get_room(server.addr, room).await;
+    let stored: std::collections::HashSet<String> = view.body["okr"]["comments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["text"].as_str().map(str::to_owned))
+        .collect();
+    let lost: Vec<&String> = acked.iter().filter(|t| !stored.contains(*t)).collect();
+    eprintln!(
+        "after SIGKILL: {}/{} acked commands kept; {} of the 3 in flight (never acked) too",
+        acked.len() - lost.len(),
+        acked.len(),
+        stored.len() - (acked.len() - lost.len()),
+    );
+    assert!(lost.is_empty(), "acked but lost: {lost:?}");
+    server.sigterm();
+    acked
+}
