@@ -36,7 +36,7 @@ install_peers() {
 }
 
 build() {
-  cargo build --release --locked -p okrhub -p okrhub-load >/dev/null
+  cargo build --release --locked -p okrhub -p okrhub-load --bins >/dev/null
 }
 
 SERVER_PID=
@@ -104,6 +104,29 @@ for scenario in $SCENARIOS; do
         | grep '^{' | tee -a "$RUN" || echo "   (run failed)"
       stop_server
     done
+  done
+done
+# The kernel's own cost of one small write per delivery in the scenario's pattern (no server):
+# the floor under every server's CPU per delivery, measured in the same run.
+floor_args() {
+  case $1 in
+    workshop) echo "--conns 500 --fanout 24 --bursts 120" ;;
+    screens) echo "--conns 2000 --fanout 199 --bursts 50" ;;
+    heavy) echo "--conns 1000 --fanout 9 --bursts 1000" ;;
+  esac
+}
+for scenario in $SCENARIOS; do
+  args=$(floor_args "$scenario")
+  [[ -z $args ]] && continue
+  conns=$(echo "$args" | awk '{print $2}')
+  for rep in $(seq 1 "$REPS"); do
+    echo "== $scenario #$rep: kernel floor"
+    taskset -c 1 "$ROOT/target/release/sendfloor" read --port $PORT_OKRHUB --conns "$conns" &
+    reader=$!
+    # shellcheck disable=SC2086
+    taskset -c 0 "$ROOT/target/release/sendfloor" send --port $PORT_OKRHUB $args --seconds 8 \
+      --json "$scenario" | grep '^{' | tee -a "$RUN" || echo "   (floor run failed)"
+    wait "$reader" || true
   done
 done
 python3 "$ROOT/load-tests/summarize.py" "$RUN" | tee "$OUT/latest.md"

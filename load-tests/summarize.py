@@ -42,7 +42,7 @@ def main(paths):
                     continue
                 r = json.loads(line)
                 runs[(r["scenario"], r["label"])].append(r)
-                if not r.get("converged", False):
+                if r["label"] != "floor" and not r.get("converged", False):
                     diverged[(r["scenario"], r["label"])] += 1
     scenarios = sorted({s for s, _ in runs}, key=lambda s: list(FOCUS).index(s) if s in FOCUS else 99)
     labels = sorted({l for _, l in runs}, key=lambda l: (l != "okrhub", l))
@@ -54,7 +54,7 @@ def main(paths):
             title, get, _ = METRICS[i]
             medians = {}
             for l in labels:
-                vals = [v for v in (get(r) for r in runs.get((s, l), [])) if v is not None]
+                vals = [v for v in (read(get, r) for r in runs.get((s, l), [])) if v is not None]
                 medians[l] = statistics.median(vals) if vals else None
             if all(v is None for v in medians.values()):
                 continue
@@ -73,6 +73,14 @@ def main(paths):
         print("NOT CONVERGED: " + ", ".join(f"{s}/{l}: {c}" for (s, l), c in diverged.items()))
     else:
         print("every room converged in every run")
+
+
+def read(get, report):
+    """A metric of a report, or None where the report does not have it (the kernel floor)."""
+    try:
+        return get(report)
+    except (KeyError, TypeError):
+        return None
 
 
 def fmt(v):

@@ -43,6 +43,10 @@ enum Mode {
         /// Payload bytes per frame (a typical y-sync map update is ~40).
         #[arg(long, default_value_t = 40)]
         payload: usize,
+        /// Also print one JSON line `{"scenario": NAME, "label": "floor", ...}` for
+        /// `summarize.py`, as if it were a server's run of that scenario.
+        #[arg(long)]
+        json: Option<String>,
     },
     /// Connect `--conns` sockets and drain them until the sender closes.
     Read {
@@ -70,7 +74,8 @@ fn main() -> anyhow::Result<()> {
             bursts,
             seconds,
             payload,
-        } => send(port, conns, fanout, bursts, seconds, payload),
+            json,
+        } => send(port, conns, fanout, bursts, seconds, payload, json),
         Mode::Read { port, conns } => read(port, conns),
     }
 }
@@ -82,6 +87,7 @@ fn send(
     bursts: u32,
     seconds: f64,
     payload: usize,
+    json: Option<String>,
 ) -> anyhow::Result<()> {
     let listener = TcpListener::bind(("127.0.0.1", port))?;
     let mut socks = Vec::with_capacity(conns);
@@ -108,11 +114,23 @@ fn send(
         }
     }
     let cpu = cpu_seconds() - cpu0;
+    let per_delivery = cpu * 1e6 / writes as f64;
+    if let Some(scenario) = json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "scenario": scenario,
+                "label": "floor",
+                "converged": true,
+                "main": {"server_cpu_us_per_delivery": per_delivery},
+            })
+        );
+    }
     println!(
         "sendfloor: {writes} writes of {} bytes in {:.1} s, fan-out {fanout}: {:.2} µs CPU per delivery ({:.1} % of a core)",
         frame.len(),
         t0.elapsed().as_secs_f64(),
-        cpu * 1e6 / writes as f64,
+        per_delivery,
         cpu * 100.0 / t0.elapsed().as_secs_f64()
     );
     Ok(())
