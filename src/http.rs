@@ -7,7 +7,6 @@
 //! buffer over half full: …`) while it does not — a load balancer then sends new sessions
 //! elsewhere while the rooms already here keep being served.
 
-use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -21,9 +20,10 @@ use serde::Deserialize;
 use crate::api;
 use crate::hub::{connection, Hub};
 use crate::identity::{Identity, IdentityError};
-use crate::live::connection::{self as live_connection, MAX_LIVE_MESSAGE};
+use crate::live::connection as live_connection;
 use crate::room_id::RoomId;
 use crate::web;
+use crate::ws::WsUpgrade;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -33,14 +33,7 @@ pub struct AppState {
     /// graceful shutdown does not see upgraded connections).
     pub sessions: TaskTracker,
     pub shutdown: CancellationToken,
-    pub max_message_size: usize,
 }
-
-/// Bytes tungstenite allocates up front per connection for reading, and reads per syscall.
-/// y-sync frames are mostly tiny: 1 KiB (rather than the 128 KiB default) keeps an idle
-/// connection cheap — measured here at 9.3 KB → 6.2 KB of server RSS per idle connection going
-/// from 4 KiB to 1 KiB — and a large frame still arrives, in more reads.
-const READ_BUFFER: usize = 1024;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -67,26 +60,16 @@ pub fn router(state: AppState) -> Router {
 /// gets a close frame that says what is wrong (an HTTP error is invisible to a browser's
 /// WebSocket).
 async fn sync(
-    ws: WebSocketUpgrade,
+    ws: WsUpgrade,
     Path(room): Path<String>,
     identity: Identity,
     State(state): State<AppState>,
 ) -> Response {
     let room = RoomId::parse(&room);
-    let limit = state.max_message_size;
-    ws.max_message_size(limit)
-        .max_frame_size(limit)
-        .read_buffer_size(READ_BUFFER)
-        .on_upgrade(move |socket| {
-            let session = connection::serve(
-                Box::new(socket),
-                state.hub.clone(),
-                room,
-                identity.0,
-                state.shutdown.clone(),
-            );
-            state.sessions.track_future(session)
-        })
+    let sessions = state.sessions.clone();
+    ws.on_upgrade(&sessions, move |up| {
+        connection::serve(up, state.hub, room, identity.0, state.shutdown)
+    })
 }
 
 #[derive(Deserialize)]
@@ -97,7 +80,7 @@ struct LiveParams {
 /// Upgrades to the live JSON protocol. Like `/sync`, a refusal (invalid room, no user) is a
 /// close frame with the reason rather than an HTTP error a browser would hide.
 async fn live(
-    ws: WebSocketUpgrade,
+    ws: WsUpgrade,
     Path(room): Path<String>,
     identity: Result<Identity, IdentityError>,
     Query(params): Query<LiveParams>,
@@ -106,20 +89,10 @@ async fn live(
     let room = RoomId::parse(&room);
     let user = identity.and_then(Identity::require);
     let since = params.since;
-    ws.max_message_size(MAX_LIVE_MESSAGE)
-        .max_frame_size(MAX_LIVE_MESSAGE)
-        .read_buffer_size(READ_BUFFER)
-        .on_upgrade(move |socket| {
-            let session = live_connection::serve(
-                Box::new(socket),
-                state.hub.clone(),
-                room,
-                user,
-                since,
-                state.shutdown.clone(),
-            );
-            state.sessions.track_future(session)
-        })
+    let sessions = state.sessions.clone();
+    ws.on_upgrade(&sessions, move |up| {
+        live_connection::serve(up, state.hub, room, user, since, state.shutdown)
+    })
 }
 
 async fn healthz() -> &'static str {

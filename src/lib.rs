@@ -19,6 +19,7 @@
 //! | [`metrics`] | Prometheus metrics |
 //! | [`telemetry`] | logging and signals |
 //! | [`web`] | the built-in dashboard (`web/`, embedded): `/` and `/web/{file}` |
+//! | [`ws`] | the WebSocket handshake (the raw socket to the connection) and outgoing frame headers |
 //!
 //! # Data flow
 //!
@@ -42,3 +43,4 @@ pub mod server;
 pub mod store;
 pub mod telemetry;
 pub mod web;
+pub mod ws;

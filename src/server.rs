@@ -50,6 +50,68 @@ impl RunningServer {
     }
 }
 
+/// How long a client may take to send its request headers (slow-loris guard).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Accepts connections until `shutdown`, serving each with HTTP/1.1 (and WebSocket upgrades)
+/// in its own task; then lets the plain HTTP ones finish their request (graceful) and returns
+/// once they have. Upgraded WebSockets are not waited for here: they run on the sessions
+/// tracker, which the caller closes.
+///
+/// Not `axum::serve`: its auto-detecting HTTP/1 + HTTP/2 builder wraps each socket in a
+/// private type, so an upgraded connection could not be turned back into the `TcpStream`
+/// that [`crate::ws`] writes to directly. WebSockets here are HTTP/1.1 upgrades (as every
+/// y-websocket client does), and so is everything else.
+async fn accept_loop(listener: TcpListener, app: axum::Router, shutdown: CancellationToken) {
+    let connections = TaskTracker::new();
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => {
+                    backoff = Duration::from_millis(5);
+                    a
+                }
+                Err(e) => {
+                    // Out of file descriptors, typically: wait rather than spin.
+                    tracing::warn!(error = %e, "accept failed; retrying in {backoff:?}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            },
+            _ = shutdown.cancelled() => break,
+        };
+        // Small frames must not wait for Nagle + delayed ACK (up to ~40 ms).
+        let _ = tcp.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let shutdown = shutdown.clone();
+        connections.spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT);
+            let conn = builder
+                .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+                .with_upgrades();
+            let mut conn = std::pin::pin!(conn);
+            let result = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = shutdown.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    connections.close();
+    connections.wait().await;
+}
+
 /// How often the store is probed for health (and for having come back empty).
 const STORE_PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -84,7 +146,6 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
         hub: hub.clone(),
         sessions: sessions.clone(),
         shutdown: shutdown.clone(),
-        max_message_size: args.max_message_size,
     });
     tracing::info!(%addr, store = store.name(), data_dir = %args.store.data_dir.display(), "listening");
 
@@ -92,15 +153,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
         let hub = hub.clone();
         let shutdown = shutdown.clone();
         async move {
-            use axum::serve::ListenerExt;
-            // Small frames must not wait for Nagle + delayed ACK (up to ~40 ms).
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-                .await
-                .context("serving")?;
+            accept_loop(listener, app, shutdown.clone()).await;
             tracing::info!("shutting down: closing connections");
             hub.close_all();
             sessions.close();

@@ -5,22 +5,19 @@
 
 use std::sync::Arc;
 
-use axum::extract::ws::{Message as WsMessage, WebSocket};
-use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
+use tungstenite::Message;
 
-use super::socket::{self, Handler};
+use super::socket::{self, Conn, Handler};
 use super::{Hub, PeerId, Room};
 use crate::identity::UserId;
 use crate::protocol::CloseReason;
 use crate::room_id::{RoomId, RoomIdError};
+use crate::ws::{Opcode, Upgraded};
 
 /// Serves one upgraded `/sync/{room}` socket until it ends.
-///
-/// The socket comes boxed: held inline, its ~370 bytes would be laid out in several states of
-/// this async fn and of the futures it awaits, and this task lives as long as the connection.
 pub async fn serve(
-    mut ws: Box<WebSocket>,
+    up: Upgraded,
     hub: Hub,
     room: Result<RoomId, RoomIdError>,
     user: Option<UserId>,
@@ -28,15 +25,16 @@ pub async fn serve(
 ) {
     let metrics = hub.metrics().clone();
     metrics.connections.inc();
+    // Boxed (inside `Conn::new`), like every rare path below: an async fn is as large as its
+    // largest state, and this task lives as long as the connection.
+    let mut conn = Conn::new(up, hub.config().max_message_size);
     match room {
         Err(e) => {
             let reason = CloseReason::invalid_room(e);
             tracing::info!(reason = %reason.text, "refused connection");
-            Box::pin(socket::send_close(&mut ws, &reason, &metrics)).await;
+            Box::pin(socket::refuse(&mut conn, reason, Opcode::Binary, &metrics)).await;
         }
         Ok(id) => {
-            // Boxed, like every rare path here: an async fn is as large as its largest state,
-            // and this task lives as long as the connection.
             let joined = Box::pin(async {
                 tokio::select! {
                     j = hub.join(&id, user) => Some(j),
@@ -47,14 +45,15 @@ pub async fn serve(
             match joined {
                 None => {
                     let reason = CloseReason::going_away();
-                    Box::pin(socket::send_close(&mut ws, &reason, &metrics)).await
+                    Box::pin(socket::refuse(&mut conn, reason, Opcode::Binary, &metrics)).await
                 }
                 Some(Err(e)) => {
                     tracing::error!(error = %e, "join failed");
                     let reason = CloseReason::load_failed();
-                    Box::pin(socket::send_close(&mut ws, &reason, &metrics)).await;
+                    Box::pin(socket::refuse(&mut conn, reason, Opcode::Binary, &metrics)).await;
                 }
                 Some(Ok((room, joined))) => {
+                    joined.outbox.attach(conn.socket(), &metrics);
                     if shutdown.is_cancelled() {
                         // Joined during shutdown, possibly after the hub closed every peer.
                         joined.outbox.close(CloseReason::going_away());
@@ -64,16 +63,10 @@ pub async fn serve(
                         room,
                         peer: joined.peer,
                     };
-                    let max = hub.config().max_message_size;
-                    socket::run(&mut ws, &joined.outbox, &mut handler, &metrics, max).await;
+                    socket::run(&mut conn, &joined.outbox, &mut handler, &metrics).await;
                     handler.room.leave(handler.peer);
                     log_end(&handler.room, handler.peer, joined.outbox.reason());
-                    Box::pin(socket::finish::<SyncHandler>(
-                        &mut ws,
-                        &joined.outbox,
-                        &metrics,
-                    ))
-                    .await;
+                    Box::pin(socket::finish(&mut conn, &joined.outbox, &metrics)).await;
                 }
             }
         }
@@ -97,13 +90,9 @@ struct SyncHandler {
 }
 
 impl Handler for SyncHandler {
-    fn frame(bytes: Bytes) -> WsMessage {
-        WsMessage::Binary(bytes)
-    }
-
-    async fn on_message(&mut self, message: WsMessage) -> Option<CloseReason> {
+    async fn on_message(&mut self, message: Message) -> Option<CloseReason> {
         match message {
-            WsMessage::Binary(data) => self.room.receive(self.peer, data).err(),
+            Message::Binary(data) => self.room.receive(self.peer, data).err(),
             _ => Some(CloseReason::text_frame()),
         }
     }

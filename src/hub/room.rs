@@ -25,6 +25,7 @@
 //! for a reader it keeps.
 
 use std::collections::HashMap;
+use std::ops::{Deref, DerefMut};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
@@ -37,7 +38,7 @@ use yrs::sync::{Awareness, AwarenessUpdate, Message, SyncMessage};
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
-use super::outbox::Outbox;
+use super::outbox::{Kicks, Outbox};
 use crate::identity::UserId;
 use crate::live::Projector;
 use crate::metrics::Metrics;
@@ -45,6 +46,7 @@ use crate::okr;
 use crate::protocol::{self, CloseReason};
 use crate::room_id::RoomId;
 use crate::store::persister::{Persister, StoreUnavailable};
+use crate::ws::Opcode;
 
 /// A connection's id within its room.
 pub type PeerId = u64;
@@ -89,6 +91,8 @@ struct RoomState {
     /// the doc does not change: in a quiet room, every fresh joiner after the first costs a
     /// reference-count increment instead of encoding the doc again.
     full_state: Option<Bytes>,
+    /// Outboxes given frames under the lock, written when it is released ([`Locked`]).
+    kicks: Kicks,
 }
 
 /// Why a command was not applied.
@@ -147,6 +151,7 @@ impl Room {
                 idle_since: Some(Instant::now()),
                 awareness_owner: HashMap::new(),
                 full_state: None,
+                kicks: Kicks::default(),
             }),
             persister,
             metrics,
@@ -159,10 +164,13 @@ impl Room {
         &self.id
     }
 
-    fn lock(&self) -> MutexGuard<'_, RoomState> {
+    fn lock(&self) -> Locked<'_> {
         // A panic while the lock is held is caught inside (see `receive`), so the lock is
         // never poisoned in practice; if it were, the state is still the best we have.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        Locked {
+            guard: Some(self.state.lock().unwrap_or_else(|p| p.into_inner())),
+            metrics: &self.metrics,
+        }
     }
 
     /// Subscribes a new connection. Its queue starts with the server's sync step 1 and, if
@@ -172,7 +180,7 @@ impl Room {
         if st.closing {
             return Err(RoomClosing);
         }
-        let outbox = Arc::new(Outbox::new(self.limits.send_queue.max(4)));
+        let outbox = Arc::new(Outbox::new(self.limits.send_queue.max(4), Opcode::Binary));
         let sv = st.awareness.doc().transact().state_vector();
         let _ = outbox.push(protocol::encode(&Message::Sync(SyncMessage::SyncStep1(sv))));
         if let Ok(update) = st.awareness.update() {
@@ -377,7 +385,7 @@ impl Room {
         if st.closing {
             return Err(RoomClosing);
         }
-        let outbox = Arc::new(Outbox::new(self.limits.send_queue.max(4)));
+        let outbox = Arc::new(Outbox::new(self.limits.send_queue.max(4), Opcode::Text));
         let peer = st.next_peer;
         st.next_peer += 1;
         let seq = st.last_seq;
@@ -531,6 +539,40 @@ impl Room {
     }
 }
 
+/// The room's lock. Releasing it writes the outboxes that were given frames meanwhile
+/// ([`Kicks`]): the socket writes run after the lock is free, in the releasing thread.
+struct Locked<'a> {
+    guard: Option<MutexGuard<'a, RoomState>>,
+    metrics: &'a Metrics,
+}
+
+impl Deref for Locked<'_> {
+    type Target = RoomState;
+    fn deref(&self) -> &RoomState {
+        self.guard.as_deref().expect("held until dropped")
+    }
+}
+
+impl DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut RoomState {
+        self.guard.as_deref_mut().expect("held until dropped")
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        let Some(mut st) = self.guard.take() else {
+            return;
+        };
+        let mut kicks = st.kicks.take();
+        kicks.append(st.live.kicks());
+        drop(st);
+        if !kicks.is_empty() {
+            kicks.run(self.metrics);
+        }
+    }
+}
+
 enum Action {
     Step1(StateVector),
     Update {
@@ -599,7 +641,7 @@ impl RoomState {
             if Some(id) == except {
                 continue;
             }
-            if peer.push(frame.clone()).is_err() {
+            if self.kicks.push(peer, frame.clone()).is_err() {
                 overflowed.push(id);
             }
         }
@@ -613,7 +655,7 @@ impl RoomState {
         let full = self
             .peers
             .get(&peer)
-            .is_some_and(|p| p.push(frame).is_err());
+            .is_some_and(|p| self.kicks.push(p, frame).is_err());
         if full {
             self.cut_off(peer, metrics);
         }

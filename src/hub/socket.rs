@@ -1,196 +1,282 @@
-//! The transport both WebSocket protocols share: one task per connection, over the unsplit
-//! socket, moving frames between the client and the connection's [`Outbox`].
+//! The transport both WebSocket protocols share: one task per connection, reading the
+//! client's frames, and the connection's [`Outbox`] for everything sent to it.
 //!
-//! The task waits for either side: frames queued in the outbox (by the room, under its lock),
-//! or a message from the client. Queued frames go first, as a burst (every frame already
-//! queued, up to [`MAX_BURST`]) followed by one flush, so a burst costs one write syscall
-//! rather than one per message. Messages from the client go to the protocol's [`Handler`].
+//! The upgraded `TcpStream` is shared (`Arc`): this task reads from it, and the outbox writes
+//! to it — usually straight from whoever queued a frame (see `outbox.rs`), so the task sleeps
+//! through deliveries and wakes only when the client sends something, when the socket was too
+//! full to take a frame (it then waits until it is writable and writes the rest), or when the
+//! connection is to close.
 //!
-//! Keeping both directions in one `poll_fn`, rather than a split socket and a reader and a
-//! writer future in a `select!`, saves the split's shared lock and most of the task's size: an
-//! idle connection is one small task, its outbox and tungstenite's read buffer (3.3 KiB of RSS
-//! in all, see `load-tests/RESULTS.md`). A socket that cannot take more right now does not stop
-//! reading: the room cuts the peer off if its outbox overflows meanwhile.
+//! Client frames are parsed by tungstenite's [`WebSocketContext`] (masking, fragments, control
+//! frames, UTF-8, size limits) over a small adapter: reads come from the socket, and what
+//! tungstenite writes by itself (pongs, the reply to a client's close) goes through the outbox,
+//! in order with everything else. Messages go to the protocol's [`Handler`] one at a time.
 //!
 //! A connection ends because the client closes, the client sends something the protocol
 //! refuses (the handler says why), the room cuts it off as a slow consumer, or the server shuts
 //! down. In the last three the client gets a close frame with a code and a reason it can show,
-//! within [`CLOSE_TIMEOUT`], after what was queued for it (except for a slow consumer).
+//! after what was queued for it (except for a slow consumer). Then the server half-closes the
+//! socket and reads until the client closes its side, all within [`CLOSE_TIMEOUT`], so that the
+//! close frame is not lost to a reset.
 
 use std::future::{poll_fn, Future};
+use std::io::{self, Read, Write};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket};
 use bytes::Bytes;
-use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tungstenite::error::ProtocolError;
+use tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
+use tungstenite::Message;
 
 use super::Outbox;
 use crate::metrics::Metrics;
 use crate::protocol::CloseReason;
+use crate::ws::{frame, Opcode, Upgraded};
 
-/// How long the server tries to deliver a close frame before it drops the socket.
+/// How long the server tries to deliver a close frame (and see the client's side close)
+/// before it drops the socket.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Most frames written between two flushes.
-const MAX_BURST: usize = 64;
+/// Bytes tungstenite allocates up front per connection for reading, and reads per syscall.
+/// y-sync frames are mostly tiny: 1 KiB (rather than the 128 KiB default) keeps an idle
+/// connection cheap — measured at 9.3 KB → 6.2 KB of server RSS per idle connection going
+/// from 4 KiB to 1 KiB — and a large frame still arrives, in more reads.
+pub const READ_BUFFER: usize = 1024;
 
 /// What a protocol does with the client's data frames.
 pub trait Handler {
-    /// Wraps a queued frame for the wire (binary for y-sync, text for JSON).
-    fn frame(bytes: Bytes) -> WsMessage;
-
     /// Handles one binary or text message; returns the reason to close, if any.
-    fn on_message(&mut self, message: WsMessage) -> impl Future<Output = Option<CloseReason>>;
+    fn on_message(&mut self, message: Message) -> impl Future<Output = Option<CloseReason>>;
+}
+
+/// An upgraded connection: the shared socket and the state of the client's frame stream.
+pub struct Conn {
+    socket: Arc<TcpStream>,
+    ws: WebSocketContext,
+    /// The client sent a close frame; tungstenite has answered it.
+    peer_closed: bool,
+}
+
+impl Conn {
+    /// Takes over an upgraded socket whose client may send messages of up to `max_message`
+    /// bytes. Boxed: the connection's task lives long, and every byte of it counts per idle
+    /// connection.
+    pub fn new(up: Upgraded, max_message: usize) -> Box<Conn> {
+        let config = WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER)
+            .max_message_size(Some(max_message))
+            .max_frame_size(Some(max_message));
+        Box::new(Conn {
+            socket: Arc::new(up.stream),
+            ws: WebSocketContext::from_partially_read(up.read_buf, Role::Server, Some(config)),
+            peer_closed: false,
+        })
+    }
+
+    /// The socket, for [`Outbox::attach`].
+    pub fn socket(&self) -> Arc<TcpStream> {
+        self.socket.clone()
+    }
+}
+
+/// tungstenite's view of the connection: reads from the socket (`WouldBlock` when it has
+/// nothing), writes into the outbox.
+struct Io<'a> {
+    socket: &'a TcpStream,
+    outbox: &'a Outbox,
+    metrics: &'a Metrics,
+}
+
+fn io<'a>(socket: &'a TcpStream, outbox: &'a Outbox, metrics: &'a Metrics) -> Io<'a> {
+    Io {
+        socket,
+        outbox,
+        metrics,
+    }
+}
+
+impl Read for Io<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.socket.try_read(buf)
+    }
+}
+
+impl Write for Io<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.outbox
+            .send_control(Bytes::copy_from_slice(buf), self.metrics)
+            .map_err(|_| io::Error::other("too many control frames queued"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Runs the connection until its outbox is closed (the reason is in the outbox) or the socket
 /// fails. The caller then unsubscribes from the room and calls [`finish`].
-pub async fn run<H: Handler>(
-    ws: &mut WebSocket,
-    outbox: &Outbox,
-    handler: &mut H,
-    metrics: &Metrics,
-    max_message_size: usize,
-) {
-    let mut batch = Vec::new();
-    let mut flushing = false;
-    while let Some(message) =
-        poll_fn(|cx| poll_event::<H>(cx, ws, outbox, metrics, &mut batch, &mut flushing)).await
-    {
-        let refused = match message {
-            None | Some(Ok(WsMessage::Close(_))) => Some(CloseReason::normal()),
-            Some(Err(e)) => classify_read_error(&e, max_message_size).or_else(|| {
-                tracing::debug!(error = %e, "socket error");
-                Some(CloseReason::gone())
-            }),
-            Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => None,
-            Some(Ok(data)) => {
-                let len = match &data {
-                    WsMessage::Binary(b) => b.len(),
-                    WsMessage::Text(t) => t.len(),
-                    _ => 0,
-                };
-                metrics.frames_in.inc();
-                metrics.bytes_in.inc_by(len as u64);
-                handler.on_message(data).await
+pub async fn run<H: Handler>(conn: &mut Conn, outbox: &Outbox, handler: &mut H, metrics: &Metrics) {
+    let limit = conn.ws.get_config().max_message_size.unwrap_or(usize::MAX);
+    loop {
+        // Everything the socket holds now (the first turn also parses what came with the
+        // upgrade request).
+        loop {
+            let read = conn.ws.read(&mut io(&conn.socket, outbox, metrics));
+            let refused = match read {
+                Ok(Message::Binary(b)) => {
+                    metrics.frames_in.inc();
+                    metrics.bytes_in.inc_by(b.len() as u64);
+                    handler.on_message(Message::Binary(b)).await
+                }
+                Ok(Message::Text(t)) => {
+                    metrics.frames_in.inc();
+                    metrics.bytes_in.inc_by(t.len() as u64);
+                    handler.on_message(Message::Text(t)).await
+                }
+                Ok(Message::Close(_)) => {
+                    // Writes tungstenite's reply through the outbox.
+                    conn.peer_closed = true;
+                    let _ = conn.ws.flush(&mut io(&conn.socket, outbox, metrics));
+                    Some(CloseReason::normal())
+                }
+                Ok(_) => None, // ping (answered by tungstenite), pong
+                Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => Some(read_error(&e, limit)),
+            };
+            if let Some(reason) = refused {
+                outbox.close(reason);
             }
-        };
-        if let Some(reason) = refused {
-            outbox.close(reason);
+            if outbox.is_closed() {
+                return;
+            }
         }
+        if poll_fn(|cx| poll_wait(cx, &conn.socket, outbox, metrics))
+            .await
+            .is_none()
+        {
+            return;
+        }
+    }
+}
+
+/// Waits until the socket has something to read (`Some`), writing blocked frames whenever the
+/// socket can take them; `None` once the outbox is closed.
+fn poll_wait(
+    cx: &mut Context<'_>,
+    socket: &TcpStream,
+    outbox: &Outbox,
+    metrics: &Metrics,
+) -> Poll<Option<()>> {
+    outbox.register(cx.waker());
+    loop {
+        if outbox.is_closed() {
+            return Poll::Ready(None);
+        }
+        if outbox.is_blocked() {
+            match socket.poll_write_ready(cx) {
+                Poll::Ready(Ok(())) => {
+                    outbox.resume(metrics);
+                    continue;
+                }
+                Poll::Ready(Err(_)) => {
+                    outbox.close(CloseReason::gone());
+                    continue;
+                }
+                Poll::Pending => {}
+            }
+        }
+        return match socket.poll_read_ready(cx) {
+            Poll::Ready(Ok(())) => Poll::Ready(Some(())),
+            Poll::Ready(Err(_)) => {
+                outbox.close(CloseReason::gone());
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        };
+    }
+}
+
+/// The close a client gets for a frame stream tungstenite refused; `gone` when the socket just
+/// ended.
+fn read_error(e: &tungstenite::Error, limit: usize) -> CloseReason {
+    use tungstenite::Error as E;
+    match e {
+        E::Capacity(_) => CloseReason::too_big(limit),
+        E::Protocol(ProtocolError::ResetWithoutClosingHandshake) => CloseReason::gone(),
+        E::Protocol(p) => CloseReason::malformed(p),
+        E::Utf8(_) => CloseReason::malformed("invalid UTF-8"),
+        E::Io(err) => {
+            tracing::debug!(error = %err, "socket read failed");
+            CloseReason::gone()
+        }
+        _ => CloseReason::gone(),
     }
 }
 
 /// Ends a connection whose outbox was closed: delivers what was queued before the close (a
 /// shutdown must not eat the last update) unless the peer is being cut off for falling behind,
-/// then sends the close frame. Boxed by callers: it is rare, and the task lives long.
-pub async fn finish<H: Handler>(ws: &mut WebSocket, outbox: &Outbox, metrics: &Metrics) {
+/// then the close frame, and waits for the client's close frame in reply; the socket is closed
+/// when the connection's last handle drops (the server closes first, as RFC 6455 asks). All
+/// within [`CLOSE_TIMEOUT`]. Boxed by callers: it is rare, and the task lives long.
+pub async fn finish(conn: &mut Conn, outbox: &Outbox, metrics: &Metrics) {
     let Some(reason) = outbox.reason() else {
         return;
     };
-    if reason.label != "slow_consumer" && reason.label != "gone" {
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT, drain::<H>(ws, outbox, metrics)).await;
-    }
-    send_close(ws, &reason, metrics).await;
-}
-
-/// `Some(message)` from the client, or `None` once the outbox is closed or the socket failed.
-fn poll_event<H: Handler>(
-    cx: &mut Context<'_>,
-    ws: &mut WebSocket,
-    outbox: &Outbox,
-    metrics: &Metrics,
-    batch: &mut Vec<Bytes>,
-    flushing: &mut bool,
-) -> Poll<Option<Option<Result<WsMessage, axum::Error>>>> {
-    loop {
-        if *flushing {
-            match ws.poll_flush_unpin(cx) {
-                Poll::Ready(Ok(())) => *flushing = false,
-                Poll::Ready(Err(_)) => return Poll::Ready(None),
-                Poll::Pending => break,
-            }
-        }
-        if outbox.is_closed() {
-            return Poll::Ready(None);
-        }
-        match ws.poll_ready_unpin(cx) {
-            Poll::Ready(Ok(())) => {}
-            Poll::Ready(Err(_)) => return Poll::Ready(None),
-            Poll::Pending => break,
-        }
-        if outbox.poll_frames(cx, batch, MAX_BURST).is_pending() || batch.is_empty() {
-            // Nothing queued (the waker is registered), or closed (seen on the next turn).
-            if outbox.is_closed() {
-                return Poll::Ready(None);
-            }
-            break;
-        }
-        for frame in batch.drain(..) {
-            count_out(metrics, &frame);
-            if ws.start_send_unpin(H::frame(frame)).is_err() {
-                return Poll::Ready(None);
-            }
-        }
-        *flushing = true;
-    }
-    ws.poll_next_unpin(cx).map(Some)
-}
-
-/// Maps a read error to the close the client should get; None when the socket is just gone.
-fn classify_read_error(e: &axum::Error, limit: usize) -> Option<CloseReason> {
-    use std::error::Error as _;
-    let mut source = e.source();
-    while let Some(err) = source {
-        if let Some(ws) = err.downcast_ref::<tungstenite::Error>() {
-            return match ws {
-                tungstenite::Error::Capacity(_) => Some(CloseReason::too_big(limit)),
-                tungstenite::Error::Protocol(p) => Some(CloseReason::malformed(p)),
-                tungstenite::Error::Utf8(_) => Some(CloseReason::malformed("invalid UTF-8")),
-                _ => None,
-            };
-        }
-        source = err.source();
-    }
-    None
-}
-
-fn count_out(metrics: &Metrics, frame: &Bytes) {
-    metrics.frames_out.inc();
-    metrics.bytes_out.inc_by(frame.len() as u64);
-}
-
-/// Sends what is still queued (the room no longer adds to it).
-async fn drain<H: Handler>(
-    ws: &mut WebSocket,
-    outbox: &Outbox,
-    metrics: &Metrics,
-) -> Result<(), axum::Error> {
-    let mut frames = Vec::new();
-    outbox.take(&mut frames, usize::MAX);
-    for frame in frames {
-        count_out(metrics, &frame);
-        ws.feed(H::frame(frame)).await?;
-    }
-    ws.flush().await
-}
-
-/// Sends a close frame with `reason` (nothing for a socket that is gone).
-pub async fn send_close(ws: &mut WebSocket, reason: &CloseReason, metrics: &Metrics) {
     if reason.label == "gone" {
         return;
     }
-    if reason.label != "normal" {
-        metrics.count_close(reason.label);
+    if reason.label == "slow_consumer" {
+        outbox.discard_unstarted();
     }
-    let frame = CloseFrame {
-        code: reason.code,
-        reason: Utf8Bytes::from(reason.text.as_str()),
-    };
+    let Conn {
+        socket,
+        ws,
+        peer_closed,
+    } = conn;
+    if !*peer_closed {
+        if reason.label != "normal" {
+            metrics.count_close(reason.label);
+        }
+        // Through tungstenite, so that it knows the client's close frame is the reply.
+        let _ = ws.close(
+            &mut io(socket, outbox, metrics),
+            Some(frame::close(reason.code, &reason.text)),
+        );
+    }
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
-        ws.send(WsMessage::Close(Some(frame))).await?;
-        ws.close().await
+        while !outbox.is_empty() {
+            if socket.writable().await.is_err() {
+                return;
+            }
+            outbox.resume(metrics);
+        }
+        if *peer_closed {
+            return;
+        }
+        loop {
+            match ws.read(&mut io(socket, outbox, metrics)) {
+                Ok(Message::Close(_)) => return,
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if socket.readable().await.is_err() {
+                        return;
+                    }
+                }
+                Err(_) => return,
+            }
+        }
     })
     .await;
+}
+
+/// Closes a connection that never joined a room with `reason`.
+pub async fn refuse(conn: &mut Conn, reason: CloseReason, opcode: Opcode, metrics: &Metrics) {
+    let outbox = Outbox::new(4, opcode);
+    outbox.attach(conn.socket(), metrics);
+    outbox.close(reason);
+    finish(conn, &outbox, metrics).await;
 }

@@ -11,18 +11,19 @@
 
 use std::sync::Arc;
 
-use axum::extract::ws::{Message as WsMessage, Utf8Bytes, WebSocket};
-use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
+use tungstenite::Message;
 
 use super::messages::{ClientCommand, Control, ErrorBody, ProtocolErrorCode, ServerMessage};
 use super::projector::encode;
 use crate::hub::connection::log_end;
-use crate::hub::socket::{self, Handler};
+use crate::hub::socket::{self, Conn, Handler};
 use crate::hub::{CommandRefused, Hub, Outbox, Room};
 use crate::identity::{IdentityError, UserId};
+use crate::metrics::Metrics;
 use crate::protocol::CloseReason;
 use crate::room_id::{RoomId, RoomIdError};
+use crate::ws::{Opcode, Upgraded};
 
 /// Largest `/live` message accepted: commands are small.
 pub const MAX_LIVE_MESSAGE: usize = 256 * 1024;
@@ -32,7 +33,7 @@ const MAX_COMMAND_ID: usize = 64;
 
 /// Serves one upgraded `/live/{room}` socket until it ends.
 pub async fn serve(
-    mut ws: Box<WebSocket>,
+    up: Upgraded,
     hub: Hub,
     room: Result<RoomId, RoomIdError>,
     user: Result<UserId, IdentityError>,
@@ -41,6 +42,7 @@ pub async fn serve(
 ) {
     let metrics = hub.metrics().clone();
     metrics.connections.inc();
+    let mut conn = Conn::new(up, MAX_LIVE_MESSAGE);
     let (id, user) = match (room, user) {
         (Ok(id), Ok(user)) => (id, user),
         (room, user) => {
@@ -50,7 +52,7 @@ pub async fn serve(
                 _ => CloseReason::normal(),
             };
             tracing::info!(reason = %reason.text, "refused /live connection");
-            Box::pin(socket::send_close(&mut ws, &reason, &metrics)).await;
+            Box::pin(socket::refuse(&mut conn, reason, Opcode::Text, &metrics)).await;
             metrics.connections.dec();
             return;
         }
@@ -65,14 +67,15 @@ pub async fn serve(
     match joined {
         None => {
             let reason = CloseReason::going_away();
-            Box::pin(socket::send_close(&mut ws, &reason, &metrics)).await;
+            Box::pin(socket::refuse(&mut conn, reason, Opcode::Text, &metrics)).await;
         }
         Some(Err(e)) => {
             tracing::error!(error = %e, "join failed");
             let reason = CloseReason::load_failed();
-            Box::pin(socket::send_close(&mut ws, &reason, &metrics)).await;
+            Box::pin(socket::refuse(&mut conn, reason, Opcode::Text, &metrics)).await;
         }
         Some(Ok((room, joined))) => {
+            joined.outbox.attach(conn.socket(), &metrics);
             if shutdown.is_cancelled() {
                 joined.outbox.close(CloseReason::going_away());
             }
@@ -81,23 +84,12 @@ pub async fn serve(
                 room,
                 user,
                 outbox: joined.outbox.clone(),
+                metrics: metrics.clone(),
             };
-            socket::run(
-                &mut ws,
-                &joined.outbox,
-                &mut handler,
-                &metrics,
-                MAX_LIVE_MESSAGE,
-            )
-            .await;
+            socket::run(&mut conn, &joined.outbox, &mut handler, &metrics).await;
             handler.room.leave_live(joined.peer);
             log_end(&handler.room, joined.peer, joined.outbox.reason());
-            Box::pin(socket::finish::<LiveHandler>(
-                &mut ws,
-                &joined.outbox,
-                &metrics,
-            ))
-            .await;
+            Box::pin(socket::finish(&mut conn, &joined.outbox, &metrics)).await;
         }
     }
     metrics.connections.dec();
@@ -107,20 +99,13 @@ struct LiveHandler {
     room: Arc<Room>,
     user: UserId,
     outbox: Arc<Outbox>,
+    metrics: Arc<Metrics>,
 }
 
 impl Handler for LiveHandler {
-    fn frame(bytes: Bytes) -> WsMessage {
-        // Every frame queued for /live is serialised JSON, hence UTF-8.
-        match Utf8Bytes::try_from(bytes) {
-            Ok(text) => WsMessage::Text(text),
-            Err(_) => WsMessage::Text(Utf8Bytes::from_static("{}")),
-        }
-    }
-
-    async fn on_message(&mut self, message: WsMessage) -> Option<CloseReason> {
+    async fn on_message(&mut self, message: Message) -> Option<CloseReason> {
         let text = match message {
-            WsMessage::Text(t) => t,
+            Message::Text(t) => t,
             _ => {
                 return Some(CloseReason::new(
                     1003,
@@ -131,7 +116,9 @@ impl Handler for LiveHandler {
         };
         let reply = self.answer(text.as_str()).await;
         // A full outbox means the room is cutting this connection off anyway.
-        let _ = self.outbox.push(encode(&ServerMessage::Control(reply)));
+        let _ = self
+            .outbox
+            .send(encode(&ServerMessage::Control(reply)), &self.metrics);
         None
     }
 }

@@ -37,6 +37,7 @@ use yrs::sync::Awareness;
 use yrs::{DeepObservable, Doc, Transact};
 
 use super::messages::{Control, EventMessage, Presence, PresenceState, ServerMessage, Via};
+use crate::hub::outbox::Kicks;
 use crate::hub::{Outbox, PeerId};
 use crate::identity::UserId;
 use crate::metrics::Metrics;
@@ -66,6 +67,8 @@ pub struct Projector {
     present: HashMap<Presence, usize>,
     /// The presence each Yjs awareness state stands for.
     aware: HashMap<ClientID, Presence>,
+    /// Subscribers given frames under the room's lock, written once it is released.
+    kicks: Kicks,
 }
 
 /// Now, in epoch milliseconds.
@@ -95,6 +98,7 @@ impl Projector {
             subscribers: HashMap::new(),
             present: HashMap::new(),
             aware: HashMap::new(),
+            kicks: Kicks::default(),
         }
     }
 
@@ -105,6 +109,11 @@ impl Projector {
 
     pub fn subscriber_count(&self) -> usize {
         self.subscribers.len()
+    }
+
+    /// The subscribers to write once the room's lock is released.
+    pub fn kicks(&mut self) -> &mut Kicks {
+        &mut self.kicks
     }
 
     /// After an update at `seq` by `by`: if it touched the OKR set, derives and publishes the
@@ -149,7 +158,7 @@ impl Projector {
     fn broadcast(&mut self, frame: &Bytes, metrics: &Metrics) {
         let mut slow = Vec::new();
         for (peer, s) in &self.subscribers {
-            if s.outbox.push(frame.clone()).is_err() {
+            if self.kicks.push(&s.outbox, frame.clone()).is_err() {
                 slow.push(*peer);
             }
         }

@@ -285,7 +285,11 @@ impl YClient {
                 }
                 if changed.changed().await.is_err() {
                     // The reader is gone: one last look.
-                    assert!(check(&self.shared), "connection ended before: {what}");
+                    assert!(
+                        check(&self.shared),
+                        "connection ended ({:?}) before: {what}",
+                        self.closed()
+                    );
                     return;
                 }
             }

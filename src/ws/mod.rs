@@ -1,0 +1,21 @@
+//! The WebSocket layer under both protocols: the HTTP upgrade ([`upgrade`]) that hands over
+//! the raw TCP socket, and the framing of what the server sends ([`frame`]).
+//!
+//! # Why not axum's `WebSocket`
+//!
+//! axum's `WebSocket` (tokio-tungstenite over hyper's `Upgraded`) owns the socket behind
+//! `&mut self` and copies every outgoing message into a per-connection write buffer. For a hub
+//! that sends the same update to hundreds of connections that costs, per delivery, a copy, a
+//! task wake-up and a poll of the connection's task before the one `write` that matters; and a
+//! connection that was once sent a 1 MB sync step 2 keeps a 1 MB write buffer for as long as it
+//! stays. Here the upgraded `TcpStream` is shared (`Arc`) by the connection's task, which reads
+//! and parses client frames with tungstenite's [`tungstenite::protocol::WebSocketContext`],
+//! and its [`crate::hub::Outbox`], which writes shared payloads with a header in front
+//! (`writev`, no copy) — straight from the task that produced them when the socket can take
+//! them, so most deliveries wake nobody. See `docs/DECISIONS.md` and `load-tests/RESULTS.md`.
+
+pub mod frame;
+pub mod upgrade;
+
+pub use frame::Opcode;
+pub use upgrade::{Upgraded, WsUpgrade};
