@@ -37,6 +37,17 @@ pub struct Upgraded {
     pub read_buf: Vec<u8>,
 }
 
+impl Upgraded {
+    /// Copies out the few bytes hyper read ahead: its `Bytes` would keep hyper's whole read
+    /// buffer (8 KiB) alive for as long as the connection lasts.
+    fn from_parts(parts: hyper::upgrade::Parts<TokioIo<TcpStream>>) -> Upgraded {
+        Upgraded {
+            stream: parts.io.into_inner(),
+            read_buf: parts.read_buf.to_vec(),
+        }
+    }
+}
+
 /// Why a request is not a WebSocket upgrade.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum UpgradeRejection {
@@ -130,13 +141,7 @@ impl WsUpgrade {
                 }
             };
             match upgraded.downcast::<TokioIo<TcpStream>>() {
-                Ok(parts) => {
-                    session(Upgraded {
-                        stream: parts.io.into_inner(),
-                        read_buf: parts.read_buf.to_vec(),
-                    })
-                    .await
-                }
+                Ok(parts) => session(Upgraded::from_parts(parts)).await,
                 // Only reachable if the server were given another kind of connection.
                 Err(_) => tracing::error!("upgraded connection is not a TcpStream; dropped"),
             }
