@@ -26,8 +26,9 @@
 //! A frame arrives on a connection → [`hub::Room::receive`] decodes it and, under the room's
 //! lock, applies it to the doc → the resulting update is numbered and queued for the
 //! persister, encoded once, and queued (shared bytes) on every other connection's bounded
-//! outbox → each connection's writer sends its outbox in bursts. Nothing downstream of the room
-//! lock waits on a socket or the disk.
+//! outbox → as the lock is released, each outbox that was empty is written at once (header +
+//! shared payload in one `writev`, [`hub::outbox`]); a socket too full to take it leaves the
+//! rest to its connection's task. Nothing under the room lock waits on a socket or the disk.
 
 pub mod api;
 pub mod config;

@@ -1,6 +1,6 @@
 //! One `/sync` WebSocket connection: the y-websocket protocol between one client and its room.
 //!
-//! The transport (one task, the outbox, bursts and close frames) is [`super::socket`]; this
+//! The transport (one task, the outbox, close frames) is [`super::socket`]; this
 //! file joins the room, hands the client's binary frames to [`Room::receive`] and leaves.
 
 use std::sync::Arc;

@@ -4,9 +4,11 @@
 //!
 //! Everything about a room sits behind one `std::sync::Mutex` ([`RoomState`]). Critical sections
 //! are short and never await: applying an update, encoding a reply, and pushing the resulting
-//! frame onto each subscriber's bounded queue with `try_send`. Sockets are written by each
-//! connection's own writer, outside the lock, so a slow socket never holds the room up. A tokio
-//! mutex would buy nothing here (nothing is held across an await) and cost more per update.
+//! frame onto each subscriber's bounded queue. Sockets are written after the lock is released
+//! ([`Locked`] runs the [`Kicks`] as it drops): a non-blocking `writev` per recipient, in the
+//! thread that made the change, so a slow socket never holds the room up and most deliveries
+//! wake no other task. A tokio mutex would buy nothing here (nothing is held across an await)
+//! and cost more per update.
 //!
 //! Holding the lock while queueing gives every subscriber a consistent order: a joining peer
 //! is registered, and its sync step 1 queued, under the same lock that orders every broadcast,
