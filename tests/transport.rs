@@ -88,27 +88,14 @@ async fn pings_are_answered_and_fragmented_messages_reassembled() {
     let frame = Message::Sync(SyncMessage::Update(update)).encode_v1();
     let (a, rest) = frame.split_at(3);
     let (b, c) = rest.split_at(rest.len() / 2);
-    ws.send(WsMessage::Frame(Frame::message(
-        a.to_vec(),
-        OpCode::Data(Data::Binary),
-        false,
-    )))
-    .await
-    .unwrap();
-    ws.send(WsMessage::Frame(Frame::message(
-        b.to_vec(),
-        OpCode::Data(Data::Continue),
-        false,
-    )))
-    .await
-    .unwrap();
-    ws.send(WsMessage::Frame(Frame::message(
-        c.to_vec(),
-        OpCode::Data(Data::Continue),
-        true,
-    )))
-    .await
-    .unwrap();
+    for (part, opcode, fin) in [
+        (a, Data::Binary, false),
+        (b, Data::Continue, false),
+        (c, Data::Continue, true),
+    ] {
+        let frame = Frame::message(part.to_vec(), OpCode::Data(opcode), fin);
+        ws.send(WsMessage::Frame(frame)).await.unwrap();
+    }
     watcher
         .wait_for("the reassembled update arrives", |v| {
             v.doc()
