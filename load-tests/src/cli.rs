@@ -7,7 +7,8 @@ use anyhow::{bail, Result};
 use clap::{ArgGroup, Parser};
 
 use crate::config::{
-    default_run_id, editors_from_fraction, Config, EditKind, Saturate, SaturateSpec, Scenario,
+    default_run_id, editors_from_fraction, ApplyMode, Config, EditKind, Saturate, SaturateSpec,
+    Scenario,
 };
 use crate::target::Target;
 
@@ -73,6 +74,11 @@ pub struct Cli {
     /// What editors change.
     #[arg(long, value_enum)]
     pub edit_kind: Option<EditKind>,
+
+    /// When receivers integrate updates: `immediate` (as they arrive) or `deferred` (read the
+    /// edit's timestamp cheaply, apply after the measured window).
+    #[arg(long, value_enum)]
+    pub apply: Option<ApplyMode>,
 
     /// Connections set up concurrently.
     #[arg(long)]
@@ -184,6 +190,7 @@ impl Cli {
                 None => d.warmup,
             },
             edit_kind: self.edit_kind.or(sc.edit_kind).unwrap_or(d.edit_kind),
+            apply: self.apply.or(sc.apply).unwrap_or(d.apply),
             ramp: self.ramp.or(sc.ramp).unwrap_or(d.ramp),
             preload_entries: self
                 .preload_entries
@@ -244,5 +251,19 @@ mod tests {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/saturate.toml");
         let c = parse(&["--url", "ws://127.0.0.1:1/sync", "--scenario", path]).unwrap();
         assert!(c.saturate.is_some());
+        assert_eq!(c.apply, ApplyMode::Deferred);
+        let c = parse(&[
+            "--url",
+            "ws://127.0.0.1:1/sync",
+            "--scenario",
+            path,
+            "--apply",
+            "immediate",
+        ])
+        .unwrap();
+        assert_eq!(c.apply, ApplyMode::Immediate);
+        let workshop = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/workshop.toml");
+        let c = parse(&["--url", "ws://127.0.0.1:1/sync", "--scenario", workshop]).unwrap();
+        assert_eq!(c.apply, ApplyMode::Immediate, "the default");
     }
 }

@@ -1,10 +1,11 @@
 //! One simulated user: a yrs `Doc` over a WebSocket, speaking the y-websocket sync protocol.
 //!
 //! Handshake: send sync step 1 (our state vector), answer the server's step 1 with step 2,
-//! apply its step 2 — then the client is synced. Afterwards it applies every update it
+//! apply its step 2 — then the client is synced. Afterwards it takes in every update it
 //! receives; an editor also edits at a fixed rate. Latencies are read from the edits themselves
-//! (each carries its send timestamp) by an observer on the edited type, so a receiver does no
-//! more than decode, apply and look at the changed keys.
+//! (each carries its send timestamp): with immediate apply by an observer on the edited type, so
+//! a receiver does no more than decode, apply and look at the changed keys; with deferred apply
+//! straight from the update bytes, which are integrated later (see [`crate::receive`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,11 +25,12 @@ use yrs::types::{Delta, EntryChange, ToJson};
 use yrs::updates::decoder::{Decode, DecoderV1};
 use yrs::updates::encoder::Encode;
 use yrs::{
-    Any, Doc, GetString, Map, MapRef, Number, Observable, Out, ReadTxn, Snapshot, Text, TextRef,
-    Transact, TransactionMut, Update,
+    Any, Doc, GetString, Map, MapRef, Observable, Out, ReadTxn, Snapshot, Text, TextRef, Transact,
+    TransactionMut, Update,
 };
 
-use crate::config::EditKind;
+use crate::config::{ApplyMode, EditKind, MAX_TICK_RATE};
+use crate::receive::{self, Deferred, Deliveries, Edit};
 use crate::stats::Shared;
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -36,17 +38,31 @@ pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// Longest a connection may take from TCP connect to synced.
 pub const JOIN_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Small read buffers: thousands of idle clients must not cost 128 KiB each.
-fn ws_config() -> WebSocketConfig {
+/// The read buffer of a connection: small, because thousands of idle clients must not cost
+/// 128 KiB each.
+pub const READ_BUFFER: usize = 16 * 1024;
+
+/// The read buffer of a deferred-apply client. tungstenite zero-fills the free part of its read
+/// buffer before every read, which at 16 KiB was the largest single cost of a cheap delivery;
+/// 4 KiB still takes ~80 small updates per read.
+pub const DEFERRED_READ_BUFFER: usize = 4 * 1024;
+
+fn ws_config(read_buffer: usize) -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(16 * 1024)
+        .read_buffer_size(read_buffer)
         .max_message_size(Some(256 << 20))
         .max_frame_size(Some(256 << 20))
 }
 
 /// Opens a WebSocket with TCP_NODELAY.
 pub async fn connect(url: &str) -> Result<Ws> {
-    let (ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(ws_config()), true)
+    connect_with(url, READ_BUFFER).await
+}
+
+/// Opens a WebSocket with TCP_NODELAY and a read buffer of `read_buffer` bytes.
+pub async fn connect_with(url: &str, read_buffer: usize) -> Result<Ws> {
+    let config = ws_config(read_buffer);
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
         .await
         .with_context(|| format!("connect {url}"))?;
     Ok(ws)
@@ -121,6 +137,9 @@ pub enum Control {
     Idle,
     /// Editors edit at this many edits/s.
     Edit(f64),
+    /// Deferred apply: integrate the kept updates now, then report to
+    /// [`Shared::flush_done`] with this epoch. Also stops editing.
+    Flush(u64),
     /// Report and disconnect.
     Stop,
 }
@@ -134,6 +153,10 @@ pub struct ClientSpec {
     pub editor: Option<u32>,
     /// Where in the edit period its ticks fall, in `[0, 1)` (spreads editors out).
     pub phase: f64,
+    /// Editors in its room.
+    pub room_editors: usize,
+    pub kind: EditKind,
+    pub apply: ApplyMode,
 }
 
 /// A client's final state.
@@ -199,40 +222,38 @@ impl Docs {
     }
 }
 
-/// An integer from an `Any` (lib0 may carry it as a float).
-fn int(a: &Any) -> Option<i64> {
-    match a {
-        Any::Number(n) => n.as_i64(),
-        _ => None,
-    }
-}
-
 /// Parses a map key `e{idx}`.
 fn editor_of_key(key: &str) -> Option<u32> {
     key.strip_prefix('e')?.parse().ok()
 }
 
+/// The origin of an editor's own edit transactions: observers skip them (a client never counts
+/// its own edits) without computing the event.
+const OWN_EDIT: &str = "edit";
+
+fn is_own_edit(txn: &TransactionMut) -> bool {
+    txn.origin()
+        .is_some_and(|o| o.as_ref() == OWN_EDIT.as_bytes())
+}
+
+/// Reports the map edits a transaction brought (immediate apply, and the integration of
+/// deferred updates, where `deliveries` drops what was already counted).
 fn observe_map(
-    shared: Arc<Shared>,
-    room: usize,
-    own: Option<u32>,
+    deliveries: Arc<Deliveries>,
 ) -> impl Fn(&TransactionMut, &MapEvent) + Send + Sync + 'static {
     move |txn, ev| {
+        if is_own_edit(txn) {
+            return;
+        }
         for (key, change) in ev.keys(txn) {
-            let Some(editor) = editor_of_key(key) else {
-                continue;
-            };
-            if Some(editor) == own {
-                continue;
-            }
             let value = match change {
                 EntryChange::Inserted(v) | EntryChange::Updated(_, v) => v,
                 EntryChange::Removed(_) => continue,
             };
-            if let Out::Any(Any::Array(parts)) = value {
-                if let [ts, seq] = parts.as_ref() {
-                    if let (Some(ts), Some(seq)) = (int(ts), int(seq)) {
-                        shared.on_delivery(room, editor, seq as u64, ts);
+            if let Out::Any(v) = value {
+                if let Some(edit) = receive::read_map_value(v) {
+                    if editor_of_key(key) == Some(edit.editor) {
+                        deliveries.record(edit);
                     }
                 }
             }
@@ -240,29 +261,23 @@ fn observe_map(
     }
 }
 
-/// Parses the tokens `"{idx}:{seq}:{ts};"` of inserted text.
-pub fn parse_text_tokens(s: &str) -> impl Iterator<Item = (u32, u64, i64)> + '_ {
-    s.split(';').filter_map(|tok| {
-        let mut it = tok.split(':');
-        let e = it.next()?.parse().ok()?;
-        let seq = it.next()?.parse().ok()?;
-        let ts = it.next()?.parse().ok()?;
-        Some((e, seq, ts))
-    })
+/// Parses the tokens `"{idx}:{seq}:{ts};"` of inserted text, skipping anything else.
+pub fn parse_text_tokens(s: &str) -> impl Iterator<Item = Edit> + '_ {
+    s.split(';').filter_map(receive::parse_text_token)
 }
 
+/// Reports the text edits a transaction brought.
 fn observe_text(
-    shared: Arc<Shared>,
-    room: usize,
-    own: Option<u32>,
+    deliveries: Arc<Deliveries>,
 ) -> impl Fn(&TransactionMut, &TextEvent) + Send + Sync + 'static {
     move |txn, ev| {
+        if is_own_edit(txn) {
+            return;
+        }
         for d in ev.delta(txn) {
             if let Delta::Inserted(Out::Any(Any::String(s)), _) = d {
-                for (editor, seq, ts) in parse_text_tokens(s) {
-                    if Some(editor) != own {
-                        shared.on_delivery(room, editor, seq, ts);
-                    }
+                for edit in parse_text_tokens(s) {
+                    deliveries.record(edit);
                 }
             }
         }
@@ -270,60 +285,155 @@ fn observe_text(
 }
 
 /// Makes and encodes one edit.
-fn make_edit(d: &Docs, kind: EditKind, editor: u32, key: &str, seq: u64, ts: i64) -> Vec<u8> {
-    let mut txn = d.doc.transact_mut();
+fn make_edit(d: &Docs, kind: EditKind, key: &str, edit: Edit) -> Vec<u8> {
+    let mut txn = d.doc.transact_mut_with(OWN_EDIT);
     match kind {
         EditKind::Map => {
-            let value = Any::Array(Arc::from(vec![
-                Any::Number(Number::Int(ts)),
-                Any::Number(Number::Int(seq as i64)),
-            ]));
-            d.map.insert(&mut txn, key, value);
+            d.map.insert(&mut txn, key, receive::map_value(edit));
         }
         EditKind::Text => {
-            d.text.push(&mut txn, &format!("{editor}:{seq}:{ts};"));
+            d.text.push(&mut txn, &receive::text_token(edit));
         }
     }
     let update = txn.encode_update_v1();
     Message::Sync(SyncMessage::Update(update)).encode_v1()
 }
 
-async fn tick(interval: &mut Option<Interval>) {
-    match interval {
-        Some(i) => {
-            i.tick().await;
+/// When an editor edits. Up to [`MAX_TICK_RATE`] it is one edit per tick of an interval of
+/// `1 / rate`. Above, a tokio interval cannot tick faster, so it ticks every millisecond and
+/// sends `rate / 1000` edits per tick, carrying the fraction over to the next tick. Missed ticks
+/// are skipped, not made up: a generator that falls behind sends less, which `edits_per_s`
+/// shows.
+struct Pacer {
+    interval: Interval,
+    per_tick: PerTick,
+}
+
+impl Pacer {
+    fn new(rate: f64, phase: f64) -> Self {
+        let ticks_per_s = rate.min(MAX_TICK_RATE);
+        let period = Duration::from_secs_f64(1.0 / ticks_per_s);
+        let mut interval = tokio::time::interval_at(Instant::now() + period.mul_f64(phase), period);
+        interval.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        Pacer {
+            interval,
+            per_tick: PerTick::new(rate / ticks_per_s),
         }
+    }
+
+    /// Waits for the next tick and returns how many edits are due (1 for rates up to 1000/s).
+    async fn due(&mut self) -> u32 {
+        self.interval.tick().await;
+        self.per_tick.next()
+    }
+}
+
+/// Edits per tick when that is not a whole number: the fraction is carried over.
+struct PerTick {
+    per_tick: f64,
+    credit: f64,
+}
+
+impl PerTick {
+    fn new(per_tick: f64) -> Self {
+        PerTick {
+            per_tick,
+            credit: 0.0,
+        }
+    }
+
+    fn next(&mut self) -> u32 {
+        self.credit += self.per_tick;
+        let n = self.credit.floor();
+        self.credit -= n;
+        n as u32
+    }
+}
+
+/// The edits due at the next tick of `pacer`; never, without one.
+async fn tick(pacer: &mut Option<Pacer>) -> u32 {
+    match pacer {
+        Some(p) => p.due().await,
         None => std::future::pending().await,
     }
 }
 
-fn edit_interval(rate: f64, phase: f64) -> Interval {
-    let period = Duration::from_secs_f64(1.0 / rate);
-    let mut i = tokio::time::interval_at(Instant::now() + period.mul_f64(phase), period);
-    i.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    i
+/// A synced client's handling of the frames it receives, per [`ApplyMode`].
+struct Inbox {
+    apply: ApplyMode,
+    deliveries: Arc<Deliveries>,
+    /// Deferred mode: the updates read but not yet integrated.
+    deferred: Deferred,
+    /// Scratch space of the deferred path.
+    updates: Vec<receive::Span>,
+    edits: Vec<Edit>,
+    /// Replies (a sync step 2 for a step 1) waiting to be sent.
+    replies: Vec<Vec<u8>>,
+}
+
+impl Inbox {
+    fn new(apply: ApplyMode, deliveries: Arc<Deliveries>) -> Self {
+        Inbox {
+            apply,
+            deliveries,
+            deferred: Deferred::default(),
+            updates: Vec::new(),
+            edits: Vec::new(),
+            replies: Vec::new(),
+        }
+    }
+
+    /// Takes in one frame. Deferred: reads its edits, reports them and keeps its updates. If
+    /// the cheap path cannot read the frame, or in immediate mode, applies it (after any kept
+    /// updates, so that the doc sees them in order), queueing replies in `self.replies`.
+    fn on_frame(&mut self, doc: &Doc, frame: &[u8], shared: &Shared) -> Result<()> {
+        if self.apply == ApplyMode::Deferred {
+            if receive::read_frame(frame, &mut self.updates, &mut self.edits) {
+                for edit in self.edits.drain(..) {
+                    self.deliveries.record(edit);
+                }
+                for span in self.updates.drain(..) {
+                    self.deferred.push(&frame[span]);
+                }
+                return Ok(());
+            }
+            shared.on_apply_fallback();
+            self.flush(doc)?;
+        }
+        apply_frame(doc, frame, &mut self.replies)?;
+        Ok(())
+    }
+
+    /// Integrates the kept updates; returns how many.
+    fn flush(&mut self, doc: &Doc) -> Result<usize> {
+        self.deferred.apply_to(doc)
+    }
 }
 
 /// Runs one client: waits for a ramp permit, connects, syncs (reporting the join time on
-/// `joined`), then follows `ctl` until [`Control::Stop`], and returns its final state.
+/// `joined`), then follows `ctl` until [`Control::Stop`], integrates any updates it kept, and
+/// returns its final state.
 pub async fn run_client(
     spec: ClientSpec,
-    kind: EditKind,
     shared: Arc<Shared>,
     ramp: Arc<Semaphore>,
     mut ctl: watch::Receiver<Control>,
     joined: mpsc::UnboundedSender<Result<Duration, String>>,
 ) -> Outcome {
     let d = Docs::new();
-    match kind {
-        EditKind::Map => d.map.observe(
-            "okrhub-load",
-            observe_map(shared.clone(), spec.room, spec.editor),
-        ),
-        EditKind::Text => d.text.observe(
-            "okrhub-load",
-            observe_text(shared.clone(), spec.room, spec.editor),
-        ),
+    let deliveries = Arc::new(Deliveries::new(
+        shared.clone(),
+        spec.room,
+        spec.editor,
+        spec.room_editors,
+    ));
+    match spec.kind {
+        EditKind::Map => d
+            .map
+            .observe("okrhub-load", observe_map(deliveries.clone())),
+        EditKind::Text => d
+            .text
+            .observe("okrhub-load", observe_text(deliveries.clone())),
     }
 
     let permit = ramp
@@ -332,7 +442,11 @@ pub async fn run_client(
         .expect("ramp semaphore is never closed");
     let started = Instant::now();
     let res = tokio::time::timeout(JOIN_TIMEOUT, async {
-        let mut ws = connect(&spec.url).await?;
+        let read_buffer = match spec.apply {
+            ApplyMode::Immediate => READ_BUFFER,
+            ApplyMode::Deferred => DEFERRED_READ_BUFFER,
+        };
+        let mut ws = connect_with(&spec.url, read_buffer).await?;
         handshake(&mut ws, &d.doc).await?;
         Ok::<_, anyhow::Error>(ws)
     })
@@ -347,6 +461,7 @@ pub async fn run_client(
         Err(e) => {
             let msg = format!("{e:#}");
             let _ = joined.send(Err(msg.clone()));
+            shared.session_ended();
             return Outcome {
                 room: spec.room,
                 snapshot: None,
@@ -358,12 +473,45 @@ pub async fn run_client(
     };
     drop(joined);
 
-    let error = session(&mut ws, &d, &spec, kind, &shared, &mut ctl).await;
-    let outcome = d.outcome(spec.room, kind, error);
+    let mut inbox = Inbox::new(spec.apply, deliveries);
+    let mut error = session(&mut ws, &d, &spec, &shared, &mut ctl, &mut inbox).await;
+    shared.session_ended();
+    if let Err(e) = inbox.flush(&d.doc) {
+        error.get_or_insert(format!("{e:#}"));
+    }
+    let outcome = d.outcome(spec.room, spec.kind, error);
     if outcome.error.is_none() {
         let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
     }
     outcome
+}
+
+/// Sends the `n` edits due at a tick, in one write where the socket allows.
+async fn send_edits(
+    ws: &mut Ws,
+    d: &Docs,
+    spec: &ClientSpec,
+    shared: &Shared,
+    key: &str,
+    seq: &mut u64,
+    n: u32,
+) -> Result<()> {
+    if n == 0 {
+        return Ok(());
+    }
+    let editor = spec.editor.expect("only editors tick");
+    for _ in 0..n {
+        *seq += 1;
+        let edit = Edit {
+            editor,
+            seq: *seq,
+            ts_us: shared.now_us(),
+        };
+        shared.on_send(spec.room, editor, *seq);
+        ws.feed(bin(make_edit(d, spec.kind, key, edit))).await?;
+    }
+    ws.flush().await?;
+    Ok(())
 }
 
 /// The synced part of a client's life. Returns why it ended early, if it did.
@@ -371,23 +519,22 @@ async fn session(
     ws: &mut Ws,
     d: &Docs,
     spec: &ClientSpec,
-    kind: EditKind,
     shared: &Shared,
     ctl: &mut watch::Receiver<Control>,
+    inbox: &mut Inbox,
 ) -> Option<String> {
     let key = spec.editor.map(|e| format!("e{e}")).unwrap_or_default();
     let mut seq = 0u64;
-    let mut interval: Option<Interval> = None;
-    let mut replies = Vec::new();
+    let mut pacer: Option<Pacer> = None;
     loop {
         tokio::select! {
             frame = ws.next() => match frame {
                 Some(Ok(WsMessage::Binary(data))) => {
                     shared.on_frame();
-                    if let Err(e) = apply_frame(&d.doc, &data, &mut replies) {
+                    if let Err(e) = inbox.on_frame(&d.doc, &data, shared) {
                         return Some(format!("{e:#}"));
                     }
-                    for r in replies.drain(..) {
+                    for r in inbox.replies.drain(..) {
                         if let Err(e) = ws.send(bin(r)).await {
                             return Some(format!("send: {e}"));
                         }
@@ -403,14 +550,9 @@ async fn session(
                 Some(Err(e)) => return Some(format!("receive: {e}")),
                 None => return Some("connection ended".into()),
             },
-            _ = tick(&mut interval) => {
-                let editor = spec.editor.expect("only editors tick");
-                seq += 1;
-                let ts = shared.now_us();
-                shared.on_send(spec.room, editor, seq);
-                let frame = make_edit(d, kind, editor, &key, seq, ts);
-                if let Err(e) = ws.send(bin(frame)).await {
-                    return Some(format!("send: {e}"));
+            n = tick(&mut pacer) => {
+                if let Err(e) = send_edits(ws, d, spec, shared, &key, &mut seq, n).await {
+                    return Some(format!("send: {e:#}"));
                 }
             }
             changed = ctl.changed() => {
@@ -420,10 +562,17 @@ async fn session(
                 let c = *ctl.borrow_and_update();
                 match c {
                     Control::Stop => return None,
-                    Control::Idle => interval = None,
+                    Control::Idle => pacer = None,
+                    Control::Flush(epoch) => {
+                        pacer = None;
+                        match inbox.flush(&d.doc) {
+                            Ok(n) => shared.flush_done(epoch, n),
+                            Err(e) => return Some(format!("{e:#}")),
+                        }
+                    }
                     Control::Edit(rate) => {
                         if spec.editor.is_some() {
-                            interval = Some(edit_interval(rate, spec.phase));
+                            pacer = Some(Pacer::new(rate, spec.phase));
                         }
                     }
                 }
@@ -477,31 +626,114 @@ mod tests {
     #[test]
     fn text_tokens() {
         let v: Vec<_> = parse_text_tokens("3:7:123456;0:1:9;garbage;").collect();
-        assert_eq!(v, vec![(3, 7, 123456), (0, 1, 9)]);
+        let e = |editor, seq, ts_us| Edit { editor, seq, ts_us };
+        assert_eq!(v, vec![e(3, 7, 123456), e(0, 1, 9)]);
         assert_eq!(editor_of_key("e12"), Some(12));
         assert_eq!(editor_of_key("x12"), None);
     }
 
     #[test]
-    fn edits_round_trip_through_the_observer() {
-        // Two docs, no network: an edit of one, applied to the other, is timed.
-        let shared = Arc::new(Shared::new(1, 2));
-        for kind in [EditKind::Map, EditKind::Text] {
-            let a = Docs::new();
-            let b = Docs::new();
-            match kind {
-                EditKind::Map => b.map.observe("t", observe_map(shared.clone(), 0, None)),
-                EditKind::Text => b.text.observe("t", observe_text(shared.clone(), 0, None)),
-            }
-            shared.start_window();
-            shared.on_send(0, 4, 1);
-            let frame = make_edit(&a, kind, 4, "e4", 1, shared.now_us());
-            let mut replies = Vec::new();
-            apply_frame(&b.doc, &frame, &mut replies).unwrap();
-            assert!(shared.all_complete(), "{kind:?}");
-            shared.end_window();
-            let h = shared.harvest();
-            assert_eq!((h.sent, h.complete.len()), (1, 1), "{kind:?}");
+    fn fractional_edits_per_tick() {
+        let mut one = PerTick::new(1.0);
+        assert!((0..1000).all(|_| one.next() == 1));
+        // 2500 edits/s at 1000 ticks/s: 2 or 3 per tick, 2500 per 1000 ticks.
+        let mut p = PerTick::new(2.5);
+        let counts: Vec<u32> = (0..1000).map(|_| p.next()).collect();
+        assert!(counts.iter().all(|&n| n == 2 || n == 3));
+        assert_eq!(counts.iter().sum::<u32>(), 2500);
+    }
+
+    /// A receiver for `kind`: its doc observed, and its inbox.
+    fn receiver(shared: &Arc<Shared>, kind: EditKind, apply: ApplyMode) -> (Docs, Inbox) {
+        let b = Docs::new();
+        let deliveries = Arc::new(Deliveries::new(shared.clone(), 0, None, 8));
+        match kind {
+            EditKind::Map => b.map.observe("t", observe_map(deliveries.clone())),
+            EditKind::Text => b.text.observe("t", observe_text(deliveries.clone())),
         }
+        (b, Inbox::new(apply, deliveries))
+    }
+
+    #[test]
+    fn edits_round_trip_immediate_and_deferred() {
+        // Two docs, no network: an edit of one, taken in by the other, is timed once.
+        for apply in [ApplyMode::Immediate, ApplyMode::Deferred] {
+            for kind in [EditKind::Map, EditKind::Text] {
+                let shared = Arc::new(Shared::new(1, 2));
+                let a = Docs::new();
+                let (b, mut inbox) = receiver(&shared, kind, apply);
+                shared.start_window();
+                shared.on_send(0, 4, 1);
+                let edit = Edit {
+                    editor: 4,
+                    seq: 1,
+                    ts_us: shared.now_us(),
+                };
+                let frame = make_edit(&a, kind, "e4", edit);
+                inbox.on_frame(&b.doc, &frame, &shared).unwrap();
+                assert!(shared.all_complete(), "{apply:?} {kind:?}");
+                let integrated = b.doc.transact().state_vector() == a.doc.transact().state_vector();
+                assert_eq!(
+                    integrated,
+                    apply == ApplyMode::Immediate,
+                    "{apply:?} {kind:?}"
+                );
+                // Integrating the kept update converges and does not count it again.
+                assert_eq!(inbox.flush(&b.doc).unwrap(), usize::from(!integrated));
+                assert_eq!(
+                    b.doc.transact().state_vector(),
+                    a.doc.transact().state_vector()
+                );
+                shared.end_window();
+                let h = shared.harvest();
+                assert_eq!(
+                    (
+                        h.sent,
+                        h.complete.len(),
+                        h.deliveries.len(),
+                        h.delivered_in_window
+                    ),
+                    (1, 1, 1, 1),
+                    "{apply:?} {kind:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn deferred_falls_back_for_a_sync_step() {
+        let shared = Arc::new(Shared::new(1, 2));
+        let a = Docs::new();
+        let (b, mut inbox) = receiver(&shared, EditKind::Map, ApplyMode::Deferred);
+        shared.start_window();
+        for seq in 1..=3 {
+            shared.on_send(0, 1, seq);
+        }
+        let edit = |seq| Edit {
+            editor: 1,
+            seq,
+            ts_us: shared.now_us(),
+        };
+        // Two updates are kept; then a step 2 holding the third (and the first two again).
+        for seq in 1..=2 {
+            let frame = make_edit(&a, EditKind::Map, "e1", edit(seq));
+            inbox.on_frame(&b.doc, &frame, &shared).unwrap();
+        }
+        make_edit(&a, EditKind::Map, "e1", edit(3));
+        let full = a
+            .doc
+            .transact()
+            .encode_state_as_update_v1(&Default::default());
+        let step2 = Message::Sync(SyncMessage::SyncStep2(full)).encode_v1();
+        inbox.on_frame(&b.doc, &step2, &shared).unwrap();
+        assert!(inbox.deferred.is_empty(), "kept updates applied first");
+        assert!(shared.all_complete());
+        assert_eq!(
+            b.doc.transact().state_vector(),
+            a.doc.transact().state_vector()
+        );
+        shared.end_window();
+        let h = shared.harvest();
+        assert_eq!((h.deliveries.len(), h.apply_fallbacks), (3, 1));
     }
 }

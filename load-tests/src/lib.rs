@@ -13,12 +13,14 @@ pub mod client;
 pub mod config;
 pub mod http;
 pub mod procfs;
+pub mod receive;
 pub mod report;
 pub mod run;
+pub mod saturate;
 pub mod stats;
 pub mod target;
 
-pub use config::{Config, EditKind, Saturate};
+pub use config::{ApplyMode, Config, EditKind, Saturate};
 pub use report::{Report, StepReport};
 pub use run::run;
 pub use target::Target;

@@ -78,6 +78,12 @@ impl Proc {
         let status = fs::read_to_string(format!("/proc/{}/status", self.pid))?;
         parse_vmrss(&status)
     }
+
+    /// The highest resident set size so far, in KiB (`VmHWM`).
+    pub fn peak_rss_kib(&self) -> Result<u64> {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.pid))?;
+        parse_status_kib(&status, "VmHWM")
+    }
 }
 
 /// `utime` and `stime` (fields 14 and 15) of a `/proc/PID/stat` line. The command name
@@ -223,13 +229,18 @@ pub fn thread_runtimes(task_dir: &Path) -> Option<Vec<(u32, u64)>> {
 
 /// `VmRSS` in KiB from `/proc/PID/status`.
 pub fn parse_vmrss(status: &str) -> Result<u64> {
+    parse_status_kib(status, "VmRSS")
+}
+
+/// The field `name` (a `kB` value such as `VmRSS`) of `/proc/PID/status`, in KiB.
+pub fn parse_status_kib(status: &str, name: &str) -> Result<u64> {
     for line in status.lines() {
-        if let Some(rest) = line.strip_prefix("VmRSS:") {
+        if let Some(rest) = line.strip_prefix(name).and_then(|r| r.strip_prefix(':')) {
             let kib = rest.trim().trim_end_matches("kB").trim();
             return Ok(kib.parse()?);
         }
     }
-    bail!("no VmRSS line (is the process a zombie?)")
+    bail!("no {name} line (is the process a zombie?)")
 }
 
 /// Makes sure this process may open `needed` files, raising the soft `RLIMIT_NOFILE` up to
@@ -282,8 +293,10 @@ mod tests {
 
     #[test]
     fn parses_vmrss() {
-        let s = "Name:\tx\nVmPeak:\t  10 kB\nVmRSS:\t    4242 kB\nThreads: 3\n";
+        let s = "Name:\tx\nVmPeak:\t  10 kB\nVmHWM:\t 5000 kB\nVmRSS:\t    4242 kB\nThreads: 3\n";
         assert_eq!(parse_vmrss(s).unwrap(), 4242);
+        assert_eq!(parse_status_kib(s, "VmHWM").unwrap(), 5000);
+        assert!(parse_status_kib(s, "VmSwap").is_err());
     }
 
     #[test]
@@ -291,6 +304,7 @@ mod tests {
         let me = Proc::current();
         assert!(me.cpu_seconds().unwrap() >= 0.0);
         assert!(me.rss_kib().unwrap() > 0);
+        assert!(me.peak_rss_kib().unwrap() >= me.rss_kib().unwrap() / 2);
         assert!(ensure_nofile(64).unwrap() >= 64);
     }
 

@@ -5,6 +5,9 @@ use std::fmt::Write as _;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::procfs::CpuClock;
+use crate::saturate::Bound;
+
 /// One measured window (a saturation run has several, one per rate).
 #[derive(Debug, Clone, Serialize)]
 pub struct StepReport {
@@ -35,6 +38,9 @@ pub struct StepReport {
     pub complete_p99_us: u64,
     pub complete_max_us: u64,
     pub server_cpu_s: Option<f64>,
+    /// Which clock `server_cpu_s` comes from: `schedstat` (ns), or `ticks` (10 ms) when a
+    /// server thread exited in the window or the kernel has no schedstat.
+    pub server_cpu_clock: Option<CpuClock>,
     /// Server CPU over the window, % of one core.
     pub server_cpu_pct: Option<f64>,
     pub server_cpu_us_per_delivery: Option<f64>,
@@ -43,6 +49,15 @@ pub struct StepReport {
     /// Time from the end of editing until every edit had reached every client.
     pub quiesce_s: f64,
     pub quiesced: bool,
+    /// Deferred apply: frames the cheap path could not read, applied at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apply_fallback_frames: Option<u64>,
+    /// Deferred apply: updates the clients integrated after the step (outside the window).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deferred_applied: Option<u64>,
+    /// Deferred apply: how long that took.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flush_s: Option<f64>,
 }
 
 /// Percentiles (µs) of a histogram: p50, p90, p99, max; zeros when empty.
@@ -66,6 +81,8 @@ pub struct Report {
     pub run_id: String,
     pub url: String,
     pub edit_kind: String,
+    /// `immediate` or `deferred`: when receivers integrate updates.
+    pub apply: String,
     pub rooms: usize,
     pub clients_per_room: usize,
     pub connections: usize,
@@ -82,7 +99,11 @@ pub struct Report {
     pub join_p99_ms: f64,
     pub join_max_ms: f64,
     pub setup_server_cpu_s: Option<f64>,
+    /// Which clock `setup_server_cpu_s` comes from (see `StepReport::server_cpu_clock`).
+    pub setup_server_cpu_clock: Option<CpuClock>,
     pub server_cpu_ms_per_join: Option<f64>,
+    /// Cores the generator may use (its CPU % is of one core).
+    pub generator_cores: usize,
     /// The single step, or the peak step of a saturation run (`"main": {…}` in the JSON).
     pub main: StepReport,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -91,12 +112,18 @@ pub struct Report {
     pub peak_delivered_per_s: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub saturate_stop: Option<String>,
+    /// What limited the peak: `server`, `generator` or `unsaturated`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_bound: Option<Bound>,
     pub server_rss_before_kib: Option<u64>,
     pub server_rss_after_setup_kib: Option<u64>,
     pub server_rss_end_kib: Option<u64>,
     /// `(rss_after_setup − rss_before) / connections`.
     pub server_rss_per_conn_kib: Option<f64>,
     pub generator_rss_kib: Option<u64>,
+    /// The generator's highest RSS of the run (`VmHWM`): with deferred apply it holds every
+    /// update kept during a step.
+    pub generator_peak_rss_kib: Option<u64>,
     /// Every room's clients ended with identical docs.
     pub converged: bool,
     pub rooms_diverged: usize,
@@ -116,20 +143,42 @@ fn ms(us: u64) -> String {
     format!("{:.2}", us as f64 / 1000.0)
 }
 
+/// ` [ticks]` after a CPU figure read from clock ticks, which are coarse (10 ms).
+fn clock_note(c: Option<CpuClock>) -> &'static str {
+    match c {
+        Some(CpuClock::Ticks) => " [ticks]",
+        _ => "",
+    }
+}
+
 impl StepReport {
     fn line(&self) -> String {
         format!(
-            "rate {:>7.2}/s  delivered {:>9.0}/s  deliv p50 {:>7} ms p99 {:>8} ms  last p99 {:>8} ms  server CPU {:>6}%  {:>6} µs/deliv  gen CPU {:>5.1}%  incomplete {}",
+            "rate {:>7.2}/s  delivered {:>9.0}/s  deliv p50 {:>7} ms p99 {:>8} ms  last p99 {:>8} ms  server CPU {:>6}%{}  {:>6} µs/deliv  gen CPU {:>5.1}%  incomplete {}{}",
             self.rate,
             self.delivered_per_s,
             ms(self.delivery_p50_us),
             ms(self.delivery_p99_us),
             ms(self.complete_p99_us),
             opt(self.server_cpu_pct, 1),
+            clock_note(self.server_cpu_clock),
             opt(self.server_cpu_us_per_delivery, 2),
             self.generator_cpu_pct,
             self.incomplete_edits,
+            self.flush_note(),
         )
+    }
+
+    /// Deferred apply: what was integrated after the step, and how often the cheap path fell
+    /// back.
+    fn flush_note(&self) -> String {
+        match (self.deferred_applied, self.flush_s) {
+            (Some(n), Some(t)) => format!(
+                "  applied after {n} in {t:.2} s, fallbacks {}",
+                self.apply_fallback_frames.unwrap_or(0)
+            ),
+            _ => String::new(),
+        }
     }
 }
 
@@ -167,9 +216,10 @@ impl Report {
         }
         let _ = writeln!(
             s,
-            "setup: {:.2} s, {:.0} conn/s; join (connect → synced) p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; server CPU {} s = {} ms/join",
+            "setup: {:.2} s, {:.0} conn/s; join (connect → synced) p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; server CPU {} s{} = {} ms/join",
             self.setup_s, self.conn_per_s, self.join_p50_ms, self.join_p99_ms, self.join_max_ms,
-            opt(self.setup_server_cpu_s, 3), opt(self.server_cpu_ms_per_join, 3)
+            opt(self.setup_server_cpu_s, 4), clock_note(self.setup_server_cpu_clock),
+            opt(self.server_cpu_ms_per_join, 3)
         );
         let _ = writeln!(
             s,
@@ -195,21 +245,32 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "server CPU: {} s in window = {}% of a core, {} µs per delivered update; generator CPU {:.1}%",
+            "server CPU: {} s{} in window = {}% of a core, {} µs per delivered update; generator CPU {:.1}% ({} core(s)), receivers apply {}",
             opt(m.server_cpu_s, 3),
+            clock_note(m.server_cpu_clock),
             opt(m.server_cpu_pct, 1),
             opt(m.server_cpu_us_per_delivery, 2),
-            m.generator_cpu_pct
+            m.generator_cpu_pct,
+            self.generator_cores,
+            self.apply
         );
+        if let (Some(n), Some(t)) = (m.deferred_applied, m.flush_s) {
+            let _ = writeln!(
+                s,
+                "deferred apply: {n} updates integrated after the window in {t:.2} s; {} frames applied at once (fallback)",
+                m.apply_fallback_frames.unwrap_or(0)
+            );
+        }
         let kib = |v: Option<u64>| v.map(|x| x.to_string()).unwrap_or_else(|| "-".into());
         let _ = writeln!(
             s,
-            "server RSS: before {} KiB, after setup {} KiB, end {} KiB; {} KiB per connection; generator RSS {} KiB",
+            "server RSS: before {} KiB, after setup {} KiB, end {} KiB; {} KiB per connection; generator RSS {} KiB (peak {} KiB)",
             kib(self.server_rss_before_kib),
             kib(self.server_rss_after_setup_kib),
             kib(self.server_rss_end_kib),
             opt(self.server_rss_per_conn_kib, 2),
-            kib(self.generator_rss_kib)
+            kib(self.generator_rss_kib),
+            kib(self.generator_peak_rss_kib)
         );
         if !self.steps.is_empty() {
             let _ = writeln!(s, "saturation steps:");
@@ -218,8 +279,9 @@ impl Report {
             }
             let _ = writeln!(
                 s,
-                "peak: {} delivered/s; stopped: {}",
+                "peak: {} delivered/s ({}); stopped: {}",
                 opt(self.peak_delivered_per_s, 0),
+                self.peak_bound.map(Bound::label).unwrap_or("-"),
                 self.saturate_stop.as_deref().unwrap_or("-")
             );
         }
@@ -254,17 +316,22 @@ impl Report {
             .to_string()
     }
 
-    /// One markdown table row.
+    /// One markdown table row. A saturation run's delivered/s says what bounded it, e.g.
+    /// `451234 (server-bound)`.
     pub fn table_row(&self) -> String {
         let m = &self.main;
+        let delivered = match self.peak_bound {
+            Some(b) => format!("{:.0} ({})", m.delivered_per_s, b.label()),
+            None => format!("{:.0}", m.delivered_per_s),
+        };
         format!(
-            "| {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {:.0} | {:.2} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.2} | {} |",
             self.label,
             self.scenario,
             self.connections,
             self.editors_per_room,
             m.rate,
-            m.delivered_per_s,
+            delivered,
             ms(m.delivery_p50_us),
             ms(m.delivery_p99_us),
             ms(m.complete_p99_us),

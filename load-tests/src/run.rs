@@ -9,10 +9,11 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::client::{self, ClientSpec, Control, Outcome};
-use crate::config::Config;
+use crate::config::{ApplyMode, Config};
 use crate::http;
-use crate::procfs::{self, Proc};
+use crate::procfs::{self, CpuDelta, CpuSample, Proc};
 use crate::report::{percentiles, Report, StepReport};
+use crate::saturate::{self, Bound, RunShape, Stop};
 use crate::stats::{new_hist, Shared};
 use crate::target;
 
@@ -22,6 +23,9 @@ const QUIET: Duration = Duration::from_millis(200);
 
 /// Longest the preload of one room may take.
 const PRELOAD_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Longest the clients may take to integrate their deferred updates after a step.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(300);
 
 fn progress(msg: impl AsRef<str>) {
     eprintln!("[okrhub-load] {}", msg.as_ref());
@@ -38,14 +42,22 @@ struct Probe {
 }
 
 impl Probe {
-    fn server_cpu(&self) -> Option<f64> {
-        self.server.and_then(|p| p.cpu_seconds().ok())
+    fn server_cpu(&self) -> Option<CpuSample> {
+        self.server.and_then(|p| p.cpu().ok())
     }
     fn server_rss(&self) -> Option<u64> {
         self.server.and_then(|p| p.rss_kib().ok())
     }
-    fn my_cpu(&self) -> f64 {
-        self.me.cpu_seconds().unwrap_or(0.0)
+    fn my_cpu(&self) -> Option<CpuSample> {
+        self.me.cpu().ok()
+    }
+}
+
+/// CPU used between two samples, when both exist.
+fn cpu_between(a: &Option<CpuSample>, b: &Option<CpuSample>) -> Option<CpuDelta> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(b.since(a)),
+        _ => None,
     }
 }
 
@@ -130,10 +142,12 @@ pub async fn run(cfg: &Config) -> Result<Report> {
                 url: url.clone(),
                 editor,
                 phase: phase(room * cfg.editors + c),
+                room_editors: cfg.editors,
+                kind: cfg.edit_kind,
+                apply: cfg.apply,
             };
             handles.push(tokio::spawn(client::run_client(
                 spec,
-                cfg.edit_kind,
                 shared.clone(),
                 ramp.clone(),
                 ctl_rx.clone(),
@@ -179,10 +193,7 @@ pub async fn run(cfg: &Config) -> Result<Report> {
         bail!("set-up failed: {f}{hint}");
     }
     let setup = setup_started.elapsed();
-    let setup_server_cpu = match (cpu_setup0, probe.server_cpu()) {
-        (Some(a), Some(b)) => Some(b - a),
-        _ => None,
-    };
+    let setup_server_cpu = cpu_between(&cpu_setup0, &probe.server_cpu());
     let rss_after_setup = probe.server_rss();
     progress(format!(
         "{total} clients synced in {:.2} s",
@@ -193,57 +204,43 @@ pub async fn run(cfg: &Config) -> Result<Report> {
     let mut steps = Vec::new();
     let mut rate = cfg.rate;
     let mut best = 0.0f64;
-    let mut stop_reason = None;
-    let gen_threads = std::thread::available_parallelism()
+    let mut stop: Option<Stop> = None;
+    let gen_cores = std::thread::available_parallelism()
         .map(|n| n.get())
-        .unwrap_or(1) as f64;
+        .unwrap_or(1);
     let max_steps = cfg.saturate.map(|s| s.max_steps).unwrap_or(1);
     for step in 0..max_steps {
         let s = measure(cfg, &shared, &ctl_tx, &probe, rate).await;
         progress(format!("step {}: {}", step + 1, short(&s)));
         let delivered = s.delivered_per_s;
-        let cpu_frac = s.server_cpu_pct.map(|p| p / 100.0);
-        let gen_frac = s.generator_cpu_pct / 100.0;
-        let incomplete = s.incomplete_edits;
         steps.push(s);
         let Some(sat) = cfg.saturate else { break };
-        if let Some(c) = cpu_frac.filter(|c| *c >= sat.cpu_limit) {
-            stop_reason = Some(format!(
-                "server CPU {:.0}% ≥ {:.0}% of a core",
-                c * 100.0,
-                sat.cpu_limit * 100.0
-            ));
-            break;
-        }
-        if gen_frac >= 0.95 * gen_threads {
-            stop_reason = Some(format!(
-                "generator CPU {:.0}% saturates its {gen_threads} core(s): the result is generator-bound",
-                gen_frac * 100.0
-            ));
-            break;
-        }
-        if step > 0 && delivered < best * (1.0 + sat.min_gain) {
-            stop_reason = Some(format!(
-                "delivered/s grew less than {:.0}% ({delivered:.0} vs best {best:.0})",
-                sat.min_gain * 100.0
-            ));
-            break;
-        }
-        if incomplete > 0 {
-            stop_reason = Some(format!(
-                "{incomplete} edits never reached every client: the server fell behind"
-            ));
+        let shape = RunShape {
+            generator_cores: gen_cores as f64,
+            editors: cfg.editors * cfg.rooms,
+        };
+        stop = saturate::check(&sat, shape, &steps[step], step, best);
+        if stop.is_some() {
             break;
         }
         best = best.max(delivered);
         rate *= sat.rate_factor;
         if rate > crate::config::MAX_RATE {
-            stop_reason = Some("rate limit reached".into());
+            stop = Some(Stop {
+                reason: format!(
+                    "rate cap of {} edits/s per editor reached",
+                    crate::config::MAX_RATE
+                ),
+                bound: Bound::Unsaturated,
+            });
             break;
         }
     }
-    if cfg.saturate.is_some() && stop_reason.is_none() {
-        stop_reason = Some(format!("max_steps ({max_steps}) reached"));
+    if cfg.saturate.is_some() && stop.is_none() {
+        stop = Some(Stop {
+            reason: format!("max_steps ({max_steps}) reached"),
+            bound: Bound::Unsaturated,
+        });
     }
     let rss_end = probe.server_rss();
 
@@ -303,6 +300,7 @@ pub async fn run(cfg: &Config) -> Result<Report> {
         run_id: cfg.run_id.clone(),
         url: cfg.target.as_str().to_owned(),
         edit_kind: cfg.edit_kind.as_str().to_owned(),
+        apply: cfg.apply.as_str().to_owned(),
         rooms: cfg.rooms,
         clients_per_room: cfg.clients,
         connections: total,
@@ -315,8 +313,10 @@ pub async fn run(cfg: &Config) -> Result<Report> {
         join_p50_ms: j50 as f64 / 1000.0,
         join_p99_ms: j99 as f64 / 1000.0,
         join_max_ms: jmax as f64 / 1000.0,
-        setup_server_cpu_s: setup_server_cpu,
-        server_cpu_ms_per_join: setup_server_cpu.map(|c| c * 1000.0 / conns),
+        setup_server_cpu_s: setup_server_cpu.map(|c| c.secs),
+        setup_server_cpu_clock: setup_server_cpu.map(|c| c.clock),
+        server_cpu_ms_per_join: setup_server_cpu.map(|c| c.secs * 1000.0 / conns),
+        generator_cores: gen_cores,
         peak_delivered_per_s: cfg.saturate.map(|_| main.delivered_per_s),
         main,
         steps: if cfg.saturate.is_some() {
@@ -324,7 +324,8 @@ pub async fn run(cfg: &Config) -> Result<Report> {
         } else {
             Vec::new()
         },
-        saturate_stop: stop_reason,
+        peak_bound: stop.as_ref().map(|s| s.bound),
+        saturate_stop: stop.map(|s| s.reason),
         server_rss_before_kib: rss_before,
         server_rss_after_setup_kib: rss_after_setup,
         server_rss_end_kib: rss_end,
@@ -333,6 +334,7 @@ pub async fn run(cfg: &Config) -> Result<Report> {
             _ => None,
         },
         generator_rss_kib: probe.me.rss_kib().ok(),
+        generator_peak_rss_kib: probe.me.peak_rss_kib().ok(),
         converged: rooms_diverged == 0,
         rooms_diverged,
         client_errors: errors.len(),
@@ -354,7 +356,34 @@ fn short(s: &StepReport) -> String {
     )
 }
 
-/// Editing at `rate`: warm up, measure one window, stop editing, wait for quiescence, harvest.
+/// Deferred apply: every client integrates the updates it kept, outside the measured window,
+/// and the controller waits (bounded) until each live client is done. Returns the time taken and
+/// the updates applied.
+async fn flush_all(ctl: &watch::Sender<Control>, shared: &Shared, clients: usize) -> (f64, u64) {
+    let t0 = Instant::now();
+    let epoch = shared.start_flush();
+    ctl.send_replace(Control::Flush(epoch));
+    loop {
+        let (acks, applied) = shared.flush_status();
+        if acks + shared.sessions_ended() >= clients {
+            return (t0.elapsed().as_secs_f64(), applied);
+        }
+        if t0.elapsed() >= FLUSH_TIMEOUT {
+            progress(format!(
+                "only {acks} of {clients} clients applied their deferred updates within {FLUSH_TIMEOUT:?}"
+            ));
+            return (t0.elapsed().as_secs_f64(), applied);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Editing at `rate`: warm up, measure one window, stop editing, wait for quiescence, (deferred
+/// apply) let the clients integrate what they kept, harvest.
+///
+/// The deferred updates are integrated after the quiescence wait, not as soon as the window
+/// closes: the deliveries of the window's last edits are still arriving and being timed then,
+/// and a client busy integrating thousands of updates would delay reading them.
 async fn measure(
     cfg: &Config,
     shared: &Shared,
@@ -374,11 +403,9 @@ async fn measure(
     tokio::time::sleep(cfg.duration).await;
     shared.end_window();
     let window = w0.elapsed().as_secs_f64();
-    let cpu = match (cpu0, probe.server_cpu()) {
-        (Some(a), Some(b)) => Some(b - a),
-        _ => None,
-    };
-    let me = probe.my_cpu() - me0;
+    let server = cpu_between(&cpu0, &probe.server_cpu());
+    let me = cpu_between(&me0, &probe.my_cpu()).map_or(0.0, |d| d.secs);
+    let cpu = server.map(|d| d.secs);
     ctl.send_replace(Control::Idle);
 
     // Quiescence: every timed edit everywhere, and no frame for a moment (bounded).
@@ -393,6 +420,11 @@ async fn measure(
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let quiesce_s = q0.elapsed().as_secs_f64();
+    let flush = if cfg.apply == ApplyMode::Deferred {
+        Some(flush_all(ctl, shared, cfg.connections()).await)
+    } else {
+        None
+    };
 
     let h = shared.harvest();
     let receivers = cfg.clients.saturating_sub(1) as u64;
@@ -418,6 +450,7 @@ async fn measure(
         complete_p99_us: c99,
         complete_max_us: cmax,
         server_cpu_s: cpu,
+        server_cpu_clock: server.map(|d| d.clock),
         server_cpu_pct: cpu.map(|c| c * 100.0 / window),
         server_cpu_us_per_delivery: cpu
             .filter(|_| delivered > 0)
@@ -425,5 +458,8 @@ async fn measure(
         generator_cpu_pct: me * 100.0 / window,
         quiesce_s,
         quiesced,
+        apply_fallback_frames: flush.map(|_| h.apply_fallbacks),
+        deferred_applied: flush.map(|f| f.1),
+        flush_s: flush.map(|f| f.0),
     }
 }

@@ -9,7 +9,7 @@
 //! throughput.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -59,6 +59,9 @@ pub struct Harvest {
     pub incomplete: u64,
     /// Deliveries (of any edit) received during the window.
     pub delivered_in_window: u64,
+    /// Deferred apply: frames the cheap path could not read, applied at once (since the last
+    /// harvest).
+    pub apply_fallbacks: u64,
 }
 
 /// State shared by every client of a run.
@@ -73,6 +76,20 @@ pub struct Shared {
     delivered_in_window: AtomicU64,
     frames: AtomicU64,
     last_frame_us: AtomicI64,
+    apply_fallbacks: AtomicU64,
+    /// Clients whose session has ended (they no longer answer a flush).
+    ended: AtomicUsize,
+    flush: Mutex<Flush>,
+}
+
+/// The flush being waited for.
+#[derive(Debug, Default)]
+struct Flush {
+    epoch: u64,
+    /// Clients that finished it.
+    acks: usize,
+    /// Updates they applied.
+    applied: u64,
 }
 
 impl Shared {
@@ -87,6 +104,9 @@ impl Shared {
             delivered_in_window: AtomicU64::new(0),
             frames: AtomicU64::new(0),
             last_frame_us: AtomicI64::new(0),
+            apply_fallbacks: AtomicU64::new(0),
+            ended: AtomicUsize::new(0),
+            flush: Mutex::new(Flush::default()),
         }
     }
 
@@ -133,6 +153,47 @@ impl Shared {
         self.last_frame_us.store(self.now_us(), Relaxed);
     }
 
+    /// A deferred-apply client applied a frame at once (its cheap path could not read it).
+    pub fn on_apply_fallback(&self) {
+        self.apply_fallbacks.fetch_add(1, Relaxed);
+    }
+
+    /// A client's session ended (stopped, or failed).
+    pub fn session_ended(&self) {
+        self.ended.fetch_add(1, Relaxed);
+    }
+
+    /// How many clients' sessions have ended.
+    pub fn sessions_ended(&self) -> usize {
+        self.ended.load(Relaxed)
+    }
+
+    /// Starts counting the answers to a new flush; returns its epoch.
+    pub fn start_flush(&self) -> u64 {
+        let mut f = self.flush.lock().unwrap();
+        *f = Flush {
+            epoch: f.epoch + 1,
+            ..Flush::default()
+        };
+        f.epoch
+    }
+
+    /// A client finished flush `epoch`, having applied `applied` updates. Answers to an older
+    /// flush (one that timed out) are ignored.
+    pub fn flush_done(&self, epoch: u64, applied: usize) {
+        let mut f = self.flush.lock().unwrap();
+        if f.epoch == epoch {
+            f.acks += 1;
+            f.applied += applied as u64;
+        }
+    }
+
+    /// Clients that finished the current flush, and the updates they applied.
+    pub fn flush_status(&self) -> (usize, u64) {
+        let f = self.flush.lock().unwrap();
+        (f.acks, f.applied)
+    }
+
     /// Microseconds since the last frame any client received.
     pub fn quiet_for_us(&self) -> i64 {
         self.now_us() - self.last_frame_us.load(Relaxed)
@@ -167,6 +228,7 @@ impl Shared {
             sent: 0,
             incomplete: 0,
             delivered_in_window: self.delivered_in_window.swap(0, Relaxed),
+            apply_fallbacks: self.apply_fallbacks.swap(0, Relaxed),
         };
         for room in &self.rooms {
             let mut r = room.lock().unwrap();

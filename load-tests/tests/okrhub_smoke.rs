@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use okrhub::config::ServeArgs;
-use okrhub_load::{Config, EditKind, Target};
+use okrhub_load::{ApplyMode, Config, EditKind, Target};
 
-async fn tiny(kind: EditKind, preload: usize) {
+async fn tiny(kind: EditKind, preload: usize, apply: ApplyMode) {
     let dir = tempfile::tempdir().unwrap();
     let server = okrhub::server::start(ServeArgs::for_data_dir(dir.path()))
         .await
@@ -22,11 +22,12 @@ async fn tiny(kind: EditKind, preload: usize) {
         duration: Duration::from_secs(1),
         warmup: Duration::from_millis(200),
         edit_kind: kind,
+        apply,
         preload_entries: preload,
         // The server runs in this process: CPU and RSS are this process's, but the code path
         // is exercised.
         server_pid: Some(std::process::id()),
-        run_id: format!("smoke-{}", kind.as_str()),
+        run_id: format!("smoke-{}-{}", kind.as_str(), apply.as_str()),
         quiesce_timeout: Duration::from_secs(10),
         ..Config::default()
     };
@@ -42,6 +43,15 @@ async fn tiny(kind: EditKind, preload: usize) {
     assert!(report.main.delivery_p50_us > 0);
     assert!(report.main.complete_p99_us >= report.main.delivery_p50_us);
     assert!(report.main.server_cpu_s.is_some());
+    assert!(report.main.server_cpu_clock.is_some());
+    match apply {
+        ApplyMode::Immediate => assert_eq!(report.main.deferred_applied, None),
+        ApplyMode::Deferred => {
+            // Every delivery was kept and integrated after the window, none needed the fallback.
+            assert!(report.main.deferred_applied.unwrap() >= report.main.deliveries);
+            assert_eq!(report.main.apply_fallback_frames, Some(0));
+        }
+    }
     assert_eq!(report.connections, 6);
     assert_eq!(report.client_errors, 0, "{:?}", report.first_error);
     assert!(report.converged);
@@ -58,12 +68,20 @@ async fn tiny(kind: EditKind, preload: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn map_edits_are_delivered_and_rooms_converge() {
-    tiny(EditKind::Map, 0).await;
+    tiny(EditKind::Map, 0, ApplyMode::Immediate).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_edits_with_a_preload() {
-    tiny(EditKind::Text, 500).await;
+    tiny(EditKind::Text, 500, ApplyMode::Immediate).await;
+}
+
+/// Deferred apply: deliveries timed from the update bytes, docs integrated after the window,
+/// and still converged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deferred_apply_times_every_delivery_and_converges() {
+    tiny(EditKind::Map, 0, ApplyMode::Deferred).await;
+    tiny(EditKind::Text, 500, ApplyMode::Deferred).await;
 }
 
 #[tokio::test]

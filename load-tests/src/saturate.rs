@@ -1,0 +1,235 @@
+//! The saturation run's stop rule, and which side bounded its peak.
+//!
+//! The rate doubles step by step. A step stops the run when the server's core is busy (server
+//! CPU ≥ `cpu_limit`), when the generator's cores are ([`GENERATOR_LIMIT`]), when delivered/s
+//! grew by less than `min_gain` over the best step so far, or when an edit never reached every
+//! client. Every stop says which side was the limit ([`Bound`]), so that a peak measured against
+//! a saturated generator is not mistaken for the server's: a server at its CPU limit is the
+//! bound; otherwise the side nearer its CPU limit, if either is near.
+
+use serde::Serialize;
+
+use crate::config::Saturate;
+use crate::report::StepReport;
+
+/// Generator CPU, as a fraction of the cores it may use, at which it counts as saturated: an
+/// event loop that busy is already late on its timers and reads (its editors fall short of the
+/// rate, its latencies are its own), and the next, doubled step would only swamp it.
+pub const GENERATOR_LIMIT: f64 = 0.9;
+
+/// A side whose CPU is at least this fraction of its limit when throughput stops growing is
+/// taken as the bound; below it on both sides, neither CPU explains the plateau (other
+/// processes took the cores, or something other than CPU limits).
+const NEAR_LIMIT: f64 = 0.8;
+
+/// What limited the peak of a saturation run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Bound {
+    /// The server: its CPU reached the limit, or throughput stopped growing while the server was
+    /// near its limit and closer to it than the generator.
+    Server,
+    /// The generator: its CPU reached the limit, or it was near and the closer one.
+    Generator,
+    /// Neither side's CPU: the run ended at `max_steps` or at the rate cap with throughput still
+    /// growing (the peak is a lower bound), or throughput stopped growing with both sides well
+    /// below their limits (the stop reason gives both CPU figures).
+    Unsaturated,
+}
+
+impl Bound {
+    /// As printed in the table: `server-bound`, `generator-bound`, `unsaturated`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Bound::Server => "server-bound",
+            Bound::Generator => "generator-bound",
+            Bound::Unsaturated => "unsaturated",
+        }
+    }
+}
+
+/// Why a saturation run stopped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stop {
+    pub reason: String,
+    pub bound: Bound,
+}
+
+/// What [`check`] needs to know about the run besides the step.
+#[derive(Debug, Clone, Copy)]
+pub struct RunShape {
+    /// Cores the generator may use.
+    pub generator_cores: f64,
+    /// Editors over all rooms: a step offers `rate × editors` edits/s.
+    pub editors: usize,
+}
+
+/// The server's CPU as a fraction of `cpu_limit` of a core, and the generator's as a fraction of
+/// [`GENERATOR_LIMIT`] of its cores: 1.0 is each side's limit.
+fn loads(sat: &Saturate, run: RunShape, step: &StepReport) -> (Option<f64>, f64) {
+    let server = step.server_cpu_pct.map(|p| p / 100.0 / sat.cpu_limit);
+    let generator = step.generator_cpu_pct / 100.0 / (GENERATOR_LIMIT * run.generator_cores);
+    (server, generator)
+}
+
+/// Which side limited `step`: the one closer to its limit, if it is at least [`NEAR_LIMIT`] of
+/// the way there. Without the server's CPU (no `--server-pid`), the generator if it is that
+/// near, else the server (the only other party).
+fn bound_of(sat: &Saturate, run: RunShape, step: &StepReport) -> Bound {
+    match loads(sat, run, step) {
+        (Some(server), generator) if server.max(generator) < NEAR_LIMIT => Bound::Unsaturated,
+        (Some(server), generator) if server >= generator => Bound::Server,
+        (Some(_), _) => Bound::Generator,
+        (None, generator) if generator >= NEAR_LIMIT => Bound::Generator,
+        (None, _) => Bound::Server,
+    }
+}
+
+/// Both sides' CPU and the edits the editors managed to send, for a stop reason.
+fn cpu_note(run: RunShape, step: &StepReport) -> String {
+    let server = step
+        .server_cpu_pct
+        .map(|p| format!("{p:.0}% of a core"))
+        .unwrap_or_else(|| "unknown".into());
+    let offered = step.rate * run.editors as f64;
+    format!(
+        "server CPU {server}, generator CPU {:.0}% of its {} core(s); editors sent {:.0} of {offered:.0} edits/s",
+        step.generator_cpu_pct, run.generator_cores, step.edits_per_s
+    )
+}
+
+/// Whether the run stops after `step` (`index` from 0), `best` being the highest delivered/s of
+/// the steps before it. A server at its CPU limit is the bound whatever the generator does;
+/// every other stop is put down to the side nearer its limit.
+pub fn check(
+    sat: &Saturate,
+    run: RunShape,
+    step: &StepReport,
+    index: usize,
+    best: f64,
+) -> Option<Stop> {
+    let (server, generator) = loads(sat, run, step);
+    let delivered = step.delivered_per_s;
+    if server.is_some_and(|s| s >= 1.0) {
+        return Some(Stop {
+            reason: format!(
+                "server CPU {:.0}% ≥ {:.0}% of a core ({})",
+                step.server_cpu_pct.unwrap_or_default(),
+                sat.cpu_limit * 100.0,
+                cpu_note(run, step)
+            ),
+            bound: Bound::Server,
+        });
+    }
+    let why = if generator >= 1.0 {
+        format!(
+            "generator CPU ≥ {:.0}% of its core(s)",
+            GENERATOR_LIMIT * 100.0
+        )
+    } else if index > 0 && delivered < best * (1.0 + sat.min_gain) {
+        format!(
+            "delivered/s grew less than {:.0}% ({delivered:.0} vs best {best:.0})",
+            sat.min_gain * 100.0
+        )
+    } else if step.incomplete_edits > 0 {
+        format!("{} edits never reached every client", step.incomplete_edits)
+    } else {
+        return None;
+    };
+    let bound = bound_of(sat, run, step);
+    Some(Stop {
+        reason: format!("{why}; {} ({})", limit_note(bound), cpu_note(run, step)),
+        bound,
+    })
+}
+
+fn limit_note(b: Bound) -> &'static str {
+    match b {
+        Bound::Server => "the server is nearest its CPU limit",
+        Bound::Generator => "the generator is nearest its CPU limit",
+        Bound::Unsaturated => "neither CPU is near its limit",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(delivered: f64, server_pct: Option<f64>, gen_pct: f64) -> StepReport {
+        StepReport {
+            rate: 1.0,
+            window_s: 5.0,
+            edits_sent: 0,
+            edits_per_s: 0.0,
+            deliveries: 0,
+            delivered_per_s: delivered,
+            expected_deliveries: 0,
+            timed_deliveries: 0,
+            incomplete_edits: 0,
+            delivery_p50_us: 0,
+            delivery_p90_us: 0,
+            delivery_p99_us: 0,
+            delivery_max_us: 0,
+            complete_p50_us: 0,
+            complete_p90_us: 0,
+            complete_p99_us: 0,
+            complete_max_us: 0,
+            server_cpu_s: None,
+            server_cpu_clock: None,
+            server_cpu_pct: server_pct,
+            server_cpu_us_per_delivery: None,
+            generator_cpu_pct: gen_pct,
+            quiesce_s: 0.0,
+            quiesced: true,
+            apply_fallback_frames: None,
+            deferred_applied: None,
+            flush_s: None,
+        }
+    }
+
+    #[test]
+    fn stops_and_says_which_side() {
+        let sat = Saturate::default();
+        let run = RunShape {
+            generator_cores: 1.0,
+            editors: 50,
+        };
+        let check1 = |s: &StepReport, best| check(&sat, run, s, 3, best);
+        assert_eq!(check1(&step(100.0, Some(50.0), 50.0), 50.0), None);
+        let s = check1(&step(100.0, Some(96.0), 50.0), 50.0).unwrap();
+        assert_eq!(s.bound, Bound::Server);
+        // The server at its limit wins even when the generator is at its own.
+        let s = check1(&step(100.0, Some(96.0), 95.0), 50.0).unwrap();
+        assert_eq!(s.bound, Bound::Server);
+        let s = check1(&step(100.0, Some(50.0), 91.0), 50.0).unwrap();
+        assert_eq!(s.bound, Bound::Generator, "{}", s.reason);
+        assert!(s.reason.starts_with("generator CPU ≥ 90%"), "{}", s.reason);
+        // Throughput stopped growing: the side nearer its limit.
+        let s = check1(&step(100.0, Some(47.0), 80.0), 99.0).unwrap();
+        assert_eq!(s.bound, Bound::Generator, "{}", s.reason);
+        let s = check1(&step(100.0, Some(90.0), 60.0), 99.0).unwrap();
+        assert_eq!(s.bound, Bound::Server, "{}", s.reason);
+        // Both well below their limits (other processes had the cores): neither.
+        let s = check1(&step(100.0, Some(47.0), 47.0), 99.0).unwrap();
+        assert_eq!(s.bound, Bound::Unsaturated, "{}", s.reason);
+        // Two generator cores: 97% of one is not saturated.
+        let two = RunShape {
+            generator_cores: 2.0,
+            ..run
+        };
+        assert_eq!(
+            check(&sat, two, &step(100.0, Some(50.0), 97.0), 3, 50.0),
+            None
+        );
+        // No server CPU known.
+        let s = check1(&step(100.0, None, 85.0), 99.0).unwrap();
+        assert_eq!(s.bound, Bound::Generator);
+        let s = check1(&step(100.0, None, 30.0), 99.0).unwrap();
+        assert_eq!(s.bound, Bound::Server);
+        // The first step never stops for lack of growth.
+        assert_eq!(
+            check(&sat, run, &step(100.0, Some(10.0), 10.0), 0, 0.0),
+            None
+        );
+    }
+}
