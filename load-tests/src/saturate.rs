@@ -1,49 +1,75 @@
 //! The saturation run's stop rule, and which side bounded its peak.
 //!
 //! The rate doubles step by step. A step stops the run when the server's core is busy (server
-//! CPU ≥ `cpu_limit`), when the generator's cores are ([`GENERATOR_LIMIT`]), when delivered/s
-//! grew by less than `min_gain` over the best step so far, or when an edit never reached every
-//! client. Every stop says which side was the limit ([`Bound`]), so that a peak measured against
-//! a saturated generator is not mistaken for the server's: a server at its CPU limit is the
-//! bound; otherwise the side nearer its CPU limit, if either is near.
+//! CPU ≥ `cpu_limit`), when the generator's cores are ([`GENERATOR_LIMIT`]), when the editors
+//! could not send the rate asked ([`MIN_SENT`]), when delivered/s grew by less than `min_gain`
+//! over the best step so far, or when an edit never reached every client. Every stop says which side was the limit ([`Bound`]), so that a peak measured against
+//! a saturated generator is not mistaken for the server's, nor one measured with both saturated
+//! for either alone.
 
 use serde::Serialize;
 
 use crate::config::Saturate;
 use crate::report::StepReport;
 
-/// Generator CPU, as a fraction of the cores it may use, at which it counts as saturated: an
-/// event loop that busy is already late on its timers and reads (its editors fall short of the
-/// rate, its latencies are its own), and the next, doubled step would only swamp it.
-pub const GENERATOR_LIMIT: f64 = 0.9;
+/// Generator CPU, as a fraction of the cores it may use, at which it counts as saturated. Its CPU
+/// is a poor gauge near the top (the busier it is, the more frames each read takes in, so its
+/// cost per delivery falls and 90 % of a core may still carry twice the load), hence also
+/// [`MIN_SENT`].
+pub const GENERATOR_LIMIT: f64 = 0.95;
 
-/// A side whose CPU is at least this fraction of its limit when throughput stops growing is
-/// taken as the bound; below it on both sides, neither CPU explains the plateau (other
-/// processes took the cores, or something other than CPU limits).
+/// The run stops when the editors sent less than this fraction of the edits/s asked: the
+/// generator is late on its timers (or the server's back-pressure holds the editors), offering
+/// more would not be sent, and doubling it would only swamp the receiving clients — which a
+/// server may then disconnect as too slow.
+pub const MIN_SENT: f64 = 0.75;
+
+/// A side within this fraction of its limit (server: `cpu_limit` of a core; generator:
+/// [`GENERATOR_LIMIT`] of its cores) is at its limit. 0.95 of 95 % is 90 % of a core: a
+/// server that busy has no more than a few percent left to give.
+const AT_LIMIT: f64 = 0.95;
+
+/// When neither side is at its limit, the nearer one is the bound if it is at least this far
+/// along; below on both sides, neither CPU explains the plateau (other processes took the
+/// cores, or something other than CPU limits).
 const NEAR_LIMIT: f64 = 0.8;
 
 /// What limited the peak of a saturation run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Bound {
-    /// The server: its CPU reached the limit, or throughput stopped growing while the server was
-    /// near its limit and closer to it than the generator.
+    /// The server's CPU: at its limit while the generator's is not, or, neither at its limit,
+    /// the nearer one.
     Server,
-    /// The generator: its CPU reached the limit, or it was near and the closer one.
+    /// The generator's CPU, likewise.
     Generator,
+    /// Both at their limits: the peak is about what the server's core can do, but the
+    /// generator could not have offered more either, and the latencies are partly its own.
+    Both,
     /// Neither side's CPU: the run ended at `max_steps` or at the rate cap with throughput still
-    /// growing (the peak is a lower bound), or throughput stopped growing with both sides well
-    /// below their limits (the stop reason gives both CPU figures).
+    /// growing (the peak is a lower bound), or it stopped with both sides well below their
+    /// limits (the stop reason gives both CPU figures).
     Unsaturated,
 }
 
 impl Bound {
-    /// As printed in the table: `server-bound`, `generator-bound`, `unsaturated`.
+    /// As printed in the table: `server-bound`, `generator-bound`, `server+generator-bound`,
+    /// `unsaturated`.
     pub fn label(self) -> &'static str {
         match self {
             Bound::Server => "server-bound",
             Bound::Generator => "generator-bound",
+            Bound::Both => "server+generator-bound",
             Bound::Unsaturated => "unsaturated",
+        }
+    }
+
+    fn note(self) -> &'static str {
+        match self {
+            Bound::Server => "the server is at or nearest its CPU limit",
+            Bound::Generator => "the generator is at or nearest its CPU limit",
+            Bound::Both => "both are at their CPU limits",
+            Bound::Unsaturated => "neither CPU is near its limit",
         }
     }
 }
@@ -72,16 +98,24 @@ fn loads(sat: &Saturate, run: RunShape, step: &StepReport) -> (Option<f64>, f64)
     (server, generator)
 }
 
-/// Which side limited `step`: the one closer to its limit, if it is at least [`NEAR_LIMIT`] of
-/// the way there. Without the server's CPU (no `--server-pid`), the generator if it is that
-/// near, else the server (the only other party).
-fn bound_of(sat: &Saturate, run: RunShape, step: &StepReport) -> Bound {
-    match loads(sat, run, step) {
-        (Some(server), generator) if server.max(generator) < NEAR_LIMIT => Bound::Unsaturated,
-        (Some(server), generator) if server >= generator => Bound::Server,
-        (Some(_), _) => Bound::Generator,
-        (None, generator) if generator >= NEAR_LIMIT => Bound::Generator,
-        (None, _) => Bound::Server,
+/// Which side limited `step` (see [`Bound`]). Without the server's CPU (no `--server-pid`),
+/// the generator if it was near its limit, else the server (the only other party).
+pub fn bound_of(sat: &Saturate, run: RunShape, step: &StepReport) -> Bound {
+    let (server, generator) = loads(sat, run, step);
+    let Some(server) = server else {
+        return if generator >= NEAR_LIMIT {
+            Bound::Generator
+        } else {
+            Bound::Server
+        };
+    };
+    match (server >= AT_LIMIT, generator >= AT_LIMIT) {
+        (true, true) => Bound::Both,
+        (true, false) => Bound::Server,
+        (false, true) => Bound::Generator,
+        (false, false) if server.max(generator) < NEAR_LIMIT => Bound::Unsaturated,
+        (false, false) if server >= generator => Bound::Server,
+        (false, false) => Bound::Generator,
     }
 }
 
@@ -89,18 +123,17 @@ fn bound_of(sat: &Saturate, run: RunShape, step: &StepReport) -> Bound {
 fn cpu_note(run: RunShape, step: &StepReport) -> String {
     let server = step
         .server_cpu_pct
-        .map(|p| format!("{p:.0}% of a core"))
+        .map(|p| format!("{p:.1}% of a core"))
         .unwrap_or_else(|| "unknown".into());
     let offered = step.rate * run.editors as f64;
     format!(
-        "server CPU {server}, generator CPU {:.0}% of its {} core(s); editors sent {:.0} of {offered:.0} edits/s",
+        "server CPU {server}, generator CPU {:.1}% of its {} core(s); editors sent {:.0} of {offered:.0} edits/s",
         step.generator_cpu_pct, run.generator_cores, step.edits_per_s
     )
 }
 
 /// Whether the run stops after `step` (`index` from 0), `best` being the highest delivered/s of
-/// the steps before it. A server at its CPU limit is the bound whatever the generator does;
-/// every other stop is put down to the side nearer its limit.
+/// the steps before it.
 pub fn check(
     sat: &Saturate,
     run: RunShape,
@@ -110,21 +143,18 @@ pub fn check(
 ) -> Option<Stop> {
     let (server, generator) = loads(sat, run, step);
     let delivered = step.delivered_per_s;
-    if server.is_some_and(|s| s >= 1.0) {
-        return Some(Stop {
-            reason: format!(
-                "server CPU {:.0}% ≥ {:.0}% of a core ({})",
-                step.server_cpu_pct.unwrap_or_default(),
-                sat.cpu_limit * 100.0,
-                cpu_note(run, step)
-            ),
-            bound: Bound::Server,
-        });
-    }
-    let why = if generator >= 1.0 {
+    let offered = step.rate * run.editors as f64;
+    let why = if server.is_some_and(|s| s >= 1.0) {
+        format!("server CPU ≥ {:.0}% of a core", sat.cpu_limit * 100.0)
+    } else if generator >= 1.0 {
         format!(
             "generator CPU ≥ {:.0}% of its core(s)",
             GENERATOR_LIMIT * 100.0
+        )
+    } else if step.edits_per_s < MIN_SENT * offered {
+        format!(
+            "the editors sent less than {:.0}% of the edits/s asked",
+            MIN_SENT * 100.0
         )
     } else if index > 0 && delivered < best * (1.0 + sat.min_gain) {
         format!(
@@ -138,17 +168,9 @@ pub fn check(
     };
     let bound = bound_of(sat, run, step);
     Some(Stop {
-        reason: format!("{why}; {} ({})", limit_note(bound), cpu_note(run, step)),
+        reason: format!("{why}; {} ({})", bound.note(), cpu_note(run, step)),
         bound,
     })
-}
-
-fn limit_note(b: Bound) -> &'static str {
-    match b {
-        Bound::Server => "the server is nearest its CPU limit",
-        Bound::Generator => "the generator is nearest its CPU limit",
-        Bound::Unsaturated => "neither CPU is near its limit",
-    }
 }
 
 #[cfg(test)]
@@ -160,7 +182,8 @@ mod tests {
             rate: 1.0,
             window_s: 5.0,
             edits_sent: 0,
-            edits_per_s: 0.0,
+            // All the 50 editors' edits at rate 1.
+            edits_per_s: 50.0,
             deliveries: 0,
             delivered_per_s: delivered,
             expected_deliveries: 0,
@@ -198,14 +221,27 @@ mod tests {
         assert_eq!(check1(&step(100.0, Some(50.0), 50.0), 50.0), None);
         let s = check1(&step(100.0, Some(96.0), 50.0), 50.0).unwrap();
         assert_eq!(s.bound, Bound::Server);
-        // The server at its limit wins even when the generator is at its own.
+        assert!(s.reason.starts_with("server CPU ≥ 95%"), "{}", s.reason);
+        // Both at their limits, whichever rule stopped the run.
         let s = check1(&step(100.0, Some(96.0), 95.0), 50.0).unwrap();
-        assert_eq!(s.bound, Bound::Server);
-        let s = check1(&step(100.0, Some(50.0), 91.0), 50.0).unwrap();
+        assert_eq!(s.bound, Bound::Both);
+        let s = check1(&step(100.0, Some(94.6), 96.0), 50.0).unwrap();
+        assert_eq!(s.bound, Bound::Both, "{}", s.reason);
+        assert!(s.reason.starts_with("generator CPU ≥ 95%"), "{}", s.reason);
+        let s = check1(&step(100.0, Some(50.0), 96.0), 50.0).unwrap();
         assert_eq!(s.bound, Bound::Generator, "{}", s.reason);
-        assert!(s.reason.starts_with("generator CPU ≥ 90%"), "{}", s.reason);
+        // The editors fell short of the rate: stop, put down to the busier side.
+        let mut short = step(100.0, Some(60.0), 92.0);
+        short.edits_per_s = 0.7 * short.rate * 50.0;
+        let s = check1(&short, 50.0).unwrap();
+        assert_eq!(s.bound, Bound::Generator, "{}", s.reason);
+        assert!(
+            s.reason.starts_with("the editors sent less than 75%"),
+            "{}",
+            s.reason
+        );
         // Throughput stopped growing: the side nearer its limit.
-        let s = check1(&step(100.0, Some(47.0), 80.0), 99.0).unwrap();
+        let s = check1(&step(100.0, Some(47.0), 84.0), 99.0).unwrap();
         assert_eq!(s.bound, Bound::Generator, "{}", s.reason);
         let s = check1(&step(100.0, Some(90.0), 60.0), 99.0).unwrap();
         assert_eq!(s.bound, Bound::Server, "{}", s.reason);
