@@ -34,6 +34,7 @@ FOCUS = {
 def main(paths):
     runs = defaultdict(list)
     diverged = defaultdict(int)
+    bounds = defaultdict(lambda: defaultdict(int))
     for path in paths:
         with open(path) as f:
             for line in f:
@@ -44,6 +45,8 @@ def main(paths):
                 runs[(r["scenario"], r["label"])].append(r)
                 if r["label"] != "floor" and not r.get("converged", False):
                     diverged[(r["scenario"], r["label"])] += 1
+                if r.get("peak_bound"):
+                    bounds[(r["scenario"], r["label"])][r["peak_bound"]] += 1
     scenarios = sorted({s for s, _ in runs}, key=lambda s: list(FOCUS).index(s) if s in FOCUS else 99)
     labels = sorted({l for _, l in runs}, key=lambda l: (l != "okrhub", l))
     print("| scenario | metric | " + " | ".join(labels) + " | " +
@@ -69,6 +72,11 @@ def main(paths):
     n = {k: len(v) for k, v in runs.items()}
     print()
     print("runs: " + ", ".join(f"{s}/{l}: {c}" for (s, l), c in sorted(n.items())))
+    if bounds:
+        # What bounded each saturation peak: the server's CPU, the generator's, or neither.
+        print("peaks bounded by: " + "; ".join(
+            f"{s}/{l}: " + ", ".join(f"{b} {c}" for b, c in sorted(bs.items()))
+            for (s, l), bs in sorted(bounds.items())))
     if diverged:
         print("NOT CONVERGED: " + ", ".join(f"{s}/{l}: {c}" for (s, l), c in diverged.items()))
     else:
