@@ -2,10 +2,10 @@
 //! client's frames, and the connection's [`Outbox`] for everything sent to it.
 //!
 //! The upgraded `TcpStream` is shared (`Arc`): this task reads from it, and the outbox writes
-//! to it — usually straight from whoever queued a frame (see `outbox.rs`), so the task sleeps
-//! through deliveries and wakes only when the client sends something, when the socket was too
-//! full to take a frame (it then waits until it is writable and writes the rest), or when the
-//! connection is to close.
+//! to it — at a meeting's pace straight from whoever queued a frame (see `outbox.rs`), so the
+//! task sleeps through deliveries and wakes only when the client sends something, when it is to
+//! write (a stream of updates to batch, or a socket that was too full: it then waits until the
+//! socket is writable and writes the rest), or when the connection is to close.
 //!
 //! Client frames are parsed by tungstenite's [`WebSocketContext`] (masking, fragments, control
 //! frames, UTF-8, size limits) over a small adapter: reads come from the socket, and what
@@ -163,8 +163,8 @@ pub async fn run<H: Handler>(conn: &mut Conn, outbox: &Outbox, handler: &mut H, 
     }
 }
 
-/// Waits until the socket has something to read (`Some`), writing blocked frames whenever the
-/// socket can take them; `None` once the outbox is closed.
+/// Waits until the socket has something to read (`Some`), writing the frames handed to this
+/// task whenever the socket can take them; `None` once the outbox is closed.
 fn poll_wait(
     cx: &mut Context<'_>,
     socket: &TcpStream,
@@ -176,7 +176,7 @@ fn poll_wait(
         if outbox.is_closed() {
             return Poll::Ready(None);
         }
-        if outbox.is_blocked() {
+        if outbox.task_writes() {
             match socket.poll_write_ready(cx) {
                 Poll::Ready(Ok(())) => {
                     outbox.resume(metrics);
