@@ -119,7 +119,8 @@ pub struct Saturate {
     /// Each step's rate is the previous one times this.
     pub rate_factor: f64,
     pub max_steps: usize,
-    /// Stop when server CPU reaches this fraction of one core.
+    /// Server CPU (fraction of one core) that counts as the server's limit when labelling the
+    /// peak; not a stop on its own (see `saturate.rs`).
     pub cpu_limit: f64,
     /// Stop when delivered/s grows by less than this fraction over the best step so far.
     pub min_gain: f64,

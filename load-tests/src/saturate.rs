@@ -1,9 +1,13 @@
 //! The saturation run's stop rule, and which side bounded its peak.
 //!
-//! The rate doubles step by step. A step stops the run when the server's core is busy (server
-//! CPU ≥ `cpu_limit`), when the generator's cores are ([`GENERATOR_LIMIT`]), when the editors
-//! could not send the rate asked ([`MIN_SENT`]), when delivered/s grew by less than `min_gain`
-//! over the best step so far, or when an edit never reached every client. Every stop says which side was the limit ([`Bound`]), so that a peak measured against
+//! The rate doubles step by step. A step stops the run when the generator's cores are busy
+//! ([`GENERATOR_LIMIT`]), when the editors could not send the rate asked ([`MIN_SENT`]), when
+//! delivered/s grew by less than `min_gain` over the best step so far, or when an edit never
+//! reached every client. A busy server core alone does not stop it: a server that batches its
+//! writes under load does more per CPU-second as the load rises (okrhub: 8.4 µs of CPU per
+//! delivery at 115k deliveries/s, 2.7 µs at 343k/s, its core at 93–97 % in both), so the
+//! first step at `cpu_limit` is not its peak; the step after it shows whether more came
+//! through. Every stop says which side was the limit ([`Bound`]), so that a peak measured against
 //! a saturated generator is not mistaken for the server's, nor one measured with both saturated
 //! for either alone.
 
@@ -144,9 +148,7 @@ pub fn check(
     let (server, generator) = loads(sat, run, step);
     let delivered = step.delivered_per_s;
     let offered = step.rate * run.editors as f64;
-    let why = if server.is_some_and(|s| s >= 1.0) {
-        format!("server CPU ≥ {:.0}% of a core", sat.cpu_limit * 100.0)
-    } else if generator >= 1.0 {
+    let why = if generator >= 1.0 {
         format!(
             "generator CPU ≥ {:.0}% of its core(s)",
             GENERATOR_LIMIT * 100.0
@@ -157,8 +159,13 @@ pub fn check(
             MIN_SENT * 100.0
         )
     } else if index > 0 && delivered < best * (1.0 + sat.min_gain) {
+        let busy = if server.is_some_and(|s| s >= 1.0) {
+            format!(" with server CPU ≥ {:.0}% of a core", sat.cpu_limit * 100.0)
+        } else {
+            String::new()
+        };
         format!(
-            "delivered/s grew less than {:.0}% ({delivered:.0} vs best {best:.0})",
+            "delivered/s grew less than {:.0}% ({delivered:.0} vs best {best:.0}){busy}",
             sat.min_gain * 100.0
         )
     } else if step.incomplete_edits > 0 {
@@ -219,9 +226,12 @@ mod tests {
         };
         let check1 = |s: &StepReport, best| check(&sat, run, s, 3, best);
         assert_eq!(check1(&step(100.0, Some(50.0), 50.0), 50.0), None);
-        let s = check1(&step(100.0, Some(96.0), 50.0), 50.0).unwrap();
+        // A busy server whose throughput still grows goes on (batching pays more under load)...
+        assert_eq!(check1(&step(100.0, Some(96.0), 50.0), 50.0), None);
+        // ...and stops once it no longer grows.
+        let s = check1(&step(100.0, Some(96.0), 50.0), 99.0).unwrap();
         assert_eq!(s.bound, Bound::Server);
-        assert!(s.reason.starts_with("server CPU ≥ 95%"), "{}", s.reason);
+        assert!(s.reason.contains("with server CPU ≥ 95%"), "{}", s.reason);
         // Both at their limits, whichever rule stopped the run.
         let s = check1(&step(100.0, Some(96.0), 95.0), 50.0).unwrap();
         assert_eq!(s.bound, Bound::Both);
