@@ -40,10 +40,9 @@
 //! benches, which use [`Outbox::take`]) only queues.
 
 use std::collections::VecDeque;
-use std::future::poll_fn;
 use std::io::{self, IoSlice};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -213,7 +212,7 @@ impl Outbox {
 
     /// Leaves the queue to the connection's task: it writes as soon as it runs and the socket
     /// is writable. For a kick its holder is not going to write.
-    pub fn hand_over(&self) {
+    fn hand_over(&self) {
         let mut st = self.lock();
         self.hand_over_locked(&mut st);
     }
@@ -326,19 +325,6 @@ impl Outbox {
         self.waker.register(waker);
     }
 
-    /// Resolves once the outbox is closed.
-    pub async fn closed(&self) {
-        poll_fn(|cx: &mut Context<'_>| {
-            self.register(cx.waker());
-            if self.is_closed() {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        })
-        .await
-    }
-
     /// Moves up to `max` queued frames' bytes into `out` (a detached outbox: tests and
     /// benches); whether it moved any.
     pub fn take(&self, out: &mut Vec<Bytes>, max: usize) -> bool {
@@ -433,10 +419,6 @@ impl Kicks {
         Kicks(std::mem::take(&mut self.0))
     }
 
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
     /// Writes every outbox, or hands it to its task to batch (call with no room lock held).
     pub fn run(mut self, metrics: &Metrics) {
         let now = Instant::now();
@@ -459,6 +441,8 @@ impl Drop for Kicks {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::future::poll_fn;
+    use std::task::{Context, Poll};
     use tokio::io::AsyncReadExt;
 
     fn metrics() -> Metrics {
@@ -488,9 +472,20 @@ mod tests {
     #[tokio::test]
     async fn a_close_wakes_the_waiting_consumer() {
         let o = Arc::new(Outbox::new(8, Opcode::Binary));
+        // The connection task's wait: registered, then woken by the close.
         let waiter = {
             let o = o.clone();
-            tokio::spawn(async move { o.closed().await })
+            tokio::spawn(async move {
+                poll_fn(|cx: &mut Context<'_>| {
+                    o.register(cx.waker());
+                    if o.is_closed() {
+                        Poll::Ready(())
+                    } else {
+                        Poll::Pending
+                    }
+                })
+                .await
+            })
         };
         tokio::task::yield_now().await;
         o.close(CloseReason::normal());

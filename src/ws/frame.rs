@@ -5,9 +5,8 @@
 //! The header encoding itself is tungstenite's ([`FrameHeader::format`]): a server frame is
 //! final, unmasked, one opcode and a length.
 
-use bytes::Bytes;
 use tungstenite::protocol::frame::coding::{Data, OpCode};
-use tungstenite::protocol::frame::{Frame, FrameHeader};
+use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::CloseFrame;
 
 /// The kind of data frame a connection sends.
@@ -73,13 +72,15 @@ pub fn close(code: u16, reason: &str) -> CloseFrame {
     }
 }
 
-/// [`close`] as bytes to write.
-pub fn close_bytes(code: u16, reason: &str) -> Bytes {
-    let frame = Frame::close(Some(close(code, reason)));
+/// [`close`] as bytes to write (the server writes its close frames through tungstenite; tests
+/// build them here).
+#[cfg(test)]
+pub fn close_bytes(code: u16, reason: &str) -> bytes::Bytes {
+    let frame = tungstenite::protocol::frame::Frame::close(Some(close(code, reason)));
     let mut out = Vec::with_capacity(frame.len());
     // Formatting into a Vec cannot fail.
     let _ = frame.format(&mut out);
-    Bytes::from(out)
+    bytes::Bytes::from(out)
 }
 
 #[cfg(test)]
