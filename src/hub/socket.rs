@@ -15,9 +15,9 @@
 //! A connection ends because the client closes, the client sends something the protocol
 //! refuses (the handler says why), the room cuts it off as a slow consumer, or the server shuts
 //! down. In the last three the client gets a close frame with a code and a reason it can show,
-//! after what was queued for it (except for a slow consumer). Then the server half-closes the
-//! socket and reads until the client closes its side, all within [`CLOSE_TIMEOUT`], so that the
-//! close frame is not lost to a reset.
+//! after what was queued for it (except for a slow consumer). Then the server reads until the
+//! client's close frame in reply and drops the socket (the server closes the TCP connection
+//! first, as RFC 6455 asks), all within [`CLOSE_TIMEOUT`].
 
 use std::future::{poll_fn, Future};
 use std::io::{self, Read, Write};
@@ -36,8 +36,8 @@ use crate::metrics::Metrics;
 use crate::protocol::CloseReason;
 use crate::ws::{frame, Opcode, Upgraded};
 
-/// How long the server tries to deliver a close frame (and see the client's side close)
-/// before it drops the socket.
+/// How long the server tries to deliver a close frame (and read the client's close frame in
+/// reply) before it drops the socket.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Bytes tungstenite allocates up front per connection for reading, and reads per syscall.
@@ -127,15 +127,10 @@ pub async fn run<H: Handler>(conn: &mut Conn, outbox: &Outbox, handler: &mut H, 
         loop {
             let read = conn.ws.read(&mut io(&conn.socket, outbox, metrics));
             let refused = match read {
-                Ok(Message::Binary(b)) => {
+                Ok(data @ (Message::Binary(_) | Message::Text(_))) => {
                     metrics.frames_in.inc();
-                    metrics.bytes_in.inc_by(b.len() as u64);
-                    handler.on_message(Message::Binary(b)).await
-                }
-                Ok(Message::Text(t)) => {
-                    metrics.frames_in.inc();
-                    metrics.bytes_in.inc_by(t.len() as u64);
-                    handler.on_message(Message::Text(t)).await
+                    metrics.bytes_in.inc_by(data.len() as u64);
+                    handler.on_message(data).await
                 }
                 Ok(Message::Close(_)) => {
                     // Writes tungstenite's reply through the outbox.
