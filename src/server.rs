@@ -64,6 +64,9 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// y-websocket client does), and so is everything else.
 async fn accept_loop(listener: TcpListener, app: axum::Router, shutdown: CancellationToken) {
     let connections = TaskTracker::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
     let mut backoff = Duration::from_millis(5);
     loop {
         let (tcp, peer) = tokio::select! {
@@ -86,12 +89,9 @@ async fn accept_loop(listener: TcpListener, app: axum::Router, shutdown: Cancell
         let _ = tcp.set_nodelay(true);
         let service = hyper_util::service::TowerToHyperService::new(app.clone());
         let shutdown = shutdown.clone();
+        let http = http.clone();
         connections.spawn(async move {
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT);
-            let conn = builder
+            let conn = http
                 .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
                 .with_upgrades();
             let mut conn = std::pin::pin!(conn);
