@@ -10,12 +10,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
-use okrhub::hub::{Room, RoomLimits};
 use okrhub::metrics::Metrics;
 use okrhub::protocol;
+use okrhub::room::Room;
 use okrhub::room_id::RoomId;
 use okrhub::store::embedded::EmbeddedStore;
 use okrhub::store::persister::Persister;
+use okrhub::ws::{Opcode, Outbox};
 use yrs::sync::{Message, SyncMessage};
 use yrs::updates::encoder::Encode;
 use yrs::{Doc, Map, Transact, WriteTxn};
@@ -75,10 +76,15 @@ fn receive_and_fan_out(c: &mut Criterion) {
             0,
             persister,
             metrics.clone(),
-            RoomLimits { send_queue: 1024 },
         );
-        let writer = room.join(None).unwrap();
-        let mut readers: Vec<_> = (0..k).map(|_| room.join(None).unwrap()).collect();
+        // Detached outboxes (no socket): the room's side of a delivery, then the dequeue a
+        // writer would do.
+        let join = || {
+            let outbox = Arc::new(Outbox::new(1024, Opcode::Binary));
+            (room.join(None, outbox.clone()).unwrap(), outbox)
+        };
+        let (writer, _) = join();
+        let readers: Vec<_> = (0..k).map(|_| join()).collect();
         let mut editor = Editor {
             doc: Doc::new(),
             n: 0,
@@ -89,10 +95,10 @@ fn receive_and_fan_out(c: &mut Criterion) {
             b.iter_batched(
                 || editor.next_frame(),
                 |frame| {
-                    room.receive(writer.peer, frame).unwrap();
-                    for r in &mut readers {
+                    room.receive(writer, frame).unwrap();
+                    for (_, outbox) in &readers {
                         sent.clear();
-                        r.outbox.take(&mut sent, usize::MAX);
+                        outbox.take(&mut sent, usize::MAX);
                     }
                 },
                 BatchSize::SmallInput,

@@ -9,8 +9,9 @@
 //!
 //! Every error is one JSON shape, [`ErrorResponse`], with a status that fits: 400 for a body or
 //! room id that cannot be read, 401 without a user, 404 for what does not exist, 409 for a
-//! conflict with the set's state (archived, alignment cycle), 422 for invalid values, 503 when
-//! the store cannot confirm the write.
+//! conflict with the set's state (archived, alignment cycle), 422 for invalid values, 403 for
+//! what the principal may not do, 503 when the store cannot confirm the write. Commands go
+//! through the command service ([`crate::service::commands`]), exactly as on `/live`.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -18,15 +19,16 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use crate::http::AppState;
-use crate::identity::Identity;
-use crate::live::connection::apply;
-use crate::live::messages::{
+use crate::auth::Identity;
+use crate::hub::Hub;
+use crate::okr::{self, Command, ErrorCode};
+use crate::protocol::live::{
     CommandAccepted, ErrorBody, ErrorResponse, KrHistory, ProtocolErrorCode, RoomView,
     WireErrorCode,
 };
-use crate::okr::{self, Command, ErrorCode};
 use crate::room_id::RoomId;
+use crate::service;
+use crate::ws::Outbox;
 
 /// Largest command body accepted.
 pub const MAX_BODY: usize = 256 * 1024;
@@ -54,6 +56,7 @@ impl From<ErrorBody> for ApiError {
                     StatusCode::BAD_REQUEST
                 }
                 ProtocolErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+                ProtocolErrorCode::Forbidden => StatusCode::FORBIDDEN,
                 ProtocolErrorCode::NotFound => StatusCode::NOT_FOUND,
                 ProtocolErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             },
@@ -90,10 +93,10 @@ fn unavailable(e: impl std::fmt::Display) -> ApiError {
 /// `GET /api/rooms/{room}`.
 pub async fn get_room(
     Path(room): Path<String>,
-    State(state): State<AppState>,
+    State(hub): State<Hub<Outbox>>,
 ) -> Result<Json<RoomView>, ApiError> {
     let id = room_id(&room)?;
-    let room = state.hub.get_or_load(&id).await.map_err(unavailable)?;
+    let room = hub.get_or_load(&id).await.map_err(unavailable)?;
     let (seq, okr) = room.view();
     Ok(Json(RoomView {
         room: id.to_string(),
@@ -106,11 +109,11 @@ pub async fn get_room(
 pub async fn post_command(
     Path(room): Path<String>,
     identity: Identity,
-    State(state): State<AppState>,
+    State(hub): State<Hub<Outbox>>,
     body: Bytes,
 ) -> Result<Json<CommandAccepted>, ApiError> {
     let id = room_id(&room)?;
-    let user = identity.require().map_err(|e| {
+    let principal = identity.principal().map_err(|e| {
         let mut error = ErrorBody::protocol(ProtocolErrorCode::Unauthenticated, e.to_string());
         error.field = Some("user".into());
         ApiError(StatusCode::UNAUTHORIZED, error)
@@ -122,30 +125,22 @@ pub async fn post_command(
             format!("not a command: {e}"),
         )
     })?;
-    // A room that unloads between the load and the command is loaded again.
-    loop {
-        let room = state.hub.get_or_load(&id).await.map_err(unavailable)?;
-        match apply(&room, &command, &user).await {
-            Ok((seq, created_id)) => return Ok(Json(CommandAccepted { seq, created_id })),
-            Err(e) if e.code == WireErrorCode::Protocol(ProtocolErrorCode::Unavailable) => {
-                if room.is_closing() {
-                    room.unloaded().await;
-                    continue;
-                }
-                return Err(e.into());
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let accepted = service::apply(&hub, &id, &principal, &command)
+        .await
+        .map_err(|e| ApiError::from(ErrorBody::from(e)))?;
+    Ok(Json(CommandAccepted {
+        seq: accepted.seq,
+        created_id: accepted.created_id,
+    }))
 }
 
 /// `GET /api/rooms/{room}/key_results/{kr}/history`.
 pub async fn kr_history(
     Path((room, kr)): Path<(String, String)>,
-    State(state): State<AppState>,
+    State(hub): State<Hub<Outbox>>,
 ) -> Result<Json<KrHistory>, ApiError> {
     let id = room_id(&room)?;
-    let room = state.hub.get_or_load(&id).await.map_err(unavailable)?;
+    let room = hub.get_or_load(&id).await.map_err(unavailable)?;
     let (_, set) = room.view();
     let points = okr::kr_history(&set, &kr).ok_or_else(|| {
         ApiError::protocol(

@@ -11,6 +11,24 @@ use crate::hub::HubConfig;
 use crate::store::persister::BufferLimits;
 use crate::store::{StoreConfig, StoreKind};
 
+/// `--store`: which store backs the server (the command line's view of [`StoreKind`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StoreChoice {
+    /// redb in `--data-dir`: nothing to install (the default).
+    Embedded,
+    /// Redis at `--redis-url`.
+    Redis,
+}
+
+impl From<StoreChoice> for StoreKind {
+    fn from(choice: StoreChoice) -> Self {
+        match choice {
+            StoreChoice::Embedded => StoreKind::Embedded,
+            StoreChoice::Redis => StoreKind::Redis,
+        }
+    }
+}
+
 /// okrhub — a real-time collaborative OKR server (a Yjs WebSocket hub).
 #[derive(Debug, Parser)]
 #[command(
@@ -58,8 +76,8 @@ impl Cli {
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
     /// The store: `embedded` (redb in --data-dir) or `redis` (at --redis-url).
-    #[arg(long = "store", env = "OKRHUB_STORE", value_enum, default_value_t = StoreKind::Embedded)]
-    pub kind: StoreKind,
+    #[arg(long = "store", env = "OKRHUB_STORE", value_enum, default_value_t = StoreChoice::Embedded)]
+    pub kind: StoreChoice,
 
     /// Directory of the embedded store.
     #[arg(long, env = "OKRHUB_DATA_DIR", default_value = "./data")]
@@ -77,7 +95,7 @@ pub struct StoreArgs {
 impl StoreArgs {
     pub fn store_config(&self) -> StoreConfig {
         StoreConfig {
-            kind: self.kind,
+            kind: self.kind.into(),
             data_dir: self.data_dir.clone(),
             redis_url: self.redis_url.clone(),
         }
@@ -161,8 +179,14 @@ pub struct ServeArgs {
 
 impl ServeArgs {
     /// Defaults for a server on a free loopback port storing in `data_dir` (tests, embedding).
+    /// The built-in defaults only: `OKRHUB_*` variables of the environment are not read, so a
+    /// developer's settings never leak into a test server.
     pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
-        let mut args = Cli::parse_from(["okrhub"]).into_serve_args();
+        let command = <Cli as clap::CommandFactory>::command().mut_args(|arg| arg.env(None));
+        let matches = command.get_matches_from(["okrhub"]);
+        let mut args = <Cli as clap::FromArgMatches>::from_arg_matches(&matches)
+            .expect("the defaults parse")
+            .into_serve_args();
         args.listen = "127.0.0.1:0".parse().expect("valid address");
         args.store.data_dir = data_dir.into();
         args
@@ -204,7 +228,7 @@ mod tests {
     fn store_flags_and_subcommands() {
         let a = Cli::parse_from(["okrhub", "--store", "redis", "--redis-url", "redis://h:1"])
             .into_serve_args();
-        assert_eq!(a.store.kind, StoreKind::Redis);
+        assert_eq!(a.store.kind, StoreChoice::Redis);
         assert_eq!(a.store.redis_url, "redis://h:1");
         assert_eq!(a.store.data_dir, PathBuf::from("./data"));
         let Command::Export(e) =
@@ -212,14 +236,27 @@ mod tests {
         else {
             panic!("export parses");
         };
-        assert_eq!(e.store.kind, StoreKind::Embedded);
+        assert_eq!(e.store.kind, StoreChoice::Embedded);
         assert_eq!(e.out, PathBuf::from("x"));
         let Command::Import(i) =
             Cli::parse_from(["okrhub", "import", "--from", "x", "--store", "redis"]).into_command()
         else {
             panic!("import parses");
         };
-        assert_eq!(i.store.kind, StoreKind::Redis);
+        assert_eq!(i.store.kind, StoreChoice::Redis);
+    }
+
+    #[test]
+    fn for_data_dir_ignores_the_environment() {
+        // Only this test sets this variable; the other tests do not read send_queue.
+        std::env::set_var("OKRHUB_SEND_QUEUE", "7");
+        let from_env = Cli::parse_from(["okrhub"]).into_serve_args();
+        let args = ServeArgs::for_data_dir("/tmp/x");
+        std::env::remove_var("OKRHUB_SEND_QUEUE");
+        assert_eq!(from_env.send_queue, 7, "the real command line reads it");
+        assert_eq!(args.send_queue, 512, "test servers do not");
+        assert_eq!(args.store.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(args.listen.port(), 0);
     }
 
     #[test]

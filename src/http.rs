@@ -7,7 +7,7 @@
 //! buffer over half full: …`) while it does not — a load balancer then sends new sessions
 //! elsewhere while the rooms already here keep being served.
 
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRef, Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -17,22 +17,28 @@ use tokio_util::task::TaskTracker;
 
 use serde::Deserialize;
 
-use crate::api;
-use crate::hub::{connection, Hub};
-use crate::identity::{Identity, IdentityError};
-use crate::live::connection as live_connection;
+use crate::auth::Identity;
+use crate::hub::Hub;
+use crate::identity::IdentityError;
 use crate::room_id::RoomId;
-use crate::web;
-use crate::ws::WsUpgrade;
+use crate::ws::{Outbox, WsUpgrade};
+use crate::{api, live, sync, web};
 
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
-    pub hub: Hub,
+    pub hub: Hub<Outbox>,
     /// Every WebSocket session runs on this tracker, so shutdown can wait for them (axum's
     /// graceful shutdown does not see upgraded connections).
     pub sessions: TaskTracker,
     pub shutdown: CancellationToken,
+}
+
+/// The REST handlers need only the hub.
+impl FromRef<AppState> for Hub<Outbox> {
+    fn from_ref(state: &AppState) -> Self {
+        state.hub.clone()
+    }
 }
 
 pub fn router(state: AppState) -> Router {
@@ -68,7 +74,7 @@ async fn sync(
     let room = RoomId::parse(&room);
     let sessions = state.sessions.clone();
     ws.on_upgrade(&sessions, move |up| {
-        connection::serve(up, state.hub, room, identity.0, state.shutdown)
+        sync::serve(up, state.hub, room, identity.0, state.shutdown)
     })
 }
 
@@ -91,7 +97,7 @@ async fn live(
     let since = params.since;
     let sessions = state.sessions.clone();
     ws.on_upgrade(&sessions, move |up| {
-        live_connection::serve(up, state.hub, room, user, since, state.shutdown)
+        live::serve(up, state.hub, room, user, since, state.shutdown)
     })
 }
 

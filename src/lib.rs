@@ -2,35 +2,56 @@
 //!
 //! Teams co-edit their OKR set (one team, one cycle) live: every set is a yrs (Rust Yjs)
 //! document in a *room*, and any Yjs client — the JS `y-websocket` provider, yrs, pycrdt —
-//! syncs with it over the standard y-websocket protocol on `/sync/{room}`.
+//! syncs with it over the standard y-websocket protocol on `/sync/{room}`; dashboards and bots
+//! follow the same room as typed JSON events on `/live/{room}` or call REST under `/api/`.
 //!
-//! # Layout
+//! # Layers
 //!
-//! | module | owns |
-//! |---|---|
-//! | [`config`] | flags and `OKRHUB_*` environment (clap) |
-//! | [`server`] | binding, serving, graceful shutdown |
-//! | [`http`] | the routes: `/sync/{room}`, `/healthz`, `/readyz`, `/metrics` |
-//! | [`protocol`] | y-sync frames (over `yrs::sync`) and close reasons |
-//! | [`hub`] | the room registry ([`hub::Hub`]), a room's doc + awareness + subscribers ([`hub::Room`]), one connection ([`hub::connection`]) |
-//! | [`okr`] | an OKR set on its doc: schema, typed model, rules, lint, commands, events (pure, no I/O) |
-//! | [`store`] | the [`store::DocStore`] trait, the embedded redb store, the Redis store, the batching persister with its bounded buffer, export/import |
-//! | [`room_id`] | room ids, validated at the edge |
-//! | [`metrics`] | Prometheus metrics |
-//! | [`telemetry`] | logging and signals |
-//! | [`web`] | the built-in dashboard (`web/`, embedded): `/` and `/web/{file}` |
-//! | [`ws`] | the WebSocket handshake (the raw socket to the connection) and outgoing frame headers |
+//! Dependencies run one way, down this table (a module uses only modules in rows below its
+//! own; `tests/layers.rs` prints the edges and fails on a cycle or an upward one):
+//!
+//! | layer | module | owns |
+//! |---|---|---|
+//! | server | [`server`] | binding, the accept loop (HTTP/1.1), graceful shutdown |
+//! | config, CLI | [`config`], [`cli`], [`telemetry`] | flags and `OKRHUB_*` environment (clap); `export` / `import`; logging and signals |
+//! | HTTP | [`http`] | the router: every route below, `/healthz`, `/readyz`, `/metrics` |
+//! | endpoints | [`sync`] | `GET /sync/{room}`: the y-websocket protocol for one Yjs client |
+//! | | [`live`] | `GET /live/{room}`: JSON snapshot, events, commands |
+//! | | [`api`] | `/api/rooms/{room}`, `…/commands`, `…/key_results/{kr}/history`: REST |
+//! | | [`web`] | `GET /`, `GET /web/{file}`: the built-in dashboard (`web/`, embedded) |
+//! | request edge | [`auth`] | who a request says it is ([`auth::Identity`], today `?user=`) |
+//! | WebSocket | [`ws`] | handshake, frame headers, each connection's outbox (socket writes) and session (reads, close) |
+//! | services | [`service`] | applying a command as a principal ([`service::commands`]), who may do what ([`service::access`]) |
+//! | registry | [`hub`] | loaded rooms: load once on first join, snapshot, unload when idle, store probe |
+//! | room core | [`room`] | one room: doc + awareness, subscribers and fan-out through a [`room::Sink`], lifecycle, OKR projection; no sockets |
+//! | persistence | [`store`] | the [`store::DocStore`] trait, the embedded redb store, the Redis store, the batching persister, export/import |
+//! | wire formats | [`protocol`] | y-sync frames, the `/live` + REST JSON types and their schemas, close reasons |
+//! | domain | [`okr`] | an OKR set on its doc: schema, typed model, rules, lint, commands, events (pure, no I/O) |
+//! | foundation | [`room_id`], [`identity`], [`metrics`], [`clock`] | room ids, user ids, Prometheus metrics, the wall clock |
+//!
+//! Where a new thing goes: a JSON command is a file in [`okr::commands`] (and a variant of
+//! [`okr::Command`]); an authorization rule is [`service::access`]; a third store is a file in
+//! [`store`] implementing [`store::DocStore`]; a relay to other nodes is a new module beside
+//! the store, called from the room's replication seam (`RoomState::commit` out,
+//! [`room::Room::apply_remote`] in).
 //!
 //! # Data flow
 //!
-//! A frame arrives on a connection → [`hub::Room::receive`] decodes it and, under the room's
-//! lock, applies it to the doc → the resulting update is numbered and queued for the
-//! persister, encoded once, and queued (shared bytes) on every other connection's bounded
-//! outbox → as the lock is released, each outbox that was empty is written at once (header +
-//! shared payload in one `writev`, [`hub::outbox`]); a socket too full to take it leaves the
-//! rest to its connection's task. Nothing under the room lock waits on a socket or the disk.
+//! A frame arrives on a connection ([`ws::session`]) → [`room::Room::receive`] decodes it and,
+//! under the room's lock, applies it to the doc → the resulting update is numbered and queued
+//! for the persister, encoded once, and queued (shared bytes) on every other connection's
+//! bounded [`room::Sink`] → as the lock is released, each outbox that was empty is written at
+//! once (header + shared payload in one `writev`, [`ws::outbox`]); a socket too full to take
+//! it leaves the rest to its connection's task. Nothing under the room lock waits on a socket
+//! or the disk. A command (REST or `/live`) takes the same path from
+//! [`service::commands::apply`] through [`room::Room::command`].
+
+#![forbid(unsafe_code)]
 
 pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod http;
 pub mod hub;
@@ -39,9 +60,12 @@ pub mod live;
 pub mod metrics;
 pub mod okr;
 pub mod protocol;
+pub mod room;
 pub mod room_id;
 pub mod server;
+pub mod service;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
 pub mod web;
 pub mod ws;

@@ -7,11 +7,11 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => args,
         Command::Export(args) => {
             okrhub::telemetry::init(false);
-            return okrhub::store::transfer::export_command(&args).await;
+            return okrhub::cli::export(&args).await;
         }
         Command::Import(args) => {
             okrhub::telemetry::init(false);
-            return okrhub::store::transfer::import_command(&args).await;
+            return okrhub::cli::import(&args).await;
         }
     };
     okrhub::telemetry::init(args.log_format == LogFormat::Json);

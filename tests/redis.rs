@@ -12,15 +12,16 @@ use common::process::{run_okrhub, HubProcess};
 use common::redis_server::RedisServer;
 use common::*;
 use okrhub::config::ServeArgs;
+use okrhub::config::StoreChoice;
 use okrhub::room_id::RoomId;
 use okrhub::store::redis::{log_key, snap_key, RedisStore};
-use okrhub::store::{doc_from_stored, DocStore, LogEntry, StoreKind};
+use okrhub::store::{doc_from_stored, DocStore, LogEntry};
 use yrs::{Doc, Map, ReadTxn, StateVector, Transact, WriteTxn};
 
 fn use_redis(redis: &RedisServer) -> impl FnOnce(&mut ServeArgs) {
     let url = redis.url();
     move |a| {
-        a.store.kind = StoreKind::Redis;
+        a.store.kind = StoreChoice::Redis;
         a.store.redis_url = url;
     }
 }

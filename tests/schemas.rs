@@ -1,5 +1,5 @@
 //! The committed JSON Schemas (`proto/schema/*.schema.json`) are exactly what the wire types
-//! generate (`okrhub::live::messages::schemas()`), and each is a valid JSON Schema.
+//! generate (`okrhub::protocol::live::schemas()`), and each is a valid JSON Schema.
 //!
 //! After changing a wire type, refresh the files with
 //! `OKRHUB_WRITE_SCHEMAS=1 cargo test --test schemas` and commit them.
@@ -21,7 +21,7 @@ fn committed_schemas_match_the_wire_types() {
     let write = std::env::var_os("OKRHUB_WRITE_SCHEMAS").is_some();
     let dir = schema_dir();
     let mut stale = Vec::new();
-    for (name, schema) in okrhub::live::messages::schemas() {
+    for (name, schema) in okrhub::protocol::live::schemas() {
         jsonschema::meta::validate(&schema)
             .unwrap_or_else(|e| panic!("{name} is not a valid JSON Schema: {e}"));
         let path = dir.join(name);
@@ -46,7 +46,7 @@ fn committed_schemas_match_the_wire_types() {
 
 #[test]
 fn no_stray_schema_files() {
-    let names: Vec<&str> = okrhub::live::messages::schemas()
+    let names: Vec<&str> = okrhub::protocol::live::schemas()
         .iter()
         .map(|(n, _)| *n)
         .collect();

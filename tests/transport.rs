@@ -1,4 +1,4 @@
-//! The WebSocket transport itself (`ws`, `hub::socket`, `hub::outbox`) against real clients:
+//! The WebSocket transport itself (`ws`: the upgrade, `ws::session`, `ws::outbox`) against real clients:
 //! the handshake and its refusals, pings, fragmented messages, frames sent in the same packet
 //! as the upgrade request, the close handshake from either side, and a large state delivered
 //! through a socket that blocks.

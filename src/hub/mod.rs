@@ -25,11 +25,6 @@
 //! empty, every loaded room is written back as a full snapshot at its current seq, so nothing
 //! held in memory is lost; until every room made it, the write-back is retried each probe.
 
-pub mod connection;
-pub mod outbox;
-pub mod room;
-pub mod socket;
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -40,11 +35,10 @@ use tokio_util::sync::CancellationToken;
 use crate::identity::UserId;
 use crate::metrics::Metrics;
 use crate::protocol::CloseReason;
+use crate::room::{PeerId, Room, RoomClosing, Sink};
 use crate::room_id::RoomId;
 use crate::store::persister::Persister;
 use crate::store::{DocStore, Probe, StoreError};
-pub use outbox::Outbox;
-pub use room::{CommandRefused, Joined, PeerId, Room, RoomLimits};
 
 /// The hub's settings (from [`crate::config::ServeArgs`]).
 #[derive(Debug, Clone)]
@@ -73,9 +67,16 @@ impl Default for HubConfig {
     }
 }
 
-#[derive(Default)]
-struct Slot {
-    room: OnceCell<Arc<Room>>,
+struct Slot<S: Sink> {
+    room: OnceCell<Arc<Room<S>>>,
+}
+
+impl<S: Sink> Default for Slot<S> {
+    fn default() -> Self {
+        Slot {
+            room: OnceCell::new(),
+        }
+    }
 }
 
 /// Why a join failed.
@@ -85,21 +86,29 @@ pub enum JoinError {
     Load { room: RoomId, source: StoreError },
 }
 
-/// The registry of loaded rooms. Cheap to clone.
-#[derive(Clone)]
-pub struct Hub {
-    inner: Arc<HubInner>,
+/// The registry of loaded rooms, whose connections' frames go to sinks of type `S`. Cheap to
+/// clone.
+pub struct Hub<S: Sink> {
+    inner: Arc<HubInner<S>>,
 }
 
-struct HubInner {
-    rooms: Mutex<HashMap<RoomId, Arc<Slot>>>,
+impl<S: Sink> Clone for Hub<S> {
+    fn clone(&self) -> Self {
+        Hub {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+struct HubInner<S: Sink> {
+    rooms: Mutex<HashMap<RoomId, Arc<Slot<S>>>>,
     store: Arc<dyn DocStore>,
     persister: Persister,
     metrics: Arc<Metrics>,
     config: HubConfig,
 }
 
-impl Hub {
+impl<S: Sink> Hub<S> {
     pub fn new(
         store: Arc<dyn DocStore>,
         persister: Persister,
@@ -131,32 +140,32 @@ impl Hub {
         self.inner.persister.readiness()
     }
 
-    /// The persister, for paths that commit changes themselves (admission, flush-before-ack).
-    pub fn persister(&self) -> &Persister {
-        &self.inner.persister
-    }
-
-    fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, Arc<Slot>>> {
+    fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, Arc<Slot<S>>>> {
         self.inner.rooms.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Joins `id` as a `/sync` peer, loading it first if it is cold.
+    /// Joins `id` as a `/sync` peer whose frames go to `sink`, loading the room first if it
+    /// is cold.
     pub async fn join(
         &self,
         id: &RoomId,
         user: Option<UserId>,
-    ) -> Result<(Arc<Room>, Joined), JoinError> {
-        self.enter(id, |room| room.join(user.clone())).await
+        sink: Arc<S>,
+    ) -> Result<(Arc<Room<S>>, PeerId), JoinError> {
+        self.enter(id, |room| room.join(user.clone(), sink.clone()))
+            .await
     }
 
-    /// Joins `id` as a `/live` subscriber, loading it first if it is cold.
+    /// Joins `id` as a `/live` subscriber whose frames go to `sink`, loading the room first
+    /// if it is cold.
     pub async fn join_live(
         &self,
         id: &RoomId,
         user: UserId,
         since: Option<u64>,
-    ) -> Result<(Arc<Room>, Joined), JoinError> {
-        self.enter(id, |room| room.join_live(user.clone(), since))
+        sink: Arc<S>,
+    ) -> Result<(Arc<Room<S>>, PeerId), JoinError> {
+        self.enter(id, |room| room.join_live(user.clone(), since, sink.clone()))
             .await
     }
 
@@ -165,20 +174,20 @@ impl Hub {
     async fn enter(
         &self,
         id: &RoomId,
-        enter: impl Fn(&Room) -> Result<Joined, room::RoomClosing>,
-    ) -> Result<(Arc<Room>, Joined), JoinError> {
+        enter: impl Fn(&Room<S>) -> Result<PeerId, RoomClosing>,
+    ) -> Result<(Arc<Room<S>>, PeerId), JoinError> {
         loop {
             let room = self.get_or_load(id).await?;
             match enter(&room) {
-                Ok(joined) => return Ok((room, joined)),
+                Ok(peer) => return Ok((room, peer)),
                 // It is unloading: wait until it is out of the registry, then load it afresh.
-                Err(room::RoomClosing) => room.unloaded().await,
+                Err(RoomClosing) => room.unloaded().await,
             }
         }
     }
 
     /// The loaded room `id`, loading it if needed.
-    pub async fn get_or_load(&self, id: &RoomId) -> Result<Arc<Room>, JoinError> {
+    pub async fn get_or_load(&self, id: &RoomId) -> Result<Arc<Room<S>>, JoinError> {
         let slot = self.rooms().entry(id.clone()).or_default().clone();
         let loaded = slot.room.get_or_try_init(|| self.load(id)).await;
         match loaded {
@@ -198,7 +207,7 @@ impl Hub {
         }
     }
 
-    async fn load(&self, id: &RoomId) -> Result<Arc<Room>, StoreError> {
+    async fn load(&self, id: &RoomId) -> Result<Arc<Room<S>>, StoreError> {
         let started = Instant::now();
         let stored = self.inner.store.load(id).await?;
         let doc = crate::store::doc_from_stored(id, &stored)?;
@@ -215,9 +224,6 @@ impl Hub {
             compacted_seq,
             self.inner.persister.clone(),
             self.inner.metrics.clone(),
-            RoomLimits {
-                send_queue: self.inner.config.send_queue,
-            },
         );
         let elapsed = started.elapsed();
         self.inner
@@ -235,7 +241,7 @@ impl Hub {
     }
 
     /// The rooms loaded now.
-    pub fn loaded(&self) -> Vec<Arc<Room>> {
+    pub fn loaded(&self) -> Vec<Arc<Room<S>>> {
         self.rooms()
             .values()
             .filter_map(|slot| slot.room.get().cloned())
@@ -244,7 +250,7 @@ impl Hub {
 
     /// Writes a snapshot of `room` if its log has grown. The persister is flushed first so the
     /// log entries the snapshot replaces are the ones on disk.
-    pub async fn compact(&self, room: &Room) -> Result<(), StoreError> {
+    pub async fn compact(&self, room: &Room<S>) -> Result<(), StoreError> {
         let Some((snapshot, upto)) = room.snapshot_if_dirty() else {
             return Ok(());
         };
@@ -257,7 +263,7 @@ impl Hub {
 
     /// Unloads `room` if it has been idle long enough: final snapshot, then out of the
     /// registry. A failed snapshot keeps the room loaded (its log is safe) and is retried.
-    pub async fn try_unload(&self, room: &Arc<Room>) {
+    pub async fn try_unload(&self, room: &Arc<Room<S>>) {
         if !room.try_begin_close(self.inner.config.idle_unload) {
             return;
         }
@@ -270,7 +276,7 @@ impl Hub {
         tracing::info!(room = %room.id(), "room unloaded");
     }
 
-    fn remove(&self, room: &Arc<Room>) {
+    fn remove(&self, room: &Arc<Room<S>>) {
         let mut rooms = self.rooms();
         let same = rooms
             .get(room.id())
@@ -393,10 +399,11 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::room::sink::testing::Queue;
     use crate::store::embedded::EmbeddedStore;
     use yrs::{GetString, Text, Transact, WriteTxn};
 
-    fn hub(dir: &std::path::Path) -> Hub {
+    fn hub(dir: &std::path::Path) -> Hub<Queue> {
         let store: Arc<dyn DocStore> = Arc::new(EmbeddedStore::open(dir).unwrap());
         let metrics = Arc::new(Metrics::new());
         let tracker = tokio_util::task::TaskTracker::new();
@@ -413,7 +420,7 @@ mod tests {
         Hub::new(store, persister, metrics, config)
     }
 
-    fn title(room: &Room) -> String {
+    fn title(room: &Room<Queue>) -> String {
         room.read(|d| d.get_or_insert_text("title").get_string(&d.transact()))
     }
 
@@ -423,11 +430,18 @@ mod tests {
         let hub = hub(dir.path());
         let id = RoomId::parse("t.unload.q1").unwrap();
         let first = hub.get_or_load(&id).await.unwrap();
-        first.transact(|txn| txn.get_or_insert_text("title").push(txn, "kept"));
+        first
+            .transact(None, |txn| {
+                txn.get_or_insert_text("title").push(txn, "kept")
+            })
+            .unwrap();
 
         // try_unload closes the room to joins before its first await, so the join must wait
         // for the unload to finish and then load the room again.
-        let ((), joined) = tokio::join!(hub.try_unload(&first), hub.join(&id, None));
+        let ((), joined) = tokio::join!(
+            hub.try_unload(&first),
+            hub.join(&id, None, Arc::new(Queue::new(8)))
+        );
         let (second, joined) = joined.unwrap();
         assert!(
             !Arc::ptr_eq(&first, &second),
@@ -435,7 +449,7 @@ mod tests {
         );
         assert_eq!(title(&second), "kept");
         assert_eq!(hub.loaded().len(), 1);
-        second.leave(joined.peer);
+        second.leave(joined);
         assert_eq!(hub.metrics().compactions.get(), 1);
     }
 
@@ -444,10 +458,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let hub = hub(dir.path());
         let id = RoomId::parse("t.busy.q1").unwrap();
-        let (room, joined) = hub.join(&id, None).await.unwrap();
+        let (room, joined) = hub.join(&id, None, Arc::new(Queue::new(8))).await.unwrap();
         hub.try_unload(&room).await;
         assert_eq!(hub.loaded().len(), 1);
-        room.leave(joined.peer);
+        room.leave(joined);
         hub.try_unload(&room).await;
         assert!(hub.loaded().is_empty());
     }

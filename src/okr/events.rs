@@ -60,7 +60,7 @@ pub enum Event {
     CommentCreated { comment: Comment },
     /// `user` was mentioned by `author` in a check-in or comment (`source`, written at
     /// `mentioned_at`) about `target`. Not named `by` / `at`: those are the envelope's
-    /// ([`crate::live::messages::EventMessage`]), and a JSON object has each key once.
+    /// (the `EventMessage` of `protocol::live`), and a JSON object has each key once.
     #[serde(rename = "mention")]
     Mention {
         user: String,

@@ -34,8 +34,8 @@ pub struct EmbeddedStore {
     db: Arc<Database>,
 }
 
-fn backend<E: std::fmt::Display>(e: E) -> StoreError {
-    StoreError::Backend(e.to_string())
+fn backend<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {
+    StoreError::backend("redb", e)
 }
 
 impl EmbeddedStore {
@@ -43,10 +43,10 @@ impl EmbeddedStore {
     /// has the file open.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", dir.display())))?;
+            .map_err(|e| StoreError::backend(format!("cannot create {}", dir.display()), e))?;
         let path = dir.join(DB_FILE);
         let db = Database::create(&path)
-            .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
+            .map_err(|e| StoreError::backend(format!("cannot open {}", path.display()), e))?;
         // Create the tables up front so that reads of a fresh database find them.
         let txn = db.begin_write().map_err(backend)?;
         txn.open_table(SNAPSHOTS).map_err(backend)?;
@@ -168,15 +168,7 @@ impl DocStore for EmbeddedStore {
                 };
                 names.insert(name);
             }
-            names
-                .into_iter()
-                .map(|n| {
-                    RoomId::parse(&n).map_err(|e| StoreError::Corrupt {
-                        room: n.clone(),
-                        reason: format!("stored room id is invalid: {e}"),
-                    })
-                })
-                .collect()
+            super::parse_stored_rooms(names)
         })
         .await
     }

@@ -11,8 +11,14 @@
 //! a log entry the snapshot already covers is appended late or replayed twice.
 //!
 //! Implementations: [`embedded::EmbeddedStore`] (redb, the default) and
-//! [`redis::RedisStore`] (production, shared by several nodes next). [`open`] picks one from
-//! the configuration; [`transfer`] moves rooms between them (`okrhub export` / `import`).
+//! [`redis::RedisStore`] (production). [`open`] picks one from the configuration; [`transfer`]
+//! moves rooms between them (`okrhub export` / `import`).
+//!
+//! One node per store. Sequence numbers are allocated by the node that serves a room
+//! (`room::lifecycle`), so two nodes serving one room through one Redis would number their
+//! updates alike and the append script would drop one side's as already written. Sharing a
+//! Redis between nodes needs the numbers allocated by the shared log first (see "Sequence
+//! numbers are per node" in `docs/DECISIONS.md`).
 
 pub mod embedded;
 pub mod persister;
@@ -61,8 +67,13 @@ impl StoredDoc {
 /// Why a store operation failed. Kept small and cheap: it crosses the persister's hot loop.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("store backend error: {0}")]
-    Backend(String),
+    /// The backend (redb, Redis, the file system) failed; `source` is its error, chain intact.
+    #[error("store backend error: {context}: {source}")]
+    Backend {
+        context: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("stored data for room {room} is corrupt: {reason}")]
     Corrupt { room: String, reason: String },
     #[error("store task failed: {0}")]
@@ -112,8 +123,21 @@ pub enum Probe {
     Reset,
 }
 
+impl StoreError {
+    /// A backend failure: what was being done, and the backend's own error.
+    pub fn backend(
+        context: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        StoreError::Backend {
+            context: context.into(),
+            source: source.into(),
+        }
+    }
+}
+
 /// Which store backs the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreKind {
     /// redb in `--data-dir`: nothing to install (the default).
     Embedded,
@@ -137,6 +161,21 @@ pub async fn open(config: &StoreConfig) -> Result<Arc<dyn DocStore>, StoreError>
         StoreKind::Embedded => Arc::new(embedded::EmbeddedStore::open(&config.data_dir)?),
         StoreKind::Redis => Arc::new(redis::RedisStore::open(&config.redis_url)?),
     })
+}
+
+/// Room ids as a store keeps them: each parsed, and an invalid one reported as corrupt data.
+pub fn parse_stored_rooms(
+    names: impl IntoIterator<Item = String>,
+) -> Result<Vec<RoomId>, StoreError> {
+    names
+        .into_iter()
+        .map(|n| {
+            RoomId::parse(&n).map_err(|e| StoreError::Corrupt {
+                reason: format!("stored room id is invalid: {e}"),
+                room: n,
+            })
+        })
+        .collect()
 }
 
 /// Rebuilds a room's document from what the store holds: the snapshot, then the log.

@@ -431,7 +431,7 @@ mod tests {
         }
         async fn append(&self, batch: &[LogEntry]) -> Result<(), StoreError> {
             if self.down.load(Ordering::SeqCst) {
-                return Err(StoreError::Backend("down".into()));
+                return Err(StoreError::backend("test", std::io::Error::other("down")));
             }
             self.inner.append(batch).await
         }

@@ -96,7 +96,7 @@ fn parse_seq(id: &str) -> Option<u64> {
 }
 
 fn backend(e: RedisError) -> StoreError {
-    StoreError::Backend(format!("redis: {e}"))
+    StoreError::backend("redis", e)
 }
 
 /// A Redis-backed [`DocStore`]. Cheap to clone (the connection is shared).
@@ -110,7 +110,7 @@ impl RedisStore {
     /// every later call reconnects if needed. Fails only on a malformed URL.
     pub fn open(url: &str) -> Result<Self, StoreError> {
         let client = redis::Client::open(url)
-            .map_err(|e| StoreError::Backend(format!("invalid redis url {url:?}: {e}")))?;
+            .map_err(|e| StoreError::backend(format!("invalid redis url {url:?}"), e))?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
@@ -253,15 +253,7 @@ impl DocStore for RedisStore {
             .query_async(&mut conn)
             .await
             .map_err(backend)?;
-        names
-            .into_iter()
-            .map(|n| {
-                RoomId::parse(&n).map_err(|e| StoreError::Corrupt {
-                    room: n.clone(),
-                    reason: format!("stored room id is invalid: {e}"),
-                })
-            })
-            .collect()
+        super::parse_stored_rooms(names)
     }
 
     /// `SET okrhub:marker NX`: if the marker was missing, Redis holds none of what this server

@@ -18,7 +18,6 @@ use yrs::updates::decoder::Decode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
 use super::{doc_from_stored, DocStore, StoreError};
-use crate::config::{ExportArgs, ImportArgs};
 use crate::room_id::RoomId;
 
 /// The file extension of a room's binary snapshot.
@@ -51,7 +50,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TransferError + '_ {
 ///
 /// The doc's OKR set, read as of now: the same typed JSON `GET /api/rooms/{room}` answers.
 pub fn typed_json(doc: &Doc) -> Option<serde_json::Value> {
-    let set = crate::okr::read(&doc.transact(), crate::live::now_millis());
+    let set = crate::okr::read(&doc.transact(), crate::clock::now_millis());
     serde_json::to_value(set).ok()
 }
 
@@ -127,27 +126,6 @@ fn room_of(path: &Path) -> Result<RoomId, TransferError> {
         path: path.to_owned(),
         reason: e.to_string(),
     })
-}
-
-/// `okrhub export`.
-pub async fn export_command(args: &ExportArgs) -> anyhow::Result<()> {
-    let store = super::open(&args.store.store_config()).await?;
-    let rooms = export(store.as_ref(), &args.out).await?;
-    println!("exported {} rooms to {}", rooms.len(), args.out.display());
-    Ok(())
-}
-
-/// `okrhub import`.
-pub async fn import_command(args: &ImportArgs) -> anyhow::Result<()> {
-    let store = super::open(&args.store.store_config()).await?;
-    let rooms = import(store.as_ref(), &args.from).await?;
-    println!(
-        "imported {} rooms from {} into the {} store",
-        rooms.len(),
-        args.from.display(),
-        store.name()
-    );
-    Ok(())
 }
 
 #[cfg(test)]

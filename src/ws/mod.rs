@@ -1,5 +1,8 @@
-//! The WebSocket layer under both protocols: the HTTP upgrade ([`upgrade`]) that hands over
-//! the raw TCP socket, and the framing of what the server sends ([`frame`]).
+//! The WebSocket layer under both protocols, and all of it: the HTTP upgrade ([`upgrade`])
+//! that hands over the raw TCP socket, the framing of what the server sends ([`frame`]), each
+//! connection's outgoing queue and socket writes ([`outbox`], the room core's [`crate::room::Sink`]),
+//! and the session that reads the client's frames and closes the connection ([`session`]).
+//! Nothing above this module touches a `TcpStream`.
 //!
 //! # Why not axum's `WebSocket`
 //!
@@ -10,12 +13,15 @@
 //! connection that was once sent a 1 MB sync step 2 keeps a 1 MB write buffer for as long as it
 //! stays. Here the upgraded `TcpStream` is shared (`Arc`) by the connection's task, which reads
 //! and parses client frames with tungstenite's [`tungstenite::protocol::WebSocketContext`],
-//! and its [`crate::hub::Outbox`], which writes shared payloads with a header in front
-//! (`writev`, no copy) — straight from the task that produced them when the socket can take
-//! them, so most deliveries wake nobody. See `docs/DECISIONS.md` and `load-tests/RESULTS.md`.
+//! and its [`Outbox`], which writes shared payloads with a header in front (`writev`, no copy)
+//! — straight from the task that produced them when the socket can take them, so most
+//! deliveries wake nobody. See `docs/DECISIONS.md` and `load-tests/RESULTS.md`.
 
 pub mod frame;
+pub mod outbox;
+pub mod session;
 pub mod upgrade;
 
 pub use frame::Opcode;
+pub use outbox::Outbox;
 pub use upgrade::{Upgraded, WsUpgrade};

@@ -36,12 +36,15 @@ use yrs::sync::awareness::AwarenessUpdateSummary;
 use yrs::sync::Awareness;
 use yrs::{DeepObservable, Doc, Transact};
 
-use super::messages::{Control, EventMessage, Presence, PresenceState, ServerMessage, Via};
-use crate::hub::outbox::Kicks;
-use crate::hub::{Outbox, PeerId};
+use super::fanout::{Fanout, PeerId};
+use super::sink::{Kicks, Sink};
+use crate::clock::now_millis;
 use crate::identity::UserId;
 use crate::metrics::Metrics;
-use crate::okr::{self, Millis, OkrSet};
+use crate::okr::{self, OkrSet};
+use crate::protocol::live::{
+    encode, Control, EventMessage, Presence, PresenceState, ServerMessage, Via,
+};
 use crate::protocol::CloseReason;
 
 /// Events kept for clients that reconnect with `?since=`.
@@ -50,36 +53,22 @@ pub const HISTORY: usize = 1024;
 /// The origin key of the projector's deep observers.
 const OBSERVER: &str = "okrhub-live";
 
-struct Subscriber {
-    outbox: Arc<Outbox>,
-    user: UserId,
-}
-
-pub struct Projector {
+pub struct Projector<S: Sink> {
     room: String,
     model: OkrSet,
     changed: Arc<AtomicBool>,
     history: VecDeque<(u64, Bytes)>,
     /// The history holds every event with a sequence number above this.
     floor: u64,
-    subscribers: HashMap<PeerId, Subscriber>,
+    /// The `/live` subscribers (each with its user).
+    subscribers: Fanout<S>,
     /// Who is present, with how many connections or awareness states each.
     present: HashMap<Presence, usize>,
     /// The presence each Yjs awareness state stands for.
     aware: HashMap<ClientID, Presence>,
-    /// Subscribers given frames under the room's lock, written once it is released.
-    kicks: Kicks,
 }
 
-/// Now, in epoch milliseconds.
-pub fn now_millis() -> Millis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as Millis)
-        .unwrap_or(0)
-}
-
-impl Projector {
+impl<S: Sink> Projector<S> {
     /// Starts projecting `doc` (at sequence number `seq`) and watching its OKR roots.
     pub fn new(room: &str, doc: &Doc, seq: u64) -> Self {
         let changed = Arc::new(AtomicBool::new(false));
@@ -95,10 +84,9 @@ impl Projector {
             changed,
             history: VecDeque::new(),
             floor: seq,
-            subscribers: HashMap::new(),
+            subscribers: Fanout::default(),
             present: HashMap::new(),
             aware: HashMap::new(),
-            kicks: Kicks::default(),
         }
     }
 
@@ -112,8 +100,8 @@ impl Projector {
     }
 
     /// The subscribers to write once the room's lock is released.
-    pub fn kicks(&mut self) -> &mut Kicks {
-        &mut self.kicks
+    pub fn kicks(&mut self) -> &mut Kicks<S> {
+        self.subscribers.kicks()
     }
 
     /// After an update at `seq` by `by`: if it touched the OKR set, derives and publishes the
@@ -151,25 +139,15 @@ impl Projector {
             }
         }
         self.history.push_back((seq, frame.clone()));
-        self.broadcast(&frame, metrics);
+        self.broadcast(&frame, seq, metrics);
     }
 
-    /// Queues `frame` to every subscriber; cuts off those whose outbox is full.
-    fn broadcast(&mut self, frame: &Bytes, metrics: &Metrics) {
-        let mut slow = Vec::new();
-        for (peer, s) in &self.subscribers {
-            if self.kicks.push(&s.outbox, frame.clone()).is_err() {
-                slow.push(*peer);
-            }
-        }
-        for peer in slow {
-            if let Some(s) = self.subscribers.get(&peer) {
-                tracing::warn!(room = %self.room, peer, "slow /live consumer: closing its connection");
-                metrics.slow_consumer_disconnects.inc();
-                s.outbox
-                    .close(CloseReason::slow_consumer(s.outbox.capacity()));
-            }
-            self.unsubscribe(peer, 0, metrics);
+    /// Queues `frame` to every subscriber; cuts off those whose sink is full (their departure
+    /// is announced at `seq`).
+    fn broadcast(&mut self, frame: &Bytes, seq: u64, metrics: &Metrics) {
+        for peer in self.subscribers.broadcast(frame, None, metrics) {
+            tracing::warn!(room = %self.room, peer, "slow /live consumer cut off");
+            self.unsubscribe(peer, seq, metrics);
         }
     }
 
@@ -179,7 +157,7 @@ impl Projector {
         &mut self,
         peer: PeerId,
         user: UserId,
-        outbox: Arc<Outbox>,
+        sink: Arc<S>,
         since: Option<u64>,
         seq: u64,
         metrics: &Metrics,
@@ -187,17 +165,17 @@ impl Projector {
         let resumable = since.filter(|s| *s >= self.floor && *s <= seq);
         match resumable {
             Some(from) => {
-                let _ = outbox.push(encode(&ServerMessage::Control(Control::Resumed {
+                let _ = sink.push(encode(&ServerMessage::Control(Control::Resumed {
                     from,
                     seq,
                     present: self.present_list(),
                 })));
                 for (_, frame) in self.history.iter().filter(|(s, _)| *s > from) {
-                    let _ = outbox.push(frame.clone());
+                    let _ = sink.push(frame.clone());
                 }
             }
             None => {
-                let _ = outbox.push(self.snapshot(seq));
+                let _ = sink.push(self.snapshot(seq));
             }
         }
         let who = Presence {
@@ -205,15 +183,15 @@ impl Projector {
             via: Via::Live,
             client: None,
         };
-        self.subscribers.insert(peer, Subscriber { outbox, user });
+        self.subscribers.insert(peer, sink, Some(user));
         self.arrive(who, seq, metrics);
     }
 
     /// Removes a `/live` subscriber and announces its departure.
     pub fn unsubscribe(&mut self, peer: PeerId, seq: u64, metrics: &Metrics) {
-        if let Some(s) = self.subscribers.remove(&peer) {
+        if let Some(user) = self.subscribers.remove(peer).and_then(|s| s.user) {
             let who = Presence {
-                user: s.user.to_string(),
+                user: user.to_string(),
                 via: Via::Live,
                 client: None,
             };
@@ -313,14 +291,12 @@ impl Projector {
             state,
             who,
         }));
-        self.broadcast(&frame, metrics);
+        self.broadcast(&frame, seq, metrics);
     }
 
     /// Closes every subscriber with `reason`.
     pub fn close_all(&self, reason: &CloseReason) {
-        for s in self.subscribers.values() {
-            s.outbox.close(reason.clone());
-        }
+        self.subscribers.close_all(reason);
     }
 }
 
@@ -329,10 +305,4 @@ fn awareness_user(state: &serde_json::Value) -> Option<String> {
     let user = state.get("user")?;
     let name = user.get("id").or_else(|| user.get("name"))?.as_str()?;
     (!name.is_empty()).then(|| name.chars().take(64).collect())
-}
-
-/// A server message as one JSON text frame.
-pub fn encode(message: &ServerMessage) -> Bytes {
-    // Serialising these types cannot fail: no maps with non-string keys, no custom impls.
-    Bytes::from(serde_json::to_vec(message).unwrap_or_default())
 }

@@ -1,8 +1,10 @@
-//! The JSON messages of `/live/{room}` and of the REST API (`proto/PROTOCOL.md`).
+//! The JSON messages of `/live/{room}` and of the REST API (`proto/PROTOCOL.md`), and the error
+//! body every refusal shares.
 //!
 //! These types are the contract: `proto/schema/*.schema.json` are generated from them (see
 //! [`schemas`]) and the tests validate every message the server sends against those files.
 
+use bytes::Bytes;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -90,7 +92,11 @@ pub enum ProtocolErrorCode {
     InvalidRoom,
     /// Not found (a KR's history for an unknown KR).
     NotFound,
-    /// The store cannot take more writes right now; retry later.
+    /// The principal may not make this change. Not sent yet: until signed tokens and roles
+    /// arrive, everyone may do everything.
+    Forbidden,
+    /// The store cannot take more writes right now (or the room could not be loaded, or is
+    /// closing); retry later.
     Unavailable,
 }
 
@@ -190,6 +196,12 @@ pub struct KrHistory {
     pub room: String,
     pub key_result: String,
     pub points: Vec<crate::okr::HistoryPoint>,
+}
+
+/// A server message as one JSON text frame.
+pub fn encode(message: &ServerMessage) -> Bytes {
+    // Serialising these types cannot fail: no maps with non-string keys, no custom impls.
+    Bytes::from(serde_json::to_vec(message).unwrap_or_default())
 }
 
 /// The JSON Schemas of every message, by file name under `proto/schema/`.

@@ -1,11 +1,11 @@
-//! Wire formats of `/sync`: the y-websocket protocol, thin over `yrs::sync`.
+//! The y-sync frames of `/sync`: the y-websocket protocol, thin over `yrs::sync`.
 //!
 //! A binary frame carries one or more y-sync messages (the JS provider sends one; yrs's
 //! `Protocol::start` packs sync step 1 and awareness into one): a var-uint type — 0 sync
 //! (with sub-type 0 step 1, 1 step 2, 2 update), 1 awareness, 2 auth, 3 query-awareness —
 //! then the message body. Decoding and encoding are `yrs::sync`'s own; this module adds the
 //! strictness the server needs (a truncated or unknown message is an error, not silently
-//! ignored) and the close reasons the server sends.
+//! ignored).
 
 use bytes::Bytes;
 use yrs::encoding::read::Error as ReadError;
@@ -57,85 +57,6 @@ pub fn is_empty_update(update: &[u8]) -> bool {
     update == [0, 0]
 }
 
-/// Why the server closes a connection: a WebSocket close code and the reason text the client
-/// sees. Each has a stable `label` for the `okrhub_closes` metric.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CloseReason {
-    pub code: u16,
-    pub text: String,
-    pub label: &'static str,
-}
-
-impl CloseReason {
-    pub fn new(code: u16, label: &'static str, text: impl Into<String>) -> Self {
-        let mut text = text.into();
-        // A close frame's reason must fit in 123 bytes.
-        if text.len() > 123 {
-            let mut end = 120;
-            while !text.is_char_boundary(end) {
-                end -= 1;
-            }
-            text.truncate(end);
-            text.push_str("...");
-        }
-        CloseReason { code, text, label }
-    }
-
-    pub fn normal() -> Self {
-        Self::new(1000, "normal", "bye")
-    }
-    /// The socket broke (reset, EOF mid-frame): nothing is sent, the connection just ends.
-    pub fn gone() -> Self {
-        Self::new(1006, "gone", "connection lost")
-    }
-    pub fn going_away() -> Self {
-        Self::new(1001, "shutdown", "server shutting down")
-    }
-    pub fn malformed(detail: impl std::fmt::Display) -> Self {
-        Self::new(1002, "malformed", format!("malformed frame: {detail}"))
-    }
-    pub fn text_frame() -> Self {
-        Self::new(
-            1003,
-            "text_frame",
-            "text frames are not part of the y-sync protocol; send binary frames",
-        )
-    }
-    pub fn invalid_room(detail: impl std::fmt::Display) -> Self {
-        Self::new(1008, "invalid_room", format!("invalid room id: {detail}"))
-    }
-    pub fn too_big(limit: usize) -> Self {
-        Self::new(
-            1009,
-            "too_big",
-            format!("message exceeds the {limit}-byte limit"),
-        )
-    }
-    pub fn load_failed() -> Self {
-        Self::new(
-            1011,
-            "load_failed",
-            "room could not be loaded; try again later",
-        )
-    }
-    /// The store is behind (the persist buffer is full): the update was not applied. The
-    /// client keeps it and sends it again when it reconnects and resyncs.
-    pub fn store_unavailable() -> Self {
-        Self::new(
-            1013,
-            "store_unavailable",
-            "store unavailable: update not applied; reconnect later",
-        )
-    }
-    pub fn slow_consumer(queue: usize) -> Self {
-        Self::new(
-            1013,
-            "slow_consumer",
-            format!("connection fell {queue} messages behind; reconnect to resync"),
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,13 +82,6 @@ mod tests {
         assert!(decode_frame(&[0, 2, 10, 1, 2]).is_err());
         // sync with an unknown sub-type
         assert!(decode_frame(&[0, 9, 0]).is_err());
-    }
-
-    #[test]
-    fn close_reason_fits_a_close_frame() {
-        let r = CloseReason::malformed("é".repeat(200));
-        assert!(r.text.len() <= 123);
-        assert!(r.text.ends_with("..."));
     }
 
     #[test]

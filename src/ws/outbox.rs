@@ -1,12 +1,12 @@
 //! A connection's outgoing side: its queue of frames, the socket they go to, and its close
-//! signal, in one small object shared by the room (which queues frames under its lock) and the
-//! connection's task.
+//! signal, in one small object shared by the room (which queues frames under its lock, through
+//! the [`Sink`] interface) and the connection's task.
 //!
 //! # Who writes
 //!
 //! Whoever queues a frame on an empty outbox sees that it is written: the room queues under
-//! its lock and records the outbox in its [`Kicks`]; right after the lock is released,
-//! [`Kicks::run`] either writes the queue to the socket at once (`writev` of header + shared
+//! its lock and records the outbox in its [`crate::room::Kicks`]; right after the lock is
+//! released, the kick either writes the queue to the socket at once (`writev` of header + shared
 //! payload, several frames at once; no copy, no task wake-up) or hands it to the connection's
 //! task, which writes it — with whatever else was queued by the time it runs — when the socket
 //! is writable ([`Outbox::resume`]).
@@ -27,7 +27,7 @@
 //!
 //! The queue is bounded by frames ([`Outbox::capacity`]). Beyond a moment's batching it only
 //! grows while the socket is full, so a full queue means a client that does not read: the room
-//! cuts it off (see `room.rs`) rather than wait for it or drop an update.
+//! cuts it off (see [`crate::room::fanout`]) rather than wait for it or drop an update.
 //!
 //! # Why not a tokio `mpsc` channel
 //!
@@ -49,10 +49,11 @@ use bytes::Bytes;
 use futures_util::task::AtomicWaker;
 use tokio::net::TcpStream;
 
+use super::frame::Header;
+use super::Opcode;
 use crate::metrics::Metrics;
 use crate::protocol::CloseReason;
-use crate::ws::frame::Header;
-use crate::ws::Opcode;
+use crate::room::{Full, Pushed, Sink};
 
 /// Above this many slots an emptied queue gives its memory back, so that one burst does not
 /// leave an idle connection holding a large ring.
@@ -67,23 +68,6 @@ const CONTROL_SLACK: usize = 8;
 /// A connection written to less than this long ago gets its next frames through its task, to
 /// be batched with what follows (see the module docs).
 pub const COALESCE: Duration = Duration::from_millis(2);
-
-/// The queue is full: the consumer is too slow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Full;
-
-/// What [`Outbox::push`] did.
-#[must_use]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pushed {
-    /// Queued on an empty outbox with a socket: the caller must see that it is written
-    /// ([`Outbox::write_now`], or through [`Kicks`]).
-    Kick,
-    /// Queued behind frames somebody is already writing, or on a detached outbox.
-    Queued,
-    /// The outbox is closed: the frame was dropped (the client resyncs if it comes back).
-    Dropped,
-}
 
 struct Frame {
     bytes: Bytes,
@@ -390,51 +374,21 @@ fn write_batch(
     Ok(())
 }
 
-/// Outboxes that got frames while a room's lock was held ([`Pushed::Kick`]), to be written
-/// once the lock is released: the room's critical section only queues, and the socket writes
-/// (one syscall per recipient, the bulk of a delivery's cost) run outside it.
-#[derive(Default)]
-pub struct Kicks(Vec<Arc<Outbox>>);
-
-impl Kicks {
-    /// Queues `payload` on `outbox`, remembering it if it needs writing.
-    pub fn push(&mut self, outbox: &Arc<Outbox>, payload: Bytes) -> Result<(), Full> {
-        if outbox.push(payload)? == Pushed::Kick {
-            self.0.push(outbox.clone());
-        }
-        Ok(())
+impl Sink for Outbox {
+    fn push(&self, payload: Bytes) -> Result<Pushed, Full> {
+        Outbox::push(self, payload)
     }
-
-    /// Moves `other`'s outboxes into this list.
-    pub fn append(&mut self, other: &mut Kicks) {
-        self.0.append(&mut other.0);
+    fn kick(&self, now: Instant, metrics: &Metrics) {
+        Outbox::kick(self, now, metrics)
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+    fn hand_over(&self) {
+        Outbox::hand_over(self)
     }
-
-    /// Takes the list, leaving an empty one.
-    pub fn take(&mut self) -> Kicks {
-        Kicks(std::mem::take(&mut self.0))
+    fn close(&self, reason: CloseReason) {
+        Outbox::close(self, reason)
     }
-
-    /// Writes every outbox, or hands it to its task to batch (call with no room lock held).
-    pub fn run(mut self, metrics: &Metrics) {
-        let now = Instant::now();
-        for outbox in self.0.drain(..) {
-            outbox.kick(now, metrics);
-        }
-    }
-}
-
-impl Drop for Kicks {
-    /// Kicks never run (an early return, a cancelled task) go to the connections' tasks, so
-    /// that no queued frame is left without a writer.
-    fn drop(&mut self) {
-        for outbox in self.0.drain(..) {
-            outbox.hand_over();
-        }
+    fn capacity(&self) -> usize {
+        Outbox::capacity(self)
     }
 }
 
@@ -575,7 +529,7 @@ mod tests {
         let m = metrics();
         let o = Arc::new(Outbox::new(8, Opcode::Binary));
         o.attach(server, &m);
-        let mut kicks = Kicks::default();
+        let mut kicks = crate::room::Kicks::default();
         kicks.push(&o, Bytes::from_static(b"x")).unwrap();
         drop(kicks);
         assert!(o.task_writes(), "the task is told to write it");

@@ -1,5 +1,7 @@
-//! The transport both WebSocket protocols share: one task per connection, reading the
-//! client's frames, and the connection's [`Outbox`] for everything sent to it.
+//! A WebSocket session, the transport both protocols share: one task per connection, reading
+//! the client's frames, and the connection's [`Outbox`] for everything sent to it. [`serve`]
+//! is the whole life of a connection — join, read until the end, leave, close — and each
+//! protocol (`/sync`, `/live`) only says how to join and what a message does ([`Handler`]).
 //!
 //! The upgraded `TcpStream` is shared (`Arc`): this task reads from it, and the outbox writes
 //! to it — at a meeting's pace straight from whoever queued a frame (see `outbox.rs`), so the
@@ -27,14 +29,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
 use tungstenite::error::ProtocolError;
 use tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
 use tungstenite::Message;
 
-use super::Outbox;
+use super::{frame, Opcode, Outbox, Upgraded};
 use crate::metrics::Metrics;
-use crate::protocol::CloseReason;
-use crate::ws::{frame, Opcode, Upgraded};
+use crate::protocol::{CloseKind, CloseReason};
+use crate::room::PeerId;
+use crate::room_id::RoomId;
 
 /// How long the server tries to deliver a close frame (and read the client's close frame in
 /// reply) before it drops the socket.
@@ -46,30 +50,102 @@ pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// from 4 KiB to 1 KiB — and a large frame still arrives, in more reads.
 pub const READ_BUFFER: usize = 1024;
 
-/// What a protocol does with the client's data frames.
+/// What a protocol does once its connection has joined a room.
 pub trait Handler {
     /// Handles one binary or text message; returns the reason to close, if any.
     fn on_message(&mut self, message: Message) -> impl Future<Output = Option<CloseReason>>;
+
+    /// The connection has ended (`reason`: why, when the server closed it or the client
+    /// did): leave the room. Runs before the close handshake, so the room stops queueing.
+    fn on_end(&mut self, reason: Option<&CloseReason>);
+}
+
+/// How one endpoint's connections are served.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Largest message accepted from the client; larger closes with 1009.
+    pub max_message: usize,
+    /// The opcode of the data frames sent (binary for y-sync, text for JSON).
+    pub opcode: Opcode,
+    /// Frames the connection may have queued before the room cuts it off.
+    pub send_queue: usize,
+}
+
+/// Serves one upgraded socket until it ends. `join` subscribes the connection's outbox to its
+/// room and returns the protocol's handler, or the reason to refuse the connection (an invalid
+/// room, a room that could not be loaded): the client then gets a close frame saying why. A
+/// join still waiting when the server shuts down is abandoned (1001).
+pub async fn serve<H, F>(
+    up: Upgraded,
+    settings: Settings,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+    join: impl FnOnce(Arc<Outbox>) -> F,
+) where
+    H: Handler,
+    F: Future<Output = Result<H, CloseReason>>,
+{
+    metrics.connections.inc();
+    // Boxed (inside `Session::new`), like every rare path below: an async fn is as large as
+    // its largest state, and this task lives as long as the connection.
+    let mut session = Session::new(up, settings.max_message);
+    let outbox = Arc::new(Outbox::new(settings.send_queue.max(4), settings.opcode));
+    let joined = Box::pin(async {
+        tokio::select! {
+            j = join(outbox.clone()) => j,
+            _ = shutdown.cancelled() => Err(CloseReason::going_away()),
+        }
+    })
+    .await;
+    outbox.attach(session.socket(), &metrics);
+    match joined {
+        Err(reason) => {
+            if !reason.kind.is_ordinary() {
+                tracing::info!(code = reason.code, reason = %reason.text, "refused connection");
+            }
+            outbox.close(reason);
+        }
+        Ok(mut handler) => {
+            if shutdown.is_cancelled() {
+                // Joined during shutdown, possibly after the hub closed every connection.
+                outbox.close(CloseReason::going_away());
+            }
+            run(&mut session, &outbox, &mut handler, &metrics).await;
+            handler.on_end(outbox.reason().as_ref());
+        }
+    }
+    Box::pin(finish(&mut session, &outbox, &metrics)).await;
+    metrics.connections.dec();
+}
+
+/// Logs why a connection of `room` ended: refusals at info, the rest at debug.
+pub fn log_end(room: &RoomId, peer: PeerId, reason: Option<&CloseReason>) {
+    match reason {
+        Some(r) if !r.kind.is_ordinary() => {
+            tracing::info!(%room, peer, code = r.code, reason = %r.text, "closing connection")
+        }
+        _ => tracing::debug!(%room, peer, "disconnected"),
+    }
 }
 
 /// An upgraded connection: the shared socket and the state of the client's frame stream.
-pub struct Conn {
+pub struct Session {
     socket: Arc<TcpStream>,
     ws: WebSocketContext,
     /// The client sent a close frame; tungstenite has answered it.
     peer_closed: bool,
 }
 
-impl Conn {
+impl Session {
     /// Takes over an upgraded socket whose client may send messages of up to `max_message`
     /// bytes. Boxed: the connection's task lives long, and every byte of it counts per idle
     /// connection.
-    pub fn new(up: Upgraded, max_message: usize) -> Box<Conn> {
+    pub fn new(up: Upgraded, max_message: usize) -> Box<Session> {
         let config = WebSocketConfig::default()
             .read_buffer_size(READ_BUFFER)
             .max_message_size(Some(max_message))
             .max_frame_size(Some(max_message));
-        Box::new(Conn {
+        Box::new(Session {
             socket: Arc::new(up.stream),
             ws: WebSocketContext::from_partially_read(up.read_buf, Role::Server, Some(config)),
             peer_closed: false,
@@ -119,7 +195,7 @@ impl Write for Io<'_> {
 
 /// Runs the connection until its outbox is closed (the reason is in the outbox) or the socket
 /// fails. The caller then unsubscribes from the room and calls [`finish`].
-pub async fn run<H: Handler>(conn: &mut Conn, outbox: &Outbox, handler: &mut H, metrics: &Metrics) {
+async fn run<H: Handler>(conn: &mut Session, outbox: &Outbox, handler: &mut H, metrics: &Metrics) {
     let limit = conn.ws.get_config().max_message_size.unwrap_or(usize::MAX);
     loop {
         // Everything the socket holds now (the first turn also parses what came with the
@@ -217,24 +293,23 @@ fn read_error(e: &tungstenite::Error, limit: usize) -> CloseReason {
 /// then the close frame, and waits for the client's close frame in reply; the socket is closed
 /// when the connection's last handle drops (the server closes first, as RFC 6455 asks). All
 /// within [`CLOSE_TIMEOUT`]. Boxed by callers: it is rare, and the task lives long.
-pub async fn finish(conn: &mut Conn, outbox: &Outbox, metrics: &Metrics) {
+async fn finish(conn: &mut Session, outbox: &Outbox, metrics: &Metrics) {
     let Some(reason) = outbox.reason() else {
         return;
     };
-    if reason.label == "gone" {
-        return;
+    match reason.kind {
+        CloseKind::Gone => return,
+        CloseKind::SlowConsumer => outbox.discard_unstarted(),
+        _ => {}
     }
-    if reason.label == "slow_consumer" {
-        outbox.discard_unstarted();
-    }
-    let Conn {
+    let Session {
         socket,
         ws,
         peer_closed,
     } = conn;
     if !*peer_closed {
-        if reason.label != "normal" {
-            metrics.count_close(reason.label);
+        if reason.kind != CloseKind::Normal {
+            metrics.count_close(reason.kind.label());
         }
         // Through tungstenite, so that it knows the client's close frame is the reply.
         let _ = ws.close(
@@ -266,12 +341,4 @@ pub async fn finish(conn: &mut Conn, outbox: &Outbox, metrics: &Metrics) {
         }
     })
     .await;
-}
-
-/// Closes a connection that never joined a room with `reason`.
-pub async fn refuse(conn: &mut Conn, reason: CloseReason, opcode: Opcode, metrics: &Metrics) {
-    let outbox = Outbox::new(4, opcode);
-    outbox.attach(conn.socket(), metrics);
-    outbox.close(reason);
-    finish(conn, &outbox, metrics).await;
 }

@@ -1,0 +1,198 @@
+//! Why the server closes a WebSocket: the close code and reason text a client sees, on `/sync`
+//! and `/live` alike (`proto/SYNC.md` and `proto/PROTOCOL.md` list every one).
+//!
+//! Each reason has a [`CloseKind`]: what the server does around the close depends on it (a
+//! broken socket gets no close frame, a slow consumer's backlog is dropped before its close
+//! frame) and it is the stable label of the `okrhub_closes` metric. Code paths match on the
+//! kind, never on the text.
+
+/// What kind of close this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CloseKind {
+    /// The client closed, or the server answers its close: 1000.
+    Normal,
+    /// The socket broke (reset, EOF mid-frame): nothing can be sent.
+    Gone,
+    /// The server is shutting down: 1001.
+    Shutdown,
+    /// A frame or message the protocol cannot read: 1002.
+    Malformed,
+    /// A text frame on `/sync`: 1003.
+    TextFrame,
+    /// A binary frame on `/live`: 1003.
+    BinaryFrame,
+    /// The room id in the URL is not valid: 1008.
+    InvalidRoom,
+    /// `/live` without a valid user: 1008.
+    Unauthenticated,
+    /// A message over the size limit: 1009.
+    TooBig,
+    /// The room could not be loaded from the store: 1011.
+    LoadFailed,
+    /// The room was reset after an internal error: 1011.
+    RoomReset,
+    /// The store is behind; the update was not applied: 1013.
+    StoreUnavailable,
+    /// The connection's outgoing queue overflowed: 1013.
+    SlowConsumer,
+}
+
+impl CloseKind {
+    /// The label of the `okrhub_closes` metric.
+    pub fn label(self) -> &'static str {
+        match self {
+            CloseKind::Normal => "normal",
+            CloseKind::Gone => "gone",
+            CloseKind::Shutdown => "shutdown",
+            CloseKind::Malformed => "malformed",
+            CloseKind::TextFrame => "text_frame",
+            CloseKind::BinaryFrame => "binary_frame",
+            CloseKind::InvalidRoom => "invalid_room",
+            CloseKind::Unauthenticated => "unauthenticated",
+            CloseKind::TooBig => "too_big",
+            CloseKind::LoadFailed => "load_failed",
+            CloseKind::RoomReset => "room_reset",
+            CloseKind::StoreUnavailable => "store_unavailable",
+            CloseKind::SlowConsumer => "slow_consumer",
+        }
+    }
+
+    /// The WebSocket close code (RFC 6455 §7.4).
+    pub fn code(self) -> u16 {
+        match self {
+            CloseKind::Normal => 1000,
+            CloseKind::Shutdown => 1001,
+            CloseKind::Malformed => 1002,
+            CloseKind::TextFrame | CloseKind::BinaryFrame => 1003,
+            CloseKind::Gone => 1006,
+            CloseKind::InvalidRoom | CloseKind::Unauthenticated => 1008,
+            CloseKind::TooBig => 1009,
+            CloseKind::LoadFailed | CloseKind::RoomReset => 1011,
+            CloseKind::StoreUnavailable | CloseKind::SlowConsumer => 1013,
+        }
+    }
+
+    /// An ordinary end of a connection, logged quietly (not a refusal).
+    pub fn is_ordinary(self) -> bool {
+        matches!(
+            self,
+            CloseKind::Normal | CloseKind::Gone | CloseKind::Shutdown
+        )
+    }
+}
+
+/// Why the server closes a connection: its kind (which fixes the code) and the reason text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseReason {
+    pub kind: CloseKind,
+    pub code: u16,
+    pub text: String,
+}
+
+impl CloseReason {
+    pub fn new(kind: CloseKind, text: impl Into<String>) -> Self {
+        let mut text = text.into();
+        // A close frame's reason must fit in 123 bytes.
+        if text.len() > 123 {
+            let mut end = 120;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+            text.push_str("...");
+        }
+        CloseReason {
+            kind,
+            code: kind.code(),
+            text,
+        }
+    }
+
+    pub fn normal() -> Self {
+        Self::new(CloseKind::Normal, "bye")
+    }
+    /// The socket broke (reset, EOF mid-frame): nothing is sent, the connection just ends.
+    pub fn gone() -> Self {
+        Self::new(CloseKind::Gone, "connection lost")
+    }
+    pub fn going_away() -> Self {
+        Self::new(CloseKind::Shutdown, "server shutting down")
+    }
+    pub fn malformed(detail: impl std::fmt::Display) -> Self {
+        Self::new(CloseKind::Malformed, format!("malformed frame: {detail}"))
+    }
+    pub fn text_frame() -> Self {
+        Self::new(
+            CloseKind::TextFrame,
+            "text frames are not part of the y-sync protocol; send binary frames",
+        )
+    }
+    pub fn binary_frame() -> Self {
+        Self::new(
+            CloseKind::BinaryFrame,
+            "/live speaks JSON text frames; Yjs binary frames go to /sync",
+        )
+    }
+    pub fn invalid_room(detail: impl std::fmt::Display) -> Self {
+        Self::new(CloseKind::InvalidRoom, format!("invalid room id: {detail}"))
+    }
+    pub fn unauthenticated(detail: impl std::fmt::Display) -> Self {
+        Self::new(CloseKind::Unauthenticated, detail.to_string())
+    }
+    pub fn too_big(limit: usize) -> Self {
+        Self::new(
+            CloseKind::TooBig,
+            format!("message exceeds the {limit}-byte limit"),
+        )
+    }
+    pub fn load_failed() -> Self {
+        Self::new(
+            CloseKind::LoadFailed,
+            "room could not be loaded; try again later",
+        )
+    }
+    /// The room's doc is no longer trusted (yrs panicked): everyone reconnects and the room
+    /// reloads from the store.
+    pub fn room_reset() -> Self {
+        Self::new(
+            CloseKind::RoomReset,
+            "room reset after an internal error; reconnect",
+        )
+    }
+    /// The store is behind (the persist buffer is full): the update was not applied. The
+    /// client keeps it and sends it again when it reconnects and resyncs.
+    pub fn store_unavailable() -> Self {
+        Self::new(
+            CloseKind::StoreUnavailable,
+            "store unavailable: update not applied; reconnect later",
+        )
+    }
+    pub fn slow_consumer(queue: usize) -> Self {
+        Self::new(
+            CloseKind::SlowConsumer,
+            format!("connection fell {queue} messages behind; reconnect to resync"),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_reason_fits_a_close_frame() {
+        let r = CloseReason::malformed("é".repeat(200));
+        assert!(r.text.len() <= 123);
+        assert!(r.text.ends_with("..."));
+        assert_eq!(r.code, 1002);
+    }
+
+    #[test]
+    fn the_kind_fixes_the_code() {
+        assert_eq!(CloseReason::slow_consumer(8).code, 1013);
+        assert_eq!(CloseReason::store_unavailable().code, 1013);
+        assert_eq!(CloseReason::room_reset().code, 1011);
+        assert_eq!(CloseReason::unauthenticated("x").code, 1008);
+        assert_eq!(CloseReason::binary_frame().code, 1003);
+    }
+}

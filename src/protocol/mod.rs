@@ -1,0 +1,18 @@
+//! Wire formats, and nothing else: no state, no sockets.
+//!
+//! | file | owns |
+//! |---|---|
+//! | [`sync`] | y-sync frames of `/sync` (thin over `yrs::sync`) |
+//! | [`live`] | the JSON messages of `/live` and REST, their error bodies and the JSON Schemas generated from them |
+//! | [`close`] | why the server closes a WebSocket: [`CloseReason`] and its [`CloseKind`] |
+//!
+//! Every layer above the OKR domain may use these types — the room core closes a slow
+//! consumer with a [`CloseReason`], the services answer with an [`live::ErrorBody`] — so they
+//! live below all of them.
+
+pub mod close;
+pub mod live;
+pub mod sync;
+
+pub use close::{CloseKind, CloseReason};
+pub use sync::{decode_frame, encode, is_empty_update, update_frame, FrameError};

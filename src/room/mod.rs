@@ -1,0 +1,855 @@
+//! The room core: one loaded room — its yrs doc and awareness, the connections subscribed to
+//! it, its OKR projection and its life — and no sockets, no store I/O.
+//!
+//! | file | owns |
+//! |---|---|
+//! | [`doc`] | the doc + awareness: y-sync replies, applying updates and awareness, the cached full state |
+//! | [`fanout`] | subscribers of one kind and the fan-out to their [`Sink`]s, slow-consumer cut-off |
+//! | [`lifecycle`] | sequence numbers, snapshot bookkeeping, closing / poisoned, idle time |
+//! | [`projector`] | the typed OKR model, the events derived from each change, `/live` subscribers and history |
+//! | [`sink`] | the narrow interface frames leave through ([`Sink`], [`Kicks`]) |
+//!
+//! # Concurrency
+//!
+//! Everything about a room sits behind one `std::sync::Mutex` ([`RoomState`]). Critical sections
+//! are short and never await: applying an update, encoding a reply, and pushing the resulting
+//! frame onto each subscriber's bounded sink. Sockets are written after the lock is released
+//! ([`Locked`] runs the [`Kicks`] as it drops): with the WebSocket layer's outbox, a
+//! non-blocking `writev` per recipient in the thread that made the change, so a slow socket
+//! never holds the room up and most deliveries wake no other task. A tokio mutex would buy
+//! nothing here (nothing is held across an await) and cost more per update.
+//!
+//! Holding the lock while queueing gives every subscriber a consistent order: a joining peer
+//! is registered, and its sync step 1 queued, under the same lock that orders every broadcast,
+//! so it can neither miss an update nor see one twice before its handshake.
+//!
+//! # The replication seam: one way out, one way in
+//!
+//! Every update made on this node — a Yjs client's, a command's — leaves the room through
+//! [`RoomState::commit`]: it gets the room's next log sequence number, is handed to the
+//! persister, and is then *delivered* ([`RoomState::deliver`]): encoded **once** into a frame
+//! whose bytes every subscriber's sink shares, and projected into OKR events. An update made on
+//! another node and read from the shared log enters through [`Room::apply_remote`]: applied,
+//! numbered with the log's number, and delivered the same way — but not persisted again. A
+//! relay to other nodes hangs off `commit`; the tail of the shared log calls `apply_remote`.
+//!
+//! # Back-pressure
+//!
+//! A subscriber whose sink is full is removed on the spot and told to close with 1013: it
+//! resyncs when it reconnects. The room never waits for a slow reader and never drops an update
+//! for a reader it keeps.
+
+pub mod doc;
+pub mod fanout;
+pub mod lifecycle;
+pub mod projector;
+pub mod sink;
+
+use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use tokio_util::sync::CancellationToken;
+use yrs::sync::{AwarenessUpdate, Message, SyncMessage};
+use yrs::updates::decoder::Decode;
+use yrs::{Doc, StateVector, Update};
+
+use crate::identity::UserId;
+use crate::metrics::Metrics;
+use crate::okr;
+use crate::protocol::{self, CloseReason};
+use crate::room_id::RoomId;
+use crate::store::persister::{Persister, StoreUnavailable};
+use doc::{ApplyError, DocState};
+use fanout::Fanout;
+pub use fanout::PeerId;
+use lifecycle::Lifecycle;
+use projector::Projector;
+pub use sink::{Full, Kicks, Pushed, Sink};
+
+/// The room is closing (unloading, or reset after an internal error); join again once
+/// [`Room::unloaded`] resolves.
+#[derive(Debug, thiserror::Error)]
+#[error("room is closing")]
+pub struct RoomClosing;
+
+/// Why a server-side change (a command, a transaction) was not applied; nothing changed.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    #[error(transparent)]
+    Invalid(okr::CommandError),
+    #[error("the room is closing; retry")]
+    Closing,
+    #[error(transparent)]
+    Unavailable(StoreUnavailable),
+}
+
+/// An update read from the shared log that could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    #[error("not a Yjs v1 update: {0}")]
+    Malformed(String),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+}
+
+/// What a room needs from outside, passed down to its parts as one value.
+struct Ctx {
+    id: RoomId,
+    persister: Persister,
+    metrics: Arc<Metrics>,
+}
+
+/// A loaded room, generic over where its frames go ([`Sink`]). Shared by its connections and
+/// the hub's registry.
+pub struct Room<S: Sink> {
+    ctx: Ctx,
+    state: Mutex<RoomState<S>>,
+    unloaded: CancellationToken,
+}
+
+struct RoomState<S: Sink> {
+    doc: DocState,
+    /// The `/sync` peers, with the user each said it is (the `by` of its updates' events).
+    peers: Fanout<S>,
+    /// The typed OKR model, its events and the `/live` subscribers.
+    live: Projector<S>,
+    life: Lifecycle,
+    next_peer: PeerId,
+}
+
+/// One change leaving the room ([`RoomState::commit`]).
+struct Change<'a> {
+    /// The update (v1), as logged.
+    update: Bytes,
+    /// The sync-update frame carrying it, shared by every recipient.
+    frame: Bytes,
+    /// The `/sync` peer it came from (not echoed back).
+    origin: Option<PeerId>,
+    /// The acting user, for the events it causes.
+    by: Option<&'a UserId>,
+}
+
+impl<S: Sink> Room<S> {
+    /// A room over `doc`, whose store log ends at `last_seq`; `compacted_seq` is what its
+    /// snapshot covers.
+    pub fn new(
+        id: RoomId,
+        doc: Doc,
+        last_seq: u64,
+        compacted_seq: u64,
+        persister: Persister,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let live = Projector::new(id.as_str(), &doc, last_seq);
+        Room {
+            ctx: Ctx {
+                id,
+                persister,
+                metrics,
+            },
+            state: Mutex::new(RoomState {
+                doc: DocState::new(doc),
+                peers: Fanout::default(),
+                live,
+                life: Lifecycle::new(last_seq, compacted_seq),
+                next_peer: 1,
+            }),
+            unloaded: CancellationToken::new(),
+        }
+    }
+
+    pub fn id(&self) -> &RoomId {
+        &self.ctx.id
+    }
+
+    fn lock(&self) -> Locked<'_, S> {
+        // A panic while the lock is held is caught inside (see `receive`), so the lock is
+        // never poisoned in practice; if it were, the state is still the best we have.
+        Locked {
+            guard: Some(self.state.lock().unwrap_or_else(|p| p.into_inner())),
+            metrics: &self.ctx.metrics,
+        }
+    }
+
+    /// Subscribes a `/sync` connection whose frames go to `sink`. The sink starts with the
+    /// server's sync step 1 and, if anyone is present, the awareness states.
+    pub fn join(&self, user: Option<UserId>, sink: Arc<S>) -> Result<PeerId, RoomClosing> {
+        let mut st = self.lock();
+        if st.life.is_closing() {
+            return Err(RoomClosing);
+        }
+        let _ = sink.push(st.doc.step1());
+        if let Some(frame) = st.doc.awareness_frame() {
+            let _ = sink.push(frame);
+        }
+        let peer = st.new_peer();
+        st.peers.insert(peer, sink, user);
+        Ok(peer)
+    }
+
+    /// Unsubscribes a `/sync` connection and removes the awareness states it published,
+    /// telling the others they are gone.
+    pub fn leave(&self, peer: PeerId) {
+        self.lock().remove_peer(peer, &self.ctx.metrics);
+    }
+
+    /// Handles one binary frame from `peer`. An error is the reason to close that connection;
+    /// the room itself is never left half-changed by a bad frame.
+    pub fn receive(&self, peer: PeerId, frame: Bytes) -> Result<(), CloseReason> {
+        let actions = decode_actions(&frame)?;
+        let ctx = &self.ctx;
+        let mut st = self.lock();
+        if !st.peers.contains(peer) {
+            // Already cut off (slow consumer); its frames no longer count.
+            return Ok(());
+        }
+        for action in actions {
+            match action {
+                Action::Step1(sv) => {
+                    let reply = st.doc.step2(&sv);
+                    if st.peers.send_to(peer, reply, &ctx.metrics) {
+                        st.remove_peer(peer, &ctx.metrics);
+                    }
+                }
+                Action::Update { raw, update, relay } => {
+                    // Refused, not applied, when the store cannot take it (never dropped later).
+                    if ctx.persister.admit().is_err() {
+                        return Err(CloseReason::store_unavailable());
+                    }
+                    match st.doc.apply(update) {
+                        Ok(()) => {}
+                        Err(ApplyError::Invalid(e)) => return Err(CloseReason::malformed(e)),
+                        Err(ApplyError::Panicked) => {
+                            // yrs panicked half-way through an update: the doc can no longer
+                            // be trusted. Reset the room: everyone reconnects and the room
+                            // reloads from the store, which holds every update before this one.
+                            tracing::error!(room = %ctx.id, peer, "update panicked inside yrs; resetting the room");
+                            st.life.poison();
+                            st.peers.close_all(&CloseReason::room_reset());
+                            return Err(CloseReason::malformed("update could not be applied"));
+                        }
+                    }
+                    let frame = relay.unwrap_or_else(|| protocol::update_frame(&raw));
+                    let by = st.peers.user(peer).cloned();
+                    st.commit(
+                        ctx,
+                        Change {
+                            update: Bytes::from(raw),
+                            frame,
+                            origin: Some(peer),
+                            by: by.as_ref(),
+                        },
+                    );
+                }
+                Action::Awareness { update, relay } => {
+                    let frame = relay
+                        .unwrap_or_else(|| protocol::encode(&Message::Awareness(update.clone())));
+                    match st.doc.apply_awareness(peer, update) {
+                        Ok(Some(summary)) => {
+                            st.broadcast(&frame, Some(peer), &ctx.metrics);
+                            let RoomState {
+                                live, doc, life, ..
+                            } = &mut *st;
+                            live.awareness_changed(
+                                doc.awareness(),
+                                &summary,
+                                life.seq(),
+                                &ctx.metrics,
+                            );
+                        }
+                        // Nothing new (e.g. the JS provider echoing a state it received).
+                        Ok(None) => {}
+                        Err(e) => return Err(CloseReason::malformed(e)),
+                    }
+                }
+                Action::AwarenessQuery => {
+                    if let Some(reply) = st.doc.awareness_reply() {
+                        if st.peers.send_to(peer, reply, &ctx.metrics) {
+                            st.remove_peer(peer, &ctx.metrics);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the room can accept a change now: `Err` when the store is too far behind.
+    pub fn admit(&self) -> Result<(), StoreUnavailable> {
+        self.ctx.persister.admit()
+    }
+
+    /// Runs `f` in a write transaction of the room's doc and commits what it changed like any
+    /// client update: logged, persisted and broadcast to every peer. Refused, with `f` not run,
+    /// when the store is behind or the room is closing.
+    pub fn transact<R>(
+        &self,
+        by: Option<&UserId>,
+        f: impl FnOnce(&mut yrs::TransactionMut) -> R,
+    ) -> Result<R, Refused> {
+        self.admit().map_err(Refused::Unavailable)?;
+        let mut st = self.lock();
+        if st.life.is_closing() {
+            return Err(Refused::Closing);
+        }
+        let (result, update) = st.doc.transact(f);
+        st.commit_local(&self.ctx, update, by);
+        Ok(result)
+    }
+
+    /// Applies an OKR command by `actor`, like any update: logged, persisted, broadcast to
+    /// Yjs clients, and turned into events. Returns the sequence number its change is at (the
+    /// current one if it changed nothing) — wait for [`Room::flush`] before saying it is
+    /// durable. A refused command changes nothing.
+    pub fn command(
+        &self,
+        command: &okr::Command,
+        actor: &UserId,
+    ) -> Result<(u64, okr::Applied), Refused> {
+        self.admit().map_err(Refused::Unavailable)?;
+        let mut st = self.lock();
+        if st.life.is_closing() {
+            return Err(Refused::Closing);
+        }
+        let now = crate::clock::now_millis();
+        let room = self.ctx.id.as_str();
+        let (result, update) = st
+            .doc
+            .transact(|txn| okr::apply_in_room(txn, room, command, actor.as_str(), now));
+        let applied = result.map_err(Refused::Invalid)?;
+        st.commit_local(&self.ctx, update, Some(actor));
+        Ok((st.life.seq(), applied))
+    }
+
+    /// Applies an update another node committed, which the shared log numbered `seq`: fanned
+    /// out to every peer here and projected, but not persisted again (it is in the log
+    /// already). The way in of the replication seam (see the module docs).
+    pub fn apply_remote(
+        &self,
+        seq: u64,
+        update: Bytes,
+        by: Option<&UserId>,
+    ) -> Result<(), RemoteError> {
+        let decoded =
+            Update::decode_v1(&update).map_err(|e| RemoteError::Malformed(e.to_string()))?;
+        let ctx = &self.ctx;
+        let mut st = self.lock();
+        if let Err(e) = st.doc.apply(decoded) {
+            if matches!(e, ApplyError::Panicked) {
+                tracing::error!(room = %ctx.id, seq, "remote update panicked inside yrs; resetting the room");
+                st.life.poison();
+                st.peers.close_all(&CloseReason::room_reset());
+            }
+            return Err(e.into());
+        }
+        st.life.advance_to(seq);
+        let seq = st.life.seq();
+        let frame = protocol::update_frame(&update);
+        st.deliver(ctx, seq, &frame, None, by);
+        Ok(())
+    }
+
+    /// Reads the doc under the room's lock.
+    pub fn read<R>(&self, f: impl FnOnce(&Doc) -> R) -> R {
+        let st = self.lock();
+        f(st.doc.doc())
+    }
+
+    /// `/sync` connections currently subscribed.
+    pub fn peer_count(&self) -> usize {
+        self.lock().peers.len()
+    }
+
+    /// Closes every connection with `reason` (shutdown).
+    pub fn close_all(&self, reason: &CloseReason) {
+        let st = self.lock();
+        st.peers.close_all(reason);
+        st.live.close_all(reason);
+    }
+
+    /// Whether the room is unloading (or resetting): join again once [`Room::unloaded`] resolves.
+    pub fn is_closing(&self) -> bool {
+        self.lock().life.is_closing()
+    }
+
+    /// Subscribes a `/live` connection of `user` whose frames go to `sink`: it starts with a
+    /// snapshot, or with the events after `since` when the room's history reaches back that far.
+    pub fn join_live(
+        &self,
+        user: UserId,
+        since: Option<u64>,
+        sink: Arc<S>,
+    ) -> Result<PeerId, RoomClosing> {
+        let mut st = self.lock();
+        if st.life.is_closing() {
+            return Err(RoomClosing);
+        }
+        let peer = st.new_peer();
+        let seq = st.life.seq();
+        st.live
+            .subscribe(peer, user, sink, since, seq, &self.ctx.metrics);
+        Ok(peer)
+    }
+
+    /// Unsubscribes a `/live` connection.
+    pub fn leave_live(&self, peer: PeerId) {
+        let mut st = self.lock();
+        let seq = st.life.seq();
+        st.live.unsubscribe(peer, seq, &self.ctx.metrics);
+        if st.is_empty() {
+            st.life.vacated();
+        }
+    }
+
+    /// The typed OKR set and the sequence number it is at.
+    pub fn view(&self) -> (u64, okr::OkrSet) {
+        let st = self.lock();
+        (st.life.seq(), st.live.model().clone())
+    }
+
+    /// Re-derives the model for what time alone changes (overdue KRs and their reminders),
+    /// when someone is listening.
+    pub fn refresh_live(&self) {
+        let mut st = self.lock();
+        if st.live.subscriber_count() == 0 {
+            return;
+        }
+        let RoomState {
+            live, doc, life, ..
+        } = &mut *st;
+        live.refresh(doc.doc(), life.seq(), None, &self.ctx.metrics);
+    }
+
+    /// Waits until every update committed so far is durable in the store.
+    pub async fn flush(&self) -> Result<(), crate::store::StoreError> {
+        self.ctx.persister.flush().await
+    }
+
+    /// If the log has grown since the last snapshot: the doc encoded as one update, and the
+    /// log sequence number it covers. None for a room that is poisoned or has nothing new.
+    pub fn snapshot_if_dirty(&self) -> Option<(Vec<u8>, u64)> {
+        let st = self.lock();
+        (st.life.snapshottable() && st.life.dirty()).then(|| (st.doc.encode_full(), st.life.seq()))
+    }
+
+    /// The doc encoded as one update and the log sequence number it covers, dirty or not
+    /// (a write-back to a store that lost it). None for a poisoned room.
+    pub fn snapshot(&self) -> Option<(Vec<u8>, u64)> {
+        let st = self.lock();
+        st.life
+            .snapshottable()
+            .then(|| (st.doc.encode_full(), st.life.seq()))
+    }
+
+    /// Updates logged since the last snapshot.
+    pub fn log_len(&self) -> u64 {
+        self.lock().life.log_len()
+    }
+
+    /// Records that a snapshot covering `upto` was written.
+    pub fn compacted(&self, upto: u64) {
+        self.lock().life.compacted(upto);
+        self.ctx.metrics.compactions.inc();
+    }
+
+    /// Starts unloading if nobody has been connected for `idle`; from then on joins are
+    /// refused. Returns whether it started.
+    pub fn try_begin_close(&self, idle: std::time::Duration) -> bool {
+        let mut st = self.lock();
+        let empty = st.is_empty();
+        st.life.try_begin_close(empty, idle)
+    }
+
+    /// Marks the room closing regardless of peers (shutdown); their connections are closed
+    /// separately.
+    pub fn begin_close(&self) {
+        self.lock().life.begin_close();
+    }
+
+    /// Takes back a [`Room::try_begin_close`] whose final snapshot failed: the room stays.
+    pub fn abort_close(&self) {
+        self.lock().life.abort_close();
+    }
+
+    /// Signals that the room is out of the registry; joiners waiting on it retry.
+    pub fn mark_unloaded(&self) {
+        self.unloaded.cancel();
+    }
+
+    /// Resolves once the room has been unloaded.
+    pub async fn unloaded(&self) {
+        self.unloaded.cancelled().await
+    }
+}
+
+/// The room's lock. Releasing it writes the sinks that were given frames meanwhile
+/// ([`Kicks`]): the socket writes run after the lock is free, in the releasing thread.
+struct Locked<'a, S: Sink> {
+    guard: Option<MutexGuard<'a, RoomState<S>>>,
+    metrics: &'a Metrics,
+}
+
+impl<S: Sink> Deref for Locked<'_, S> {
+    type Target = RoomState<S>;
+    fn deref(&self) -> &RoomState<S> {
+        self.guard.as_deref().expect("held until dropped")
+    }
+}
+
+impl<S: Sink> DerefMut for Locked<'_, S> {
+    fn deref_mut(&mut self) -> &mut RoomState<S> {
+        self.guard.as_deref_mut().expect("held until dropped")
+    }
+}
+
+impl<S: Sink> Drop for Locked<'_, S> {
+    fn drop(&mut self) {
+        let Some(mut st) = self.guard.take() else {
+            return;
+        };
+        let mut kicks = st.peers.kicks().take();
+        kicks.append(st.live.kicks());
+        drop(st);
+        if !kicks.is_empty() {
+            kicks.run(self.metrics);
+        }
+    }
+}
+
+/// What one y-sync message of a frame asks of the room, decoded before the lock is taken.
+enum Action {
+    Step1(StateVector),
+    Update {
+        raw: Vec<u8>,
+        update: Update,
+        relay: Option<Bytes>,
+    },
+    Awareness {
+        update: AwarenessUpdate,
+        relay: Option<Bytes>,
+    },
+    AwarenessQuery,
+}
+
+/// Decodes a client's frame into actions: the costly, failure-prone part, done outside the lock.
+fn decode_actions(frame: &Bytes) -> Result<Vec<Action>, CloseReason> {
+    let messages = protocol::decode_frame(frame).map_err(CloseReason::malformed)?;
+    let single = messages.len() == 1;
+    let mut actions = Vec::with_capacity(messages.len());
+    for message in messages {
+        actions.push(match message {
+            Message::Sync(SyncMessage::SyncStep1(sv)) => Action::Step1(sv),
+            Message::Sync(SyncMessage::SyncStep2(raw))
+            | Message::Sync(SyncMessage::Update(raw)) => {
+                if protocol::is_empty_update(&raw) {
+                    continue;
+                }
+                let update = Update::decode_v1(&raw).map_err(CloseReason::malformed)?;
+                // Relay the client's own frame when it is exactly one update message.
+                let relay = (single && frame.get(1) == Some(&2)).then(|| frame.clone());
+                Action::Update { raw, update, relay }
+            }
+            Message::Awareness(update) => Action::Awareness {
+                relay: single.then(|| frame.clone()),
+                update,
+            },
+            Message::AwarenessQuery => Action::AwarenessQuery,
+            Message::Auth(_) | Message::Custom(..) => continue,
+        });
+    }
+    Ok(actions)
+}
+
+impl<S: Sink> RoomState<S> {
+    fn new_peer(&mut self) -> PeerId {
+        let peer = self.next_peer;
+        self.next_peer += 1;
+        self.life.occupied();
+        peer
+    }
+
+    /// Nobody connected, by either protocol.
+    fn is_empty(&self) -> bool {
+        self.peers.is_empty() && self.live.subscriber_count() == 0
+    }
+
+    /// Commits what a server-side transaction changed, if anything.
+    fn commit_local(&mut self, ctx: &Ctx, update: Vec<u8>, by: Option<&UserId>) {
+        if protocol::is_empty_update(&update) {
+            return;
+        }
+        let frame = protocol::update_frame(&update);
+        self.commit(
+            ctx,
+            Change {
+                update: Bytes::from(update),
+                frame,
+                origin: None,
+                by,
+            },
+        );
+    }
+
+    /// The one place an update made on this node leaves the room: numbered, persisted, then
+    /// delivered. (The relay to other nodes belongs here too.)
+    fn commit(&mut self, ctx: &Ctx, change: Change<'_>) {
+        let seq = self.life.next_seq();
+        ctx.persister.append(ctx.id.clone(), seq, change.update);
+        self.deliver(ctx, seq, &change.frame, change.origin, change.by);
+    }
+
+    /// Delivers an applied update at `seq`: the cached full state dropped, the frame fanned
+    /// out to every `/sync` peer but `origin`, the OKR projection brought up to date.
+    fn deliver(
+        &mut self,
+        ctx: &Ctx,
+        seq: u64,
+        frame: &Bytes,
+        origin: Option<PeerId>,
+        by: Option<&UserId>,
+    ) {
+        self.doc.changed();
+        self.broadcast(frame, origin, &ctx.metrics);
+        self.live.updated(self.doc.doc(), seq, by, &ctx.metrics);
+    }
+
+    /// Queues `frame` for every `/sync` peer but `except`; removes those cut off.
+    fn broadcast(&mut self, frame: &Bytes, except: Option<PeerId>, metrics: &Metrics) {
+        for id in self.peers.broadcast(frame, except, metrics) {
+            self.remove_peer(id, metrics);
+        }
+    }
+
+    /// Removes a `/sync` peer and its awareness states, and tells the others.
+    fn remove_peer(&mut self, peer: PeerId, metrics: &Metrics) {
+        if self.peers.remove(peer).is_none() {
+            return;
+        }
+        if self.is_empty() {
+            self.life.vacated();
+        }
+        let owned = self.doc.remove_owned_by(peer);
+        if owned.is_empty() {
+            return;
+        }
+        self.live
+            .awareness_removed(&owned, self.life.seq(), metrics);
+        if self.peers.is_empty() {
+            return;
+        }
+        if let Some(frame) = self.doc.removal_frame(owned) {
+            // May cut off further slow peers, which recurses at most once per peer.
+            self.broadcast(&frame, None, metrics);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The room without a network: frames in, queued frames out.
+    use super::sink::testing::Queue;
+    use super::*;
+    use crate::store::embedded::EmbeddedStore;
+    use serde_json::json;
+    use yrs::sync::Awareness;
+    use yrs::updates::encoder::Encode;
+    use yrs::{Map, Transact, WriteTxn};
+
+    struct Joined {
+        peer: PeerId,
+        outbox: Arc<Queue>,
+    }
+
+    struct Fixture {
+        room: Room<Queue>,
+        send_queue: usize,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Fixture {
+        fn join(&self) -> Result<Joined, RoomClosing> {
+            let outbox = Arc::new(Queue::new(self.send_queue));
+            let peer = self.room.join(None, outbox.clone())?;
+            Ok(Joined { peer, outbox })
+        }
+    }
+
+    fn fixture(send_queue: usize) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+        let metrics = Arc::new(Metrics::new());
+        let persister = Persister::start(
+            store,
+            metrics.clone(),
+            std::time::Duration::from_millis(5),
+            &tokio_util::task::TaskTracker::new(),
+        );
+        let room = Room::new(
+            RoomId::parse("t.room.q1").unwrap(),
+            Doc::new(),
+            0,
+            0,
+            persister,
+            metrics,
+        );
+        Fixture {
+            room,
+            send_queue,
+            _dir: dir,
+        }
+    }
+
+    fn update_frame_from(client: &Doc, key: &str) -> Bytes {
+        let mut txn = client.transact_mut();
+        txn.get_or_insert_map("m").insert(&mut txn, key, 1);
+        let update = txn.encode_update_v1();
+        Bytes::from(Message::Sync(SyncMessage::Update(update)).encode_v1())
+    }
+
+    fn drain(outbox: &mut Arc<Queue>) -> Vec<Bytes> {
+        outbox.drain()
+    }
+
+    #[tokio::test]
+    async fn join_queues_sync_step1_first() {
+        let f = fixture(8);
+        let mut a = f.join().unwrap();
+        let first = drain(&mut a.outbox).remove(0);
+        let msgs = protocol::decode_frame(&first).unwrap();
+        assert!(matches!(msgs[0], Message::Sync(SyncMessage::SyncStep1(_))));
+    }
+
+    #[tokio::test]
+    async fn an_update_is_encoded_once_and_shared_by_every_other_peer() {
+        let f = fixture(8);
+        let mut a = f.join().unwrap();
+        let mut b = f.join().unwrap();
+        let mut c = f.join().unwrap();
+        for j in [&mut a, &mut b, &mut c] {
+            drain(&mut j.outbox);
+        }
+        let client = Doc::new();
+        f.room
+            .receive(a.peer, update_frame_from(&client, "k"))
+            .unwrap();
+        assert!(drain(&mut a.outbox).is_empty(), "the sender is not echoed");
+        let got_b = drain(&mut b.outbox);
+        let got_c = drain(&mut c.outbox);
+        assert_eq!(got_b.len(), 1);
+        assert_eq!(got_c.len(), 1);
+        assert_eq!(
+            got_b[0].as_ptr(),
+            got_c[0].as_ptr(),
+            "one buffer for all recipients"
+        );
+        assert_eq!(f.room.log_len(), 1, "logged once");
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_cuts_off_only_that_peer() {
+        let f = fixture(4);
+        let slow = f.join().unwrap(); // never drained
+        let mut fast = f.join().unwrap();
+        let writer = f.join().unwrap();
+        let client = Doc::new();
+        for i in 0..10 {
+            f.room
+                .receive(writer.peer, update_frame_from(&client, &format!("k{i}")))
+                .unwrap();
+            drain(&mut fast.outbox);
+        }
+        assert!(slow.outbox.is_closed());
+        assert_eq!(slow.outbox.reason().unwrap().code, 1013);
+        assert!(!fast.outbox.is_closed());
+        assert_eq!(f.room.peer_count(), 2);
+        assert_eq!(
+            f.room.read(|d| d.get_or_insert_map("m").len(&d.transact())),
+            10
+        );
+    }
+
+    #[tokio::test]
+    async fn leaving_removes_only_the_states_a_peer_published() {
+        let f = fixture(8);
+        let a = f.join().unwrap();
+        let b = f.join().unwrap();
+        let mut c = f.join().unwrap();
+        let mut a_awareness = Awareness::new(Doc::new());
+        a_awareness
+            .set_local_state(json!({"user": {"name": "ana"}}))
+            .unwrap();
+        let a_update = a_awareness.update().unwrap();
+        let frame = Bytes::from(Message::Awareness(a_update).encode_v1());
+        f.room.receive(a.peer, frame.clone()).unwrap();
+        // b echoes a's state back, as the JS provider does: b does not own it.
+        f.room.receive(b.peer, frame).unwrap();
+        drain(&mut c.outbox);
+        f.room.leave(b.peer);
+        assert!(drain(&mut c.outbox).is_empty(), "b leaving removes nothing");
+        f.room.leave(a.peer);
+        let removal = drain(&mut c.outbox);
+        assert_eq!(removal.len(), 1, "a leaving removes ana");
+        let Message::Awareness(u) = &protocol::decode_frame(&removal[0]).unwrap()[0] else {
+            panic!("expected an awareness message");
+        };
+        assert_eq!(&*u.clients[&a_awareness.client_id()].json, "null");
+    }
+
+    fn step1(sv: StateVector) -> Bytes {
+        Bytes::from(Message::Sync(SyncMessage::SyncStep1(sv)).encode_v1())
+    }
+
+    #[tokio::test]
+    async fn fresh_joiners_share_one_encoding_of_a_quiet_doc() {
+        let f = fixture(8);
+        let client = Doc::new();
+        let writer = f.join().unwrap();
+        f.room
+            .receive(writer.peer, update_frame_from(&client, "a"))
+            .unwrap();
+        let mut a = f.join().unwrap();
+        let mut b = f.join().unwrap();
+        drain(&mut a.outbox);
+        drain(&mut b.outbox);
+        f.room
+            .receive(a.peer, step1(StateVector::default()))
+            .unwrap();
+        f.room
+            .receive(b.peer, step1(StateVector::default()))
+            .unwrap();
+        let (ra, rb) = (drain(&mut a.outbox), drain(&mut b.outbox));
+        assert_eq!(ra[0].as_ptr(), rb[0].as_ptr(), "one cached encoding");
+
+        // An update invalidates it: the next joiner gets the new state.
+        f.room
+            .receive(writer.peer, update_frame_from(&client, "b"))
+            .unwrap();
+        drain(&mut a.outbox);
+        f.room
+            .receive(a.peer, step1(StateVector::default()))
+            .unwrap();
+        let fresh = drain(&mut a.outbox);
+        assert_ne!(fresh[0].as_ptr(), ra[0].as_ptr());
+        let Message::Sync(SyncMessage::SyncStep2(update)) =
+            &protocol::decode_frame(&fresh[0]).unwrap()[0]
+        else {
+            panic!("expected sync step 2");
+        };
+        let check = Doc::new();
+        check
+            .transact_mut()
+            .apply_update(Update::decode_v1(update).unwrap())
+            .unwrap();
+        assert_eq!(check.get_or_insert_map("m").len(&check.transact()), 2);
+    }
+
+    #[tokio::test]
+    async fn a_closing_room_refuses_joins() {
+        let f = fixture(8);
+        assert!(f.room.try_begin_close(std::time::Duration::ZERO));
+        assert!(f.join().is_err());
+        f.room.abort_close();
+        assert!(f.join().is_ok());
+    }
+}

@@ -1,0 +1,113 @@
+//! Applying an OKR command to a room, for every transport (REST and `/live`).
+//!
+//! The steps, in order: the principal's access must permit the command; the room is loaded
+//! (or found loaded); the room applies it under its lock — asking the store for admission
+//! first and validating the command in full before any write, so a refused command changes
+//! nothing; then the answer waits until the change is durable (`Persister::flush`), so an
+//! `ack` means the change survives a crash. A room that is closing (unloading after being
+//! idle) is waited out for a moment and the command goes to its fresh copy.
+
+use std::time::Duration;
+
+use super::access::Principal;
+use crate::hub::Hub;
+use crate::okr::{Command, CommandError};
+use crate::protocol::live::{ErrorBody, ProtocolErrorCode};
+use crate::room::{Refused, Sink};
+use crate::room_id::RoomId;
+
+/// How long a command waits for a closing room to finish unloading before it is answered
+/// `unavailable`. An idle unload takes one flush and one snapshot (milliseconds); a room
+/// closing for shutdown never unloads, and its command must not hold the shutdown up.
+const CLOSING_WAIT: Duration = Duration::from_secs(2);
+
+/// A command that was applied and is durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    /// The room's sequence number its change is at (the current one if it changed nothing).
+    pub seq: u64,
+    /// The id of what a `*.create` command made.
+    pub created_id: Option<String>,
+}
+
+/// Why a command was not applied (or not confirmed).
+#[derive(Debug, thiserror::Error)]
+pub enum CommandFailed {
+    /// The command is invalid for the set as it is; nothing changed.
+    #[error(transparent)]
+    Invalid(CommandError),
+    /// The principal may not make this change.
+    #[error("not allowed")]
+    Forbidden,
+    /// The room is closing and did not come back in time; nothing changed.
+    #[error("the room is closing; retry")]
+    Closing,
+    /// The store is behind; nothing changed.
+    #[error("{0}; nothing changed, retry later")]
+    StoreBehind(String),
+    /// The room could not be loaded.
+    #[error("the room could not be loaded; retry later")]
+    LoadFailed,
+    /// Applied, but the store did not confirm the write.
+    #[error("the change was applied but could not be confirmed durable; retry later")]
+    NotDurable,
+}
+
+impl From<CommandFailed> for ErrorBody {
+    fn from(e: CommandFailed) -> Self {
+        let message = e.to_string();
+        match e {
+            CommandFailed::Invalid(e) => ErrorBody::from(e),
+            CommandFailed::Forbidden => ErrorBody::protocol(ProtocolErrorCode::Forbidden, message),
+            CommandFailed::Closing
+            | CommandFailed::StoreBehind(_)
+            | CommandFailed::LoadFailed
+            | CommandFailed::NotDurable => {
+                ErrorBody::protocol(ProtocolErrorCode::Unavailable, message)
+            }
+        }
+    }
+}
+
+/// Applies `command` to room `id` as `principal`, and waits until it is durable.
+pub async fn apply<S: Sink>(
+    hub: &Hub<S>,
+    id: &RoomId,
+    principal: &Principal,
+    command: &Command,
+) -> Result<Accepted, CommandFailed> {
+    if !principal.access.permits(command) {
+        return Err(CommandFailed::Forbidden);
+    }
+    let mut waited = false;
+    let (room, seq, applied) = loop {
+        let room = hub.get_or_load(id).await.map_err(|e| {
+            tracing::error!(error = %e, "room could not be loaded");
+            CommandFailed::LoadFailed
+        })?;
+        match room.command(command, &principal.user) {
+            Ok((seq, applied)) => break (room, seq, applied),
+            Err(Refused::Invalid(e)) => return Err(CommandFailed::Invalid(e)),
+            Err(Refused::Unavailable(e)) => return Err(CommandFailed::StoreBehind(e.to_string())),
+            Err(Refused::Closing) if !waited => {
+                // Unloading: its fresh copy (loaded again on the next turn) takes the command.
+                waited = true;
+                if tokio::time::timeout(CLOSING_WAIT, room.unloaded())
+                    .await
+                    .is_err()
+                {
+                    return Err(CommandFailed::Closing);
+                }
+            }
+            Err(Refused::Closing) => return Err(CommandFailed::Closing),
+        }
+    };
+    room.flush().await.map_err(|e| {
+        tracing::error!(room = %id, error = %e, "command applied but not confirmed durable");
+        CommandFailed::NotDurable
+    })?;
+    Ok(Accepted {
+        seq,
+        created_id: applied.created_id,
+    })
+}

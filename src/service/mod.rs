@@ -1,0 +1,16 @@
+//! Application services: what a client may ask of a room, whichever transport it came by.
+//!
+//! | file | owns |
+//! |---|---|
+//! | [`access`] | who acts ([`Principal`]) and what they may do ([`Access`]): every authorization rule goes here |
+//! | [`commands`] | applying an OKR command to a room as a principal: access, validation, admission, durability, retry |
+//!
+//! REST and `/live` both call [`commands::apply`]; neither knows how a command is checked,
+//! applied or made durable. The services sit above the room core and the registry and below
+//! every transport: they know rooms and principals, not sockets or HTTP.
+
+pub mod access;
+pub mod commands;
+
+pub use access::{Access, Principal};
+pub use commands::{apply, Accepted, CommandFailed};
