@@ -397,13 +397,13 @@ impl<S: Sink> Hub<S> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod testing {
     use super::*;
     use crate::room::sink::testing::Queue;
     use crate::store::embedded::EmbeddedStore;
-    use yrs::{GetString, Text, Transact, WriteTxn};
 
-    fn hub(dir: &std::path::Path) -> Hub<Queue> {
+    /// A hub over an embedded store in `dir` whose rooms unload as soon as they are idle.
+    pub fn hub(dir: &std::path::Path) -> Hub<Queue> {
         let store: Arc<dyn DocStore> = Arc::new(EmbeddedStore::open(dir).unwrap());
         let metrics = Arc::new(Metrics::new());
         let tracker = tokio_util::task::TaskTracker::new();
@@ -419,6 +419,14 @@ mod tests {
         };
         Hub::new(store, persister, metrics, config)
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::hub;
+    use super::*;
+    use crate::room::sink::testing::Queue;
+    use yrs::{GetString, Text, Transact, WriteTxn};
 
     fn title(room: &Room<Queue>) -> String {
         room.read(|d| d.get_or_insert_text("title").get_string(&d.transact()))

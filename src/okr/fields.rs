@@ -201,6 +201,24 @@ impl<'t, T: ReadTxn> Fields<'t, T> {
     pub fn txn(&self) -> &'t T {
         self.txn
     }
+
+    /// Reads each item of the list `key` with `read`: an item that is not a map, or that
+    /// `read` rejects, is skipped and reported under `key/INDEX`.
+    pub fn nested_list<V>(
+        &mut self,
+        key: &str,
+        read: impl Fn(&mut Fields<'t, T>) -> Option<V>,
+    ) -> Vec<V> {
+        let items = self.list(key).unwrap_or_default();
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            match Fields::of(self.txn, self.path(&format!("{key}/{i}")), item) {
+                Ok(nested) => out.extend(self.absorb(nested, &read)),
+                Err(p) => self.problems.push(p),
+            }
+        }
+        out
+    }
 }
 
 /// What a value is, for problem messages.

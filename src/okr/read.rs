@@ -167,26 +167,7 @@ fn stamps<T: ReadTxn>(fields: &mut Fields<'_, T>) -> Stamps {
 fn objective<T: ReadTxn>(id: &str, fields: &mut Fields<'_, T>) -> Option<Objective> {
     let title = fields.text(f::TITLE);
     let title = fields.required(f::TITLE, title)?;
-    let aligned_to = fields
-        .list(f::ALIGNED_TO)
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-        .filter_map(|(i, item)| {
-            let nested = Fields::of(
-                fields.txn(),
-                fields.path(&format!("{}/{i}", f::ALIGNED_TO)),
-                item,
-            );
-            match nested {
-                Ok(n) => fields.absorb(n, align_ref),
-                Err(p) => {
-                    fields.problems.push(p);
-                    None
-                }
-            }
-        })
-        .collect();
+    let aligned_to = fields.nested_list(f::ALIGNED_TO, align_ref);
     let s = stamps(fields);
     Some(Objective {
         id: id.to_owned(),
@@ -253,26 +234,7 @@ fn key_result<T: ReadTxn>(id: &str, fields: &mut Fields<'_, T>) -> Option<KeyRes
         }
         None => schema::DEFAULT_CADENCE_DAYS,
     };
-    let revisions = fields
-        .list(f::REVISIONS)
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-        .filter_map(|(i, item)| {
-            let nested = Fields::of(
-                fields.txn(),
-                fields.path(&format!("{}/{i}", f::REVISIONS)),
-                item,
-            );
-            match nested {
-                Ok(n) => fields.absorb(n, revision),
-                Err(p) => {
-                    fields.problems.push(p);
-                    None
-                }
-            }
-        })
-        .collect();
+    let revisions = fields.nested_list(f::REVISIONS, revision);
     let s = stamps(fields);
     Some(KeyResult {
         id: id.to_owned(),

@@ -664,6 +664,7 @@ mod tests {
     struct Fixture {
         room: Room<Queue>,
         send_queue: usize,
+        store: Arc<EmbeddedStore>,
         _dir: tempfile::TempDir,
     }
 
@@ -680,7 +681,7 @@ mod tests {
         let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
         let metrics = Arc::new(Metrics::new());
         let persister = Persister::start(
-            store,
+            store.clone(),
             metrics.clone(),
             std::time::Duration::from_millis(5),
             &tokio_util::task::TaskTracker::new(),
@@ -696,6 +697,7 @@ mod tests {
         Fixture {
             room,
             send_queue,
+            store,
             _dir: dir,
         }
     }
@@ -851,5 +853,62 @@ mod tests {
         assert!(f.join().is_err());
         f.room.abort_close();
         assert!(f.join().is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_remote_update_reaches_every_peer_and_is_not_persisted_again() {
+        use crate::store::DocStore;
+        let f = fixture(8);
+        let mut a = f.join().unwrap();
+        let mut b = f.join().unwrap();
+        drain(&mut a.outbox);
+        drain(&mut b.outbox);
+        let other_node = Doc::new();
+        let update = {
+            let mut txn = other_node.transact_mut();
+            txn.get_or_insert_map("m").insert(&mut txn, "k", 1);
+            txn.encode_update_v1()
+        };
+        f.room.apply_remote(7, Bytes::from(update), None).unwrap();
+        // Every local peer gets it: none of them sent it.
+        assert_eq!(drain(&mut a.outbox).len(), 1);
+        assert_eq!(drain(&mut b.outbox).len(), 1);
+        assert_eq!(f.room.view().0, 7, "numbered by the shared log");
+        assert_eq!(
+            f.room.read(|d| d.get_or_insert_map("m").len(&d.transact())),
+            1
+        );
+        f.room.flush().await.unwrap();
+        let stored = f.store.load(f.room.id()).await.unwrap();
+        assert!(
+            stored.is_empty(),
+            "the other node logged it; this one does not"
+        );
+        // A later local update numbers after it.
+        let client = Doc::new();
+        f.room
+            .receive(a.peer, update_frame_from(&client, "x"))
+            .unwrap();
+        assert_eq!(f.room.view().0, 8);
+        assert!(f
+            .room
+            .apply_remote(9, Bytes::from_static(&[1, 2, 3]), None)
+            .is_err());
+        assert_eq!(f.room.view().0, 8, "a bad remote update changes nothing");
+    }
+
+    #[tokio::test]
+    async fn a_server_transaction_is_refused_while_the_room_closes() {
+        let f = fixture(8);
+        assert!(f.room.try_begin_close(std::time::Duration::ZERO));
+        let mut ran = false;
+        let refused = f.room.transact(None, |_| ran = true);
+        assert!(matches!(refused, Err(Refused::Closing)));
+        assert!(!ran, "nothing ran");
+        f.room.abort_close();
+        f.room
+            .transact(None, |txn| txn.get_or_insert_map("m").insert(txn, "k", 1))
+            .unwrap();
+        assert_eq!(f.room.log_len(), 1);
     }
 }

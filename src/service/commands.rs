@@ -111,3 +111,67 @@ pub async fn apply<S: Sink>(
         created_id: applied.created_id,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::testing::hub;
+    use crate::identity::UserId;
+    use crate::okr::commands::ObjectiveCreate;
+
+    fn create(title: &str) -> Command {
+        Command::ObjectiveCreate(ObjectiveCreate {
+            title: title.into(),
+            description: None,
+            owner: None,
+            team: None,
+            kind: None,
+            visibility: None,
+            commitment: None,
+            aligned_to: Vec::new(),
+        })
+    }
+
+    fn ana() -> Principal {
+        Principal::open(UserId::parse("ana").unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_command_during_an_unload_goes_to_the_fresh_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = hub(dir.path());
+        let id = RoomId::parse("t.unload.q1").unwrap();
+        let first = hub.get_or_load(&id).await.unwrap();
+        // try_unload closes the room before its first await: the command finds it closing,
+        // waits for the unload, and is applied to the room loaded afresh.
+        let (who, command) = (ana(), create("Grow revenue"));
+        let ((), accepted) = tokio::join!(hub.try_unload(&first), apply(&hub, &id, &who, &command));
+        let accepted = accepted.unwrap();
+        assert_eq!(accepted.seq, 1);
+        assert!(accepted.created_id.is_some());
+        let second = hub.get_or_load(&id).await.unwrap();
+        assert!(
+            !std::sync::Arc::ptr_eq(&first, &second),
+            "the closing room took nothing"
+        );
+        let (_, set) = second.view();
+        assert_eq!(set.objectives.len(), 1);
+        assert_eq!(set.objectives[0].title, "Grow revenue");
+    }
+
+    #[tokio::test]
+    async fn an_invalid_command_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = hub(dir.path());
+        let id = RoomId::parse("t.invalid.q1").unwrap();
+        let err = apply(&hub, &id, &ana(), &create("")).await.unwrap_err();
+        assert!(matches!(err, CommandFailed::Invalid(_)), "{err:?}");
+        let body = ErrorBody::from(err);
+        assert!(matches!(
+            body.code,
+            crate::protocol::live::WireErrorCode::Command(_)
+        ));
+        let (seq, set) = hub.get_or_load(&id).await.unwrap().view();
+        assert_eq!((seq, set.objectives.len()), (0, 0));
+    }
+}

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use yrs::{Any, Map, TransactionMut, WriteTxn};
 
-use super::apply::{entry, not_found, Ctx, Result};
+use super::context::{entry, not_found, Ctx, Result};
 use super::write::{new_id, to_any};
 use super::{validate, Applied, CommandError, ErrorCode};
 use super::{CheckinCreate, CommentCreate, CycleSet};

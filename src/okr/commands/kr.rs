@@ -1,10 +1,8 @@
 //! `kr.*` commands.
 
-use std::collections::HashMap;
-
 use yrs::{ArrayPrelim, In, Map, MapPrelim, TextPrelim, TransactionMut, WriteTxn};
 
-use super::apply::{entry, order_at, Ctx, Result};
+use super::context::{entry, move_to, Ctx, Result};
 use super::write::{new_id, push, set_text, stamp, to_any};
 use super::{validate, Applied, CommandError, ErrorCode};
 use super::{KrArchive, KrCreate, KrReorder, KrUpdate};
@@ -186,27 +184,13 @@ pub(crate) fn reorder(txn: &mut TransactionMut, ctx: &Ctx, c: &KrReorder) -> Res
         .filter(|k| k.objective == kr.objective && k.id != kr.id)
         .map(|k| (k.id.as_str(), k.order))
         .collect();
-    let mut maps = HashMap::new();
-    for (id, _) in &others {
-        maps.insert(*id, entry(&*txn, schema::KEY_RESULTS, id)?);
-    }
-    let map = entry(&*txn, schema::KEY_RESULTS, &c.key_result)?;
-    let orders: Vec<f64> = others.iter().map(|(_, o)| *o).collect();
-
-    // Writes only from here on.
-    match order_at(&orders, c.index as usize) {
-        Some(order) => {
-            map.insert(txn, f::ORDER, order);
-        }
-        None => {
-            let mut ids: Vec<&str> = others.iter().map(|(id, _)| *id).collect();
-            ids.insert((c.index as usize).min(ids.len()), &c.key_result);
-            for (i, id) in ids.iter().enumerate() {
-                let m = maps.get(id).unwrap_or(&map);
-                m.insert(txn, f::ORDER, (i + 1) as f64);
-            }
-        }
-    }
+    let map = move_to(
+        txn,
+        schema::KEY_RESULTS,
+        &others,
+        &c.key_result,
+        c.index as usize,
+    )?;
     stamp(txn, &map, ctx.actor, ctx.now);
     Ok(Applied::default())
 }

@@ -266,6 +266,7 @@ impl CommandError {
 
 mod activity;
 mod apply;
+mod context;
 mod kr;
 mod objective;
 mod validate;

@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use yrs::{In, Map, MapPrelim, TextPrelim, TransactionMut, WriteTxn};
 
-use super::apply::{entry, order_at, Ctx, Result};
+use super::context::{entry, move_to, Ctx, Result};
 use super::write::{new_id, set_array, set_text, stamp, to_any};
 use super::{validate, Applied, CommandError, ErrorCode};
 use super::{ObjectiveAlign, ObjectiveArchive, ObjectiveCreate, ObjectiveReorder, ObjectiveUpdate};
@@ -172,28 +172,13 @@ pub(crate) fn reorder(
         .filter(|o| o.id != c.objective)
         .map(|o| (o.id.as_str(), o.order))
         .collect();
-    let mut maps = HashMap::new();
-    for (id, _) in &others {
-        maps.insert(*id, entry(&*txn, schema::OBJECTIVES, id)?);
-    }
-    let map = entry(&*txn, schema::OBJECTIVES, &c.objective)?;
-    let orders: Vec<f64> = others.iter().map(|(_, o)| *o).collect();
-
-    // Writes only from here on.
-    match order_at(&orders, c.index as usize) {
-        Some(order) => {
-            map.insert(txn, f::ORDER, order);
-        }
-        None => {
-            // Neighbours tie: renumber everything, 1, 2, 3, … with the moved one in place.
-            let mut ids: Vec<&str> = others.iter().map(|(id, _)| *id).collect();
-            ids.insert((c.index as usize).min(ids.len()), &c.objective);
-            for (i, id) in ids.iter().enumerate() {
-                let m = maps.get(id).unwrap_or(&map);
-                m.insert(txn, f::ORDER, (i + 1) as f64);
-            }
-        }
-    }
+    let map = move_to(
+        txn,
+        schema::OBJECTIVES,
+        &others,
+        &c.objective,
+        c.index as usize,
+    )?;
     stamp(txn, &map, ctx.actor, ctx.now);
     Ok(Applied::default())
 }
