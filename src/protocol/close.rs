@@ -85,7 +85,6 @@ impl CloseKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloseReason {
     pub kind: CloseKind,
-    pub code: u16,
     pub text: String,
 }
 
@@ -101,11 +100,12 @@ impl CloseReason {
             text.truncate(end);
             text.push_str("...");
         }
-        CloseReason {
-            kind,
-            code: kind.code(),
-            text,
-        }
+        CloseReason { kind, text }
+    }
+
+    /// The WebSocket close code, from the kind.
+    pub fn code(&self) -> u16 {
+        self.kind.code()
     }
 
     pub fn normal() -> Self {
@@ -184,15 +184,15 @@ mod tests {
         let r = CloseReason::malformed("é".repeat(200));
         assert!(r.text.len() <= 123);
         assert!(r.text.ends_with("..."));
-        assert_eq!(r.code, 1002);
+        assert_eq!(r.code(), 1002);
     }
 
     #[test]
     fn the_kind_fixes_the_code() {
-        assert_eq!(CloseReason::slow_consumer(8).code, 1013);
-        assert_eq!(CloseReason::store_unavailable().code, 1013);
-        assert_eq!(CloseReason::room_reset().code, 1011);
-        assert_eq!(CloseReason::unauthenticated("x").code, 1008);
-        assert_eq!(CloseReason::binary_frame().code, 1003);
+        assert_eq!(CloseReason::slow_consumer(8).code(), 1013);
+        assert_eq!(CloseReason::store_unavailable().code(), 1013);
+        assert_eq!(CloseReason::room_reset().code(), 1011);
+        assert_eq!(CloseReason::unauthenticated("x").code(), 1008);
+        assert_eq!(CloseReason::binary_frame().code(), 1003);
     }
 }

@@ -80,9 +80,7 @@ impl DocState {
 
     /// The whole doc as one v1 update.
     pub fn encode_full(&self) -> Vec<u8> {
-        self.doc()
-            .transact()
-            .encode_state_as_update_v1(&StateVector::default())
+        crate::store::transfer::encode_full(self.doc())
     }
 
     /// Applies a client's update. A panic inside yrs is caught: the caller must then treat the

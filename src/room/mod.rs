@@ -762,7 +762,7 @@ mod tests {
             drain(&mut fast.outbox);
         }
         assert!(slow.outbox.is_closed());
-        assert_eq!(slow.outbox.reason().unwrap().code, 1013);
+        assert_eq!(slow.outbox.reason().unwrap().code(), 1013);
         assert!(!fast.outbox.is_closed());
         assert_eq!(f.room.peer_count(), 2);
         assert_eq!(

@@ -417,7 +417,7 @@ mod tests {
         );
         o.close(CloseReason::going_away());
         o.close(CloseReason::normal());
-        assert_eq!(o.reason().unwrap().code, 1001);
+        assert_eq!(o.reason().unwrap().code(), 1001);
         // Pushes after a close are dropped, not errors.
         assert_eq!(o.push(Bytes::from_static(b"d")), Ok(Pushed::Dropped));
         assert!(o.is_empty());

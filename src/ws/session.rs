@@ -101,7 +101,7 @@ pub async fn serve<H, F>(
     match joined {
         Err(reason) => {
             if !reason.kind.is_ordinary() {
-                tracing::info!(code = reason.code, reason = %reason.text, "refused connection");
+                tracing::info!(code = reason.code(), reason = %reason.text, "refused connection");
             }
             outbox.close(reason);
         }
@@ -122,7 +122,7 @@ pub async fn serve<H, F>(
 pub fn log_end(room: &RoomId, peer: PeerId, reason: Option<&CloseReason>) {
     match reason {
         Some(r) if !r.kind.is_ordinary() => {
-            tracing::info!(%room, peer, code = r.code, reason = %r.text, "closing connection")
+            tracing::info!(%room, peer, code = r.code(), reason = %r.text, "closing connection")
         }
         _ => tracing::debug!(%room, peer, "disconnected"),
     }
@@ -314,7 +314,7 @@ async fn finish(conn: &mut Session, outbox: &Outbox, metrics: &Metrics) {
         // Through tungstenite, so that it knows the client's close frame is the reply.
         let _ = ws.close(
             &mut io(socket, outbox, metrics),
-            Some(frame::close(reason.code, &reason.text)),
+            Some(frame::close(reason.code(), &reason.text)),
         );
     }
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
