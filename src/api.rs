@@ -3,7 +3,7 @@
 //!
 //! | method | path | answer |
 //! |---|---|---|
-//! | GET | `/api/rooms/{room}` | [`RoomView`]: the typed OKR set and its sequence number |
+//! | GET | `/api/rooms/{room}` | [`RoomView`](crate::protocol::live::RoomView): the typed OKR set and its sequence number |
 //! | POST | `/api/rooms/{room}/commands?user=ID` | [`CommandAccepted`] once durable, or an error |
 //! | GET | `/api/rooms/{room}/key_results/{kr}/history` | [`KrHistory`]: its check-ins over time |
 //!
@@ -15,16 +15,15 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use crate::auth::Identity;
 use crate::hub::Hub;
-use crate::okr::{self, Command, ErrorCode};
+use crate::okr::{Command, ErrorCode};
 use crate::protocol::live::{
-    CommandAccepted, ErrorBody, ErrorResponse, KrHistory, ProtocolErrorCode, RoomView,
-    WireErrorCode,
+    CommandAccepted, ErrorBody, ErrorResponse, KrHistory, ProtocolErrorCode, WireErrorCode,
 };
 use crate::room_id::RoomId;
 use crate::service;
@@ -90,19 +89,15 @@ fn unavailable(e: impl std::fmt::Display) -> ApiError {
     )
 }
 
-/// `GET /api/rooms/{room}`.
+/// `GET /api/rooms/{room}`: a `RoomView`, from the set's JSON encoded once per change.
 pub async fn get_room(
     Path(room): Path<String>,
     State(hub): State<Hub<Outbox>>,
-) -> Result<Json<RoomView>, ApiError> {
+) -> Result<Response, ApiError> {
     let id = room_id(&room)?;
     let room = hub.get_or_load(&id).await.map_err(unavailable)?;
-    let (seq, okr) = room.view();
-    Ok(Json(RoomView {
-        room: id.to_string(),
-        seq,
-        okr,
-    }))
+    let body = room.view_json();
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 /// `POST /api/rooms/{room}/commands`: a command as on `/live`, without the `id`.
@@ -141,8 +136,7 @@ pub async fn kr_history(
 ) -> Result<Json<KrHistory>, ApiError> {
     let id = room_id(&room)?;
     let room = hub.get_or_load(&id).await.map_err(unavailable)?;
-    let (_, set) = room.view();
-    let points = okr::kr_history(&set, &kr).ok_or_else(|| {
+    let points = room.kr_history(&kr).ok_or_else(|| {
         ApiError::protocol(
             StatusCode::NOT_FOUND,
             ProtocolErrorCode::NotFound,

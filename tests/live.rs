@@ -241,10 +241,14 @@ async fn commands_round_trip_and_every_client_sees_the_same_events() {
     // A check-in moves its KR: decrease 10 → 2, at 4 → 75 %.
     let moved = events
         .iter()
-        .find(|e| ty(e) == "kr.updated" && e["key_result"]["id"] == krs[2].as_str())
+        .find(|e| ty(e) == "kr.updated" && e["key_result"] == krs[2].as_str())
         .expect("kr.updated for the checked-in KR");
-    assert_eq!(moved["key_result"]["progress"], json!(75.0));
-    assert_eq!(moved["key_result"]["status"], "at_risk");
+    assert_eq!(moved["fields"]["progress"], json!(75.0));
+    assert_eq!(moved["fields"]["status"], "at_risk");
+    assert!(
+        moved["fields"].get("title").is_none(),
+        "only what changed: {moved}"
+    );
     let comments = of("comment.created");
     assert_eq!(comments.len(), 2);
     assert_eq!(comments[0]["comment"]["id"], comment.as_str());
@@ -326,7 +330,8 @@ async fn updates_archives_reorders_and_alignment_produce_events() {
     ann.ok(json!({"type": "objective.update", "objective": o, "title": "Reach 45% retention"}))
         .await;
     let e = ann.next_event("objective.updated").await;
-    assert_eq!(e["objective"]["title"], "Reach 45% retention");
+    assert_eq!(e["objective"], o.as_str());
+    assert_eq!(e["fields"]["title"], "Reach 45% retention");
     assert!(e["changed"].as_array().unwrap().contains(&json!("title")));
 
     ann.ok(json!({"type": "kr.update", "key_result": kr,
@@ -336,12 +341,12 @@ async fn updates_archives_reorders_and_alignment_produce_events() {
     let changed = e["changed"].as_array().unwrap();
     assert!(changed.contains(&json!("metric")), "{e}");
     assert!(changed.contains(&json!("revisions")), "{e}");
-    assert_eq!(e["key_result"]["revisions"][0]["why"], "more ambitious");
+    assert_eq!(e["fields"]["revisions"][0]["why"], "more ambitious");
 
     ann.ok(json!({"type": "objective.align", "objective": o2, "add": [{"objective": o}]}))
         .await;
     let e = ann.next_event("objective.updated").await;
-    assert_eq!(e["objective"]["aligned_to"], json!([{"objective": o}]));
+    assert_eq!(e["fields"]["aligned_to"], json!([{"objective": o}]));
 
     ann.ok(json!({"type": "objective.reorder", "objective": o2, "index": 0}))
         .await;
@@ -352,11 +357,13 @@ async fn updates_archives_reorders_and_alignment_produce_events() {
     ann.ok(json!({"type": "kr.archive", "key_result": kr}))
         .await;
     let e = ann.next_event("kr.archived").await;
-    assert_eq!(e["key_result"]["archived"], true);
+    assert_eq!(e["key_result"], kr.as_str());
+    assert_eq!(e["fields"]["archived"], true);
     ann.ok(json!({"type": "objective.archive", "objective": o2}))
         .await;
     let e = ann.next_event("objective.archived").await;
-    assert_eq!(e["objective"]["id"], o2.as_str());
+    assert_eq!(e["objective"], o2.as_str());
+    assert_eq!(e["fields"]["archived"], true);
     env.server.shutdown().await.unwrap();
 }
 
@@ -378,8 +385,8 @@ async fn a_yjs_title_edit_is_a_kr_updated_event_by_the_sync_user() {
     type_into_title(&y, &kr, " by May", true);
 
     let e = ann.next_event("kr.updated").await;
-    assert_eq!(e["key_result"]["id"], kr.as_str());
-    assert_eq!(e["key_result"]["title"], "Ship 3 features by May");
+    assert_eq!(e["key_result"], kr.as_str());
+    assert_eq!(e["fields"]["title"], "Ship 3 features by May");
     assert!(e["changed"].as_array().unwrap().contains(&json!("title")));
     assert_eq!(e["by"], "bob", "the /sync connection's ?user= acts");
     assert!(seq(&e) > 0);
@@ -452,10 +459,10 @@ async fn concurrent_yjs_title_edits_keep_both_and_live_shows_the_merge() {
     assert_eq!(Some(&title), b.read(|d| kr_title_text(d, &kr)).as_ref());
     let e = ann
         .next_where("kr.updated with the merged title", |m| {
-            ty(m) == "kr.updated" && m["key_result"]["title"].as_str().is_some_and(merged)
+            ty(m) == "kr.updated" && m["fields"]["title"].as_str().is_some_and(merged)
         })
         .await;
-    assert_eq!(e["key_result"]["title"], title.as_str());
+    assert_eq!(e["fields"]["title"], title.as_str());
     let view = env.view().await;
     let krs = view["okr"]["key_results"].as_array().unwrap();
     assert_eq!(krs[0]["title"], title.as_str());

@@ -92,17 +92,22 @@ export function applyEvent(model, ev) {
       model.cycle = ev.cycle ?? null;
       break;
     case 'objective.created':
+      model.objectives.set(ev.objective.id, ev.objective);
+      break;
     case 'objective.updated':
     case 'objective.archived':
-      model.objectives.set(ev.objective.id, ev.objective);
+      // An update carries only the fields that changed.
+      patch(model.objectives, ev.objective, ev.fields);
       break;
     case 'objective.removed':
       model.objectives.delete(ev.objective);
       break;
     case 'kr.created':
+      model.keyResults.set(ev.key_result.id, ev.key_result);
+      break;
     case 'kr.updated':
     case 'kr.archived':
-      model.keyResults.set(ev.key_result.id, ev.key_result);
+      patch(model.keyResults, ev.key_result, ev.fields);
       break;
     case 'kr.removed':
       model.keyResults.delete(ev.key_result);
@@ -134,6 +139,12 @@ export function applyEvent(model, ev) {
   }
   trimFeed(model);
   return model;
+}
+
+/// Applies an update's `fields` to the entry `id` of `map` (a copy, so views can compare).
+function patch(map, id, fields) {
+  const had = map.get(id);
+  if (had && fields && typeof fields === 'object') map.set(id, { ...had, ...fields });
 }
 
 function addCheckin(model, c) {

@@ -361,7 +361,7 @@ impl<S: Sink> Hub<S> {
                 _ = tick.tick() => {}
             }
             for room in self.loaded() {
-                room.refresh_live();
+                room.tick();
                 if room.log_len() >= self.inner.config.compact_after {
                     if let Err(e) = self.compact(&room).await {
                         tracing::error!(room = %room.id(), error = %e, "snapshot failed");

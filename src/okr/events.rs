@@ -1,15 +1,17 @@
-//! Events: what changed between two reads of an OKR set, as typed messages.
+//! Events: what changed in an OKR set, as typed messages.
 //!
-//! Events are derived by comparing two [`OkrSet`]s, not by interpreting yrs deltas, so an edit
-//! by a plain Yjs client on `/sync` and a JSON command produce the same events, and a burst of
-//! updates can be diffed once. [`diff`] is pure and its order deterministic: cycle, objectives
-//! (in board order), key results, check-ins, comments (each followed by its mentions),
-//! reminders, lint.
+//! [`diff`] defines them: the events that lead from one read of a set to another. It is pure and
+//! its order deterministic: cycle, objectives (in board order), key results, check-ins,
+//! comments (each followed by its mentions), reminders, lint. The room does not call it on its
+//! hot path — the [`Projection`](super::Projection) derives the same events from what a
+//! transaction touched — but the property tests hold the projection to it.
 //!
-//! Each event carries the new state of what it is about (the whole objective or KR, derived
-//! fields included), so a dashboard applies it without refetching. `changed` lists the stored
-//! or derived fields whose value differs; `updated_at`, `updated_by` and `expected_progress`
-//! (which moves with the clock alone) never count as a change on their own.
+//! A created entry carries all of itself. An update carries only what changed: `changed` lists
+//! the stored or derived fields whose value differs, and `fields` their new values (quiet
+//! fields included when they moved with a real change), so a dashboard applies it with one
+//! `Object.assign` and a keystroke in a title costs the title, not the objective with its KRs.
+//! `updated_at`, `updated_by` and `expected_progress` (which moves with the clock alone) never
+//! count as a change on their own.
 //!
 //! Calling [`diff`] on two reads of the same doc at different times reports what time alone
 //! changed — a KR becoming overdue (`kr.updated` with `overdue`, and a `reminder` for its owner)
@@ -30,25 +32,42 @@ pub enum Event {
     CycleUpdated { cycle: Option<Cycle> },
     #[serde(rename = "objective.created")]
     ObjectiveCreated { objective: Objective },
+    /// Fields of an objective changed: `fields` holds their new values.
     #[serde(rename = "objective.updated")]
     ObjectiveUpdated {
-        objective: Objective,
+        objective: String,
         changed: Vec<String>,
+        fields: Patch,
     },
+    /// The objective was archived; `fields` as for `objective.updated` (`archived` among them).
     #[serde(rename = "objective.archived")]
-    ObjectiveArchived { objective: Objective },
+    ObjectiveArchived {
+        objective: String,
+        changed: Vec<String>,
+        fields: Patch,
+    },
     /// The entry disappeared (deleted by a Yjs client, or no longer readable).
     #[serde(rename = "objective.removed")]
     ObjectiveRemoved { objective: String },
     #[serde(rename = "kr.created")]
     KrCreated { key_result: KeyResult },
+    /// Fields of a KR changed: `fields` holds their new values. `objective` is the KR's
+    /// objective (after the change, if it moved).
     #[serde(rename = "kr.updated")]
     KrUpdated {
-        key_result: KeyResult,
+        key_result: String,
+        objective: String,
         changed: Vec<String>,
+        fields: Patch,
     },
+    /// The KR was archived; `fields` as for `kr.updated` (`archived` among them).
     #[serde(rename = "kr.archived")]
-    KrArchived { key_result: KeyResult },
+    KrArchived {
+        key_result: String,
+        objective: String,
+        changed: Vec<String>,
+        fields: Patch,
+    },
     #[serde(rename = "kr.removed")]
     KrRemoved {
         key_result: String,
@@ -82,6 +101,10 @@ pub enum Event {
     LintChanged { lint: Vec<LintFinding> },
 }
 
+/// The new values of an entry's changed fields, by field name, each as in [`Objective`] or
+/// [`KeyResult`].
+pub type Patch = serde_json::Map<String, serde_json::Value>;
+
 /// Where a mention was made: `{"checkin": "ci-…"}` or `{"comment": "cm-…"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -112,18 +135,7 @@ pub fn diff(before: &OkrSet, after: &OkrSet) -> Vec<Event> {
             None => out.push(Event::ObjectiveCreated {
                 objective: o.clone(),
             }),
-            Some(prev) if o.archived && !prev.archived => out.push(Event::ObjectiveArchived {
-                objective: o.clone(),
-            }),
-            Some(prev) => {
-                let changed = changed(*prev, o);
-                if !changed.is_empty() {
-                    out.push(Event::ObjectiveUpdated {
-                        objective: o.clone(),
-                        changed,
-                    });
-                }
-            }
+            Some(prev) => out.extend(objective_changed(prev, o)),
         }
     }
     let now: HashSet<&str> = after.objectives.iter().map(|o| o.id.as_str()).collect();
@@ -148,25 +160,9 @@ pub fn diff(before: &OkrSet, after: &OkrSet) -> Vec<Event> {
             None => out.push(Event::KrCreated {
                 key_result: k.clone(),
             }),
-            Some(prev) if k.archived && !prev.archived => out.push(Event::KrArchived {
-                key_result: k.clone(),
-            }),
             Some(prev) => {
-                let changed = changed(*prev, k);
-                if !changed.is_empty() {
-                    out.push(Event::KrUpdated {
-                        key_result: k.clone(),
-                        changed,
-                    });
-                }
-                if k.overdue && !prev.overdue {
-                    reminders.push(Event::Reminder {
-                        key_result: k.id.clone(),
-                        objective: k.objective.clone(),
-                        owner: k.owner.clone(),
-                        due_at: k.checkin_due_at.unwrap_or(after.as_of),
-                    });
-                }
+                out.extend(kr_changed(prev, k));
+                reminders.extend(reminder(prev, k, after.as_of));
             }
         }
     }
@@ -188,16 +184,7 @@ pub fn diff(before: &OkrSet, after: &OkrSet) -> Vec<Event> {
         .iter()
         .filter(|c| !seen.contains(c.id.as_str()))
     {
-        out.push(Event::CheckinCreated { checkin: c.clone() });
-        let target = Target::KeyResult(c.key_result.clone());
-        mentions(
-            &mut out,
-            &c.mentions,
-            &c.author,
-            c.at,
-            MentionSource::Checkin(c.id.clone()),
-            &target,
-        );
+        checkin_created(&mut out, c);
     }
     let seen: HashSet<&str> = before.comments.iter().map(|c| c.id.as_str()).collect();
     for c in after
@@ -205,15 +192,7 @@ pub fn diff(before: &OkrSet, after: &OkrSet) -> Vec<Event> {
         .iter()
         .filter(|c| !seen.contains(c.id.as_str()))
     {
-        out.push(Event::CommentCreated { comment: c.clone() });
-        mentions(
-            &mut out,
-            &c.mentions,
-            &c.author,
-            c.at,
-            MentionSource::Comment(c.id.clone()),
-            &c.target,
-        );
+        comment_created(&mut out, c);
     }
 
     out.append(&mut reminders);
@@ -223,6 +202,83 @@ pub fn diff(before: &OkrSet, after: &OkrSet) -> Vec<Event> {
         });
     }
     out
+}
+
+/// The event for an objective that was there before and is still there, if anything changed.
+pub(crate) fn objective_changed(before: &Objective, after: &Objective) -> Option<Event> {
+    let (changed, fields) = patch(before, after)?;
+    let objective = after.id.clone();
+    Some(if after.archived && !before.archived {
+        Event::ObjectiveArchived {
+            objective,
+            changed,
+            fields,
+        }
+    } else {
+        Event::ObjectiveUpdated {
+            objective,
+            changed,
+            fields,
+        }
+    })
+}
+
+/// The event for a KR that was there before and is still there, if anything changed.
+pub(crate) fn kr_changed(before: &KeyResult, after: &KeyResult) -> Option<Event> {
+    let (changed, fields) = patch(before, after)?;
+    let (key_result, objective) = (after.id.clone(), after.objective.clone());
+    Some(if after.archived && !before.archived {
+        Event::KrArchived {
+            key_result,
+            objective,
+            changed,
+            fields,
+        }
+    } else {
+        Event::KrUpdated {
+            key_result,
+            objective,
+            changed,
+            fields,
+        }
+    })
+}
+
+/// A reminder when a KR just became overdue (`now`: the time of the read that found it).
+pub(crate) fn reminder(before: &KeyResult, after: &KeyResult, now: Millis) -> Option<Event> {
+    (after.overdue && !before.overdue).then(|| Event::Reminder {
+        key_result: after.id.clone(),
+        objective: after.objective.clone(),
+        owner: after.owner.clone(),
+        due_at: after.checkin_due_at.unwrap_or(now),
+    })
+}
+
+/// `checkin.created` and its mentions.
+pub(crate) fn checkin_created(out: &mut Vec<Event>, c: &Checkin) {
+    out.push(Event::CheckinCreated { checkin: c.clone() });
+    let target = Target::KeyResult(c.key_result.clone());
+    mentions(
+        out,
+        &c.mentions,
+        &c.author,
+        c.at,
+        MentionSource::Checkin(c.id.clone()),
+        &target,
+    );
+}
+
+/// `comment.created` and its mentions.
+pub(crate) fn comment_created(out: &mut Vec<Event>, c: &Comment) {
+    out.push(Event::CommentCreated { comment: c.clone() });
+    mentions(
+        out,
+        &c.mentions,
+        &c.author,
+        c.at,
+        MentionSource::Comment(c.id.clone()),
+        &c.target,
+    );
 }
 
 fn mentions(
@@ -244,18 +300,31 @@ fn mentions(
     }
 }
 
-/// The names of the fields that differ, sorted.
-fn changed<T: Serialize>(before: &T, after: &T) -> Vec<String> {
+/// The fields that differ (sorted; quiet ones left out) and the new values of every field that
+/// differs, quiet ones included: they travel with a real change. `None` when nothing but quiet fields changed.
+fn patch<T: Serialize + PartialEq>(before: &T, after: &T) -> Option<(Vec<String>, Patch)> {
+    if before == after {
+        return None;
+    }
     let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
         (serde_json::to_value(before), serde_json::to_value(after))
     else {
-        return Vec::new();
+        return None;
     };
-    let mut names: Vec<String> = b
-        .iter()
-        .filter(|(k, v)| !QUIET.contains(&k.as_str()) && a.get(k.as_str()) != Some(v))
-        .map(|(k, _)| k.clone())
-        .collect();
-    names.sort();
-    names
+    let mut changed = Vec::new();
+    let mut fields = Patch::new();
+    for (k, v) in b {
+        if a.get(k.as_str()) == Some(&v) {
+            continue;
+        }
+        if !QUIET.contains(&k.as_str()) {
+            changed.push(k.clone());
+        }
+        fields.insert(k, v);
+    }
+    if changed.is_empty() {
+        return None;
+    }
+    changed.sort();
+    Some((changed, fields))
 }

@@ -61,37 +61,49 @@ pub const KRS_PER_OBJECTIVE: std::ops::RangeInclusive<usize> = 3..=5;
 /// Lints active objectives and their active KRs, in the order given.
 pub fn lint(objectives: &[Objective], key_results: &[KeyResult]) -> Vec<LintFinding> {
     let mut out = Vec::new();
-    for o in objectives.iter().filter(|o| !o.archived) {
-        let target = || Target::Objective(o.id.clone());
-        let krs: Vec<&KeyResult> = key_results
-            .iter()
-            .filter(|k| k.objective == o.id && !k.archived)
-            .collect();
-        if o.title.trim().is_empty() {
-            out.push(finding(
-                target(),
-                LintCode::EmptyTitle,
-                "the objective has no title",
-            ));
-        } else if is_vague(&o.title) {
-            out.push(finding(
-                target(),
-                LintCode::VagueObjective,
-                "the objective reads like a vague wish: say what will be different, e.g. with a number",
-            ));
-        }
-        if krs.len() < *KRS_PER_OBJECTIVE.start() {
-            let m = format!("{} key results; an objective should have 3 to 5", krs.len());
-            out.push(finding(target(), LintCode::TooFewKrs, &m));
-        } else if krs.len() > *KRS_PER_OBJECTIVE.end() {
-            let m = format!("{} key results; an objective should have 3 to 5", krs.len());
-            out.push(finding(target(), LintCode::TooManyKrs, &m));
-        }
-        for k in krs {
-            lint_kr(k, &mut out);
-        }
+    for o in objectives {
+        let krs = key_results.iter().filter(|k| k.objective == o.id);
+        lint_objective(o, krs, &mut out);
     }
     out
+}
+
+/// Lints one objective (if active) and its active KRs among `krs` (its own, in order). The
+/// findings of a set are those of its objectives in board order: no rule looks across
+/// objectives, so the room's projection re-lints only the objective an edit touched.
+pub fn lint_objective<'a>(
+    o: &Objective,
+    krs: impl IntoIterator<Item = &'a KeyResult>,
+    out: &mut Vec<LintFinding>,
+) {
+    if o.archived {
+        return;
+    }
+    let target = || Target::Objective(o.id.clone());
+    let krs: Vec<&KeyResult> = krs.into_iter().filter(|k| !k.archived).collect();
+    if o.title.trim().is_empty() {
+        out.push(finding(
+            target(),
+            LintCode::EmptyTitle,
+            "the objective has no title",
+        ));
+    } else if is_vague(&o.title) {
+        out.push(finding(
+            target(),
+            LintCode::VagueObjective,
+            "the objective reads like a vague wish: say what will be different, e.g. with a number",
+        ));
+    }
+    if krs.len() < *KRS_PER_OBJECTIVE.start() {
+        let m = format!("{} key results; an objective should have 3 to 5", krs.len());
+        out.push(finding(target(), LintCode::TooFewKrs, &m));
+    } else if krs.len() > *KRS_PER_OBJECTIVE.end() {
+        let m = format!("{} key results; an objective should have 3 to 5", krs.len());
+        out.push(finding(target(), LintCode::TooManyKrs, &m));
+    }
+    for k in krs {
+        lint_kr(k, out);
+    }
 }
 
 fn lint_kr(k: &KeyResult, out: &mut Vec<LintFinding>) {

@@ -12,32 +12,40 @@
 //! | [`schema`] | root names ([`ROOTS`]), field names, limits |
 //! | [`model`] | the typed, serde + JSON Schema model ([`OkrSet`]) |
 //! | `fields` | tolerant access to one doc entry, reporting problems |
-//! | [`read`](read()) | doc → [`OkrSet`], derived fields filled in; [`kr_history`] |
+//! | [`read`](read()) | doc → [`OkrSet`], derived fields filled in: the definition |
+//! | [`touched`](Touched) | what a transaction touched, from yrs' deep-observer events |
+//! | [`projection`](Projection) | the set kept up to date from what each transaction touched |
 //! | [`rules`] | progress, pace, status, overdue: pure functions |
 //! | [`lint`] | quality advice |
-//! | [`events`] | [`diff()`] of two reads → typed [`Event`]s |
+//! | [`events`] | [`diff()`] of two reads → typed [`Event`]s: the definition |
 //! | [`commands`] | [`Command`]s: validate fully, then write ([`apply()`]) |
 //!
 //! # Data flow
 //!
-//! Any change to the doc (a Yjs client on `/sync`, or a command) → the caller re-reads with
-//! [`read()`] → compares with the previous read. The doc is the only source of truth; the typed
-//! model is always derived from it, never stored.
+//! Any change to the doc (a Yjs client on `/sync`, or a command) → the room's observers note
+//! which entries it [`Touched`] → the room's [`Projection`] re-reads those and derives the
+//! events. [`read()`] and [`diff()`] define what the projection must give, and the property
+//! tests hold it to them. The doc is the only source of truth; the typed model is always derived
+//! from it, never stored.
 
 pub mod commands;
 pub mod events;
 mod fields;
 pub mod lint;
 pub mod model;
+mod projection;
 mod read;
 pub mod rules;
 pub mod schema;
+mod touched;
 
 pub use commands::{apply, apply_in_room, Applied, Command, CommandError, ErrorCode};
-pub use events::{diff, Event, MentionSource};
+pub use events::{diff, Event, MentionSource, Patch};
 pub use model::*;
+pub use projection::Projection;
 pub use read::{kr_history, read};
-pub use schema::ROOTS;
+pub use schema::{Root, ROOTS};
+pub use touched::Touched;
 
 #[cfg(test)]
 mod tests;

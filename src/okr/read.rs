@@ -2,28 +2,39 @@
 //!
 //! Reading never fails and never panics. Each root map is walked entry by entry; an entry whose
 //! required fields are missing or unusable is skipped, an optional field that is unusable falls
-//! back to its default, and both are reported in [`OkrSet::problems`] — so one client writing
-//! garbage costs that entry, not the room. The derived fields are filled in afterwards, in one
-//! place, from the [`rules`](super::rules).
+//! back to its default, and both are reported in [`OkrSet::problems`] (ordered by root, then
+//! entry id) — so one client writing garbage costs that entry, not the room. The derived fields
+//! are filled in afterwards from the [`rules`](super::rules).
+//!
+//! [`read`] is the definition of the typed set. The room keeps it up to date incrementally
+//! ([`Projection`](super::Projection)) with the same per-entry parsers ([`parse_entry`]) and the
+//! same derivations ([`derive_kr`], [`roll_up`]); the property tests hold the two to each other.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use yrs::{Map, Out, ReadTxn};
 
 use super::fields::{describe, Fields};
-use super::lint::lint;
+use super::lint::lint_objective;
 use super::model::*;
 use super::rules;
-use super::schema::{self, field as f, limits};
+use super::schema::{self, field as f, limits, Root};
+
+/// The problems of a read, by the entry they are about (the cycle's under id `""`): listed in
+/// this order, so two reads of the same doc list them alike.
+pub(crate) type EntryProblems = BTreeMap<(Root, String), Vec<Problem>>;
 
 /// Reads the OKR set in `txn`'s doc, with derived fields as of `now`.
 pub fn read<T: ReadTxn>(txn: &T, now: Millis) -> OkrSet {
-    let mut problems = Vec::new();
-    let cycle = read_cycle(txn, &mut problems);
-    let objectives = entries(txn, schema::OBJECTIVES, true, &mut problems, objective);
-    let key_results = entries(txn, schema::KEY_RESULTS, true, &mut problems, key_result);
-    let mut checkins = entries(txn, schema::CHECKINS, false, &mut problems, checkin);
-    let mut comments = entries(txn, schema::COMMENTS, false, &mut problems, comment);
+    let mut problems = EntryProblems::new();
+    let (cycle, cycle_problems) = read_cycle(txn);
+    if !cycle_problems.is_empty() {
+        problems.insert((Root::Cycle, String::new()), cycle_problems);
+    }
+    let objectives = entries(txn, Root::Objectives, &mut problems, objective);
+    let key_results = entries(txn, Root::KeyResults, &mut problems, key_result);
+    let mut checkins = entries(txn, Root::Checkins, &mut problems, checkin);
+    let mut comments = entries(txn, Root::Comments, &mut problems, comment);
     checkins.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
     comments.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
 
@@ -35,17 +46,17 @@ pub fn read<T: ReadTxn>(txn: &T, now: Millis) -> OkrSet {
         ..OkrSet::default()
     };
     derive(&mut set, objectives, key_results, &mut problems);
-    set.lint = lint(&set.objectives, &set.key_results);
-    set.problems = problems;
+    set.problems = problems.into_values().flatten().collect();
     set
 }
 
-/// A KR's check-ins as a time series, or `None` if there is no such KR in `set`.
-pub fn kr_history(set: &OkrSet, kr: &str) -> Option<Vec<HistoryPoint>> {
-    let kr = set.key_results.iter().find(|k| k.id == kr)?;
-    let points = set
-        .checkins
-        .iter()
+/// A KR's check-ins (in `(at, id)` order) as a time series.
+pub fn kr_history<'a>(
+    kr: &KeyResult,
+    checkins: impl IntoIterator<Item = &'a Checkin>,
+) -> Vec<HistoryPoint> {
+    checkins
+        .into_iter()
         .filter(|c| c.key_result == kr.id)
         .map(|c| {
             let metric = rules::metric_at(&kr.metric, &kr.revisions, c.at);
@@ -63,51 +74,81 @@ pub fn kr_history(set: &OkrSet, kr: &str) -> Option<Vec<HistoryPoint>> {
                 author: c.author.clone(),
             }
         })
-        .collect();
-    Some(points)
+        .collect()
 }
 
-/// Parses every entry of root map `root` with `parse`, collecting problems. Entries of a
-/// `shared` root must be `Y.Map`s (their fields are edited in place); the others may be plain
-/// objects.
+/// How one entry is parsed from its fields.
+pub(crate) type Parser<T, E> = fn(&str, &mut Fields<'_, T>) -> Option<E>;
+
+/// Parses every entry of `root` with `parse`, collecting problems by entry.
 fn entries<T: ReadTxn, E>(
     txn: &T,
-    root: &str,
-    shared: bool,
-    problems: &mut Vec<Problem>,
-    parse: fn(&str, &mut Fields<'_, T>) -> Option<E>,
+    root: Root,
+    problems: &mut EntryProblems,
+    parse: Parser<T, E>,
 ) -> Vec<E> {
-    let Some(map) = txn.get_map(root) else {
+    let Some(map) = txn.get_map(root.name()) else {
         return Vec::new();
     };
     let mut out = Vec::new();
     for (id, value) in map.iter(txn) {
-        if shared && !matches!(value, Out::YMap(_)) {
-            let message = format!("expected a Y.Map, found {}", describe(&value));
-            problems.push(Problem {
-                path: format!("{root}/{id}"),
-                message,
-            });
-            continue;
+        let (parsed, found) = parse_value(txn, root, id, &value, parse);
+        if !found.is_empty() {
+            problems.insert((root, id.to_owned()), found);
         }
-        match Fields::of(txn, format!("{root}/{id}"), &value) {
-            Ok(mut fields) => {
-                let parsed = parse(id, &mut fields);
-                problems.append(&mut fields.problems);
-                out.extend(parsed);
-            }
-            Err(problem) => problems.push(problem),
-        }
+        out.extend(parsed);
     }
     out
 }
 
-fn read_cycle<T: ReadTxn>(txn: &T, problems: &mut Vec<Problem>) -> Option<Cycle> {
-    let map = txn.get_map(schema::CYCLE)?;
-    if map.len(txn) == 0 {
-        return None;
+/// Parses entry `id` of `root` as it is now: `None` when it is absent or unreadable, with the
+/// problems found either way.
+pub(crate) fn parse_entry<T: ReadTxn, E>(
+    txn: &T,
+    root: Root,
+    id: &str,
+    parse: Parser<T, E>,
+) -> (Option<E>, Vec<Problem>) {
+    match txn.get_map(root.name()).and_then(|m| m.get(txn, id)) {
+        Some(value) => parse_value(txn, root, id, &value, parse),
+        None => (None, Vec::new()),
     }
-    let mut fields = Fields::of(txn, schema::CYCLE.into(), &Out::YMap(map)).ok()?;
+}
+
+/// Entries of a shared root must be `Y.Map`s (their fields are edited in place); the others may
+/// be plain objects.
+fn parse_value<T: ReadTxn, E>(
+    txn: &T,
+    root: Root,
+    id: &str,
+    value: &Out,
+    parse: Parser<T, E>,
+) -> (Option<E>, Vec<Problem>) {
+    let path = format!("{}/{id}", root.name());
+    if root.shared() && !matches!(value, Out::YMap(_)) {
+        let message = format!("expected a Y.Map, found {}", describe(value));
+        return (None, vec![Problem { path, message }]);
+    }
+    match Fields::of(txn, path, value) {
+        Ok(mut fields) => {
+            let parsed = parse(id, &mut fields);
+            (parsed, fields.problems)
+        }
+        Err(problem) => (None, vec![problem]),
+    }
+}
+
+/// The cycle, if set and readable, and the problems found reading it.
+pub(crate) fn read_cycle<T: ReadTxn>(txn: &T) -> (Option<Cycle>, Vec<Problem>) {
+    let Some(map) = txn.get_map(schema::CYCLE) else {
+        return (None, Vec::new());
+    };
+    if map.len(txn) == 0 {
+        return (None, Vec::new());
+    }
+    let Ok(mut fields) = Fields::of(txn, schema::CYCLE.into(), &Out::YMap(map)) else {
+        return (None, Vec::new());
+    };
     let cycle = (|| {
         let id = fields.str(f::ID);
         let id = fields.required(f::ID, id)?;
@@ -131,8 +172,7 @@ fn read_cycle<T: ReadTxn>(txn: &T, problems: &mut Vec<Problem>) -> Option<Cycle>
         }
         Some(cycle)
     })();
-    problems.append(&mut fields.problems);
-    cycle
+    (cycle, fields.problems)
 }
 
 /// `status`: `active` (default) or `archived`.
@@ -164,7 +204,7 @@ fn stamps<T: ReadTxn>(fields: &mut Fields<'_, T>) -> Stamps {
     }
 }
 
-fn objective<T: ReadTxn>(id: &str, fields: &mut Fields<'_, T>) -> Option<Objective> {
+pub(crate) fn objective<T: ReadTxn>(id: &str, fields: &mut Fields<'_, T>) -> Option<Objective> {
     let title = fields.text(f::TITLE);
     let title = fields.required(f::TITLE, title)?;
     let aligned_to = fields.nested_list(f::ALIGNED_TO, align_ref);
@@ -208,7 +248,7 @@ fn align_ref<T: ReadTxn>(fields: &mut Fields<'_, T>) -> Option<AlignRef> {
     Some(r)
 }
 
-fn key_result<T: ReadTxn>(id: &str, fields: &mut Fields<'_, T>) -> Option<KeyResult> {
+pub(crate) fn key_result<T: ReadTxn>(id: &str, fields: &mut Fields<'_, T>) -> Option<KeyResult> {
     let objective = fields.str(f::OBJECTIVE);
     let objective = fields.required(f::OBJECTIVE, objective)?;
     let title = fields.text(f::TITLE);
@@ -348,7 +388,7 @@ fn revision<T: ReadTxn>(fields: &mut Fields<'_, T>) -> Option<Revision> {
     })
 }
 
-fn checkin<T: ReadTxn>(id: &str, fields: &mut Fields<'_, T>) -> Option<Checkin> {
+pub(crate) fn checkin<T: ReadTxn>(id: &str, fields: &mut Fields<'_, T>) -> Option<Checkin> {
     let key_result = fields.str(f::KEY_RESULT);
     let key_result = fields.required(f::KEY_RESULT, key_result)?;
     let author = fields.str(f::AUTHOR);
@@ -389,7 +429,7 @@ fn checkin<T: ReadTxn>(id: &str, fields: &mut Fields<'_, T>) -> Option<Checkin> 
     })
 }
 
-fn comment<T: ReadTxn>(id: &str, fields: &mut Fields<'_, T>) -> Option<Comment> {
+pub(crate) fn comment<T: ReadTxn>(id: &str, fields: &mut Fields<'_, T>) -> Option<Comment> {
     let target = fields
         .nested(f::TARGET)
         .and_then(|n| fields.absorb(n, target));
@@ -425,18 +465,102 @@ fn target<T: ReadTxn>(fields: &mut Fields<'_, T>) -> Option<Target> {
     }
 }
 
-/// Fills in the derived fields, nests KRs under their objectives and orders everything.
+/// What derived fields depend on besides the entries: the time and the cycle.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Clock {
+    pub now: Millis,
+    pub span: Option<(Millis, Millis)>,
+    pub expected: Option<f64>,
+}
+
+impl Clock {
+    pub fn new(cycle: Option<&Cycle>, now: Millis) -> Self {
+        let span = cycle.and_then(rules::cycle_span);
+        Clock {
+            now,
+            span,
+            expected: rules::expected_progress(span, now),
+        }
+    }
+}
+
+/// Fills in a KR's derived fields from its latest check-in, the latest confidence any of its
+/// check-ins gave, and the clock.
+pub(crate) fn derive_kr(
+    kr: &mut KeyResult,
+    latest: Option<&Checkin>,
+    confidence: Option<u8>,
+    clock: &Clock,
+) {
+    kr.last_checkin_at = latest.map(|c| c.at);
+    kr.current = latest
+        .map(|c| c.value)
+        .or_else(|| rules::start_value(&kr.metric));
+    kr.raw_progress = rules::raw_progress(&kr.metric, kr.current);
+    kr.progress = rules::clamp_progress(kr.raw_progress);
+    kr.confidence = confidence;
+    derive_kr_in_time(kr, clock);
+}
+
+/// The part of a KR's derived fields that moves with the clock alone.
+pub(crate) fn derive_kr_in_time(kr: &mut KeyResult, clock: &Clock) {
+    kr.expected_progress = clock.expected;
+    kr.behind_pace = rules::behind_pace(kr.progress, clock.expected);
+    kr.status = rules::kr_status(kr.confidence, kr.behind_pace);
+    (kr.checkin_due_at, kr.overdue) = if kr.archived {
+        (None, false)
+    } else {
+        let anchor = clock
+            .span
+            .map_or(kr.created_at, |(start, _)| start.max(kr.created_at));
+        let due = rules::checkin_due_at(kr.cadence_days, anchor, kr.last_checkin_at);
+        let end = clock.span.map(|(_, end)| end);
+        (due, rules::overdue(due, clock.now, end))
+    };
+}
+
+/// Fills in an objective's derived fields from its KRs (all of them, in order).
+pub(crate) fn roll_up<'a>(o: &mut Objective, krs: impl IntoIterator<Item = &'a KeyResult>) {
+    o.key_results.clear();
+    let mut active = Vec::new();
+    for k in krs {
+        o.key_results.push(k.id.clone());
+        if !k.archived {
+            active.push(k);
+        }
+    }
+    o.progress = rules::weighted_progress(active.iter().map(|k| (k.weight, k.progress)));
+    o.status = active.iter().map(|k| k.status).max();
+    o.overdue = active.iter().any(|k| k.overdue);
+}
+
+/// The problem of a KR whose objective does not exist (the KR is skipped).
+pub(crate) fn orphan_problem(kr: &KeyResult) -> Problem {
+    Problem {
+        path: format!("{}/{}/{}", schema::KEY_RESULTS, kr.id, f::OBJECTIVE),
+        message: format!("objective {:?} not found; key result skipped", kr.objective),
+    }
+}
+
+/// The board order of objectives: by `order`, then id.
+pub(crate) fn objective_order(a: &Objective, b: &Objective) -> std::cmp::Ordering {
+    a.order.total_cmp(&b.order).then_with(|| a.id.cmp(&b.id))
+}
+
+/// The order of one objective's KRs: by `order`, then id.
+pub(crate) fn kr_order(a: &KeyResult, b: &KeyResult) -> std::cmp::Ordering {
+    a.order.total_cmp(&b.order).then_with(|| a.id.cmp(&b.id))
+}
+
+/// Fills in the derived fields, nests KRs under their objectives, orders everything and lints.
 fn derive(
     set: &mut OkrSet,
     mut objectives: Vec<Objective>,
     key_results: Vec<KeyResult>,
-    problems: &mut Vec<Problem>,
+    problems: &mut EntryProblems,
 ) {
-    let now = set.as_of;
-    let span = set.cycle.as_ref().and_then(rules::cycle_span);
-    let expected = rules::expected_progress(span, now);
-
-    objectives.sort_by(|a, b| a.order.total_cmp(&b.order).then_with(|| a.id.cmp(&b.id)));
+    let clock = Clock::new(set.cycle.as_ref(), set.as_of);
+    objectives.sort_by(objective_order);
     let position: HashMap<String, usize> = objectives
         .iter()
         .enumerate()
@@ -456,50 +580,36 @@ fn derive(
     let mut krs: Vec<KeyResult> = Vec::with_capacity(key_results.len());
     for mut kr in key_results {
         if !position.contains_key(&kr.objective) {
-            problems.push(Problem {
-                path: format!("{}/{}/{}", schema::KEY_RESULTS, kr.id, f::OBJECTIVE),
-                message: format!("objective {:?} not found; key result skipped", kr.objective),
-            });
+            let found = problems
+                .entry((Root::KeyResults, kr.id.clone()))
+                .or_default();
+            found.push(orphan_problem(&kr));
             continue;
         }
         let last = latest.get(kr.id.as_str()).copied();
-        kr.last_checkin_at = last.map(|c| c.at);
-        kr.current = last
-            .map(|c| c.value)
-            .or_else(|| rules::start_value(&kr.metric));
-        kr.raw_progress = rules::raw_progress(&kr.metric, kr.current);
-        kr.progress = rules::clamp_progress(kr.raw_progress);
-        kr.expected_progress = expected;
-        kr.behind_pace = rules::behind_pace(kr.progress, expected);
-        kr.confidence = latest_confidence.get(kr.id.as_str()).copied();
-        kr.status = rules::kr_status(kr.confidence, kr.behind_pace);
-        if !kr.archived {
-            let anchor = span.map_or(kr.created_at, |(start, _)| start.max(kr.created_at));
-            kr.checkin_due_at = rules::checkin_due_at(kr.cadence_days, anchor, kr.last_checkin_at);
-            kr.overdue = rules::overdue(kr.checkin_due_at, now, span.map(|(_, end)| end));
-        }
+        let confidence = latest_confidence.get(kr.id.as_str()).copied();
+        derive_kr(&mut kr, last, confidence, &clock);
         krs.push(kr);
     }
     krs.sort_by(|a, b| {
         position[&a.objective]
             .cmp(&position[&b.objective])
-            .then(a.order.total_cmp(&b.order))
-            .then_with(|| a.id.cmp(&b.id))
+            .then_with(|| kr_order(a, b))
     });
 
-    for kr in &krs {
-        let o = &mut objectives[position[&kr.objective]];
-        o.key_results.push(kr.id.clone());
-    }
+    let mut lint = Vec::new();
+    let mut start = 0;
     for o in &mut objectives {
-        let active: Vec<&KeyResult> = krs
-            .iter()
-            .filter(|k| k.objective == o.id && !k.archived)
-            .collect();
-        o.progress = rules::weighted_progress(active.iter().map(|k| (k.weight, k.progress)));
-        o.status = active.iter().map(|k| k.status).max();
-        o.overdue = active.iter().any(|k| k.overdue);
+        let end = start
+            + krs[start..]
+                .iter()
+                .take_while(|k| k.objective == o.id)
+                .count();
+        roll_up(o, &krs[start..end]);
+        lint_objective(o, &krs[start..end], &mut lint);
+        start = end;
     }
     set.objectives = objectives;
     set.key_results = krs;
+    set.lint = lint;
 }

@@ -14,6 +14,42 @@ pub const CHECKINS: &str = "checkins";
 /// `Y.Map`: comment id → plain object (append-only).
 pub const COMMENTS: &str = "comments";
 
+/// The roots of an OKR set, in the order the reader lists their problems.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Root {
+    Cycle,
+    Objectives,
+    KeyResults,
+    Checkins,
+    Comments,
+}
+
+impl Root {
+    pub const ALL: [Root; 5] = [
+        Root::Cycle,
+        Root::Objectives,
+        Root::KeyResults,
+        Root::Checkins,
+        Root::Comments,
+    ];
+
+    /// The root map's name in the doc.
+    pub fn name(self) -> &'static str {
+        match self {
+            Root::Cycle => CYCLE,
+            Root::Objectives => OBJECTIVES,
+            Root::KeyResults => KEY_RESULTS,
+            Root::Checkins => CHECKINS,
+            Root::Comments => COMMENTS,
+        }
+    }
+
+    /// Whether its entries must be `Y.Map`s (edited in place) rather than plain objects.
+    pub fn shared(self) -> bool {
+        matches!(self, Root::Objectives | Root::KeyResults)
+    }
+}
+
 /// Every root of an OKR set. Observe these (`observe_deep`) to know when to re-read; a change
 /// anywhere else in the doc does not touch the OKR set.
 pub const ROOTS: &[&str] = &[CYCLE, OBJECTIVES, KEY_RESULTS, CHECKINS, COMMENTS];

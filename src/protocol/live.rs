@@ -7,6 +7,7 @@
 use bytes::Bytes;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::okr::{Command, CommandError, ErrorCode, Event, Millis, OkrSet};
 
@@ -199,6 +200,38 @@ pub struct KrHistory {
 }
 
 /// A server message as one JSON text frame.
+/// The `snapshot` message with the set already encoded (`okr`): exactly what
+/// [`Control::Snapshot`] encodes to, without serialising the set again.
+pub fn encode_snapshot(room: &str, seq: u64, okr: &RawValue, present: &[Presence]) -> Bytes {
+    #[derive(Serialize)]
+    struct Snapshot<'a> {
+        r#type: &'static str,
+        room: &'a str,
+        seq: u64,
+        okr: &'a RawValue,
+        present: &'a [Presence],
+    }
+    let message = Snapshot {
+        r#type: "snapshot",
+        room,
+        seq,
+        okr,
+        present,
+    };
+    Bytes::from(serde_json::to_vec(&message).unwrap_or_default())
+}
+
+/// The REST [`RoomView`] with the set already encoded.
+pub fn encode_room_view(room: &str, seq: u64, okr: &RawValue) -> Bytes {
+    #[derive(Serialize)]
+    struct View<'a> {
+        room: &'a str,
+        seq: u64,
+        okr: &'a RawValue,
+    }
+    Bytes::from(serde_json::to_vec(&View { room, seq, okr }).unwrap_or_default())
+}
+
 pub fn encode(message: &ServerMessage) -> Bytes {
     // Serialising these types cannot fail: no maps with non-string keys, no custom impls.
     Bytes::from(serde_json::to_vec(message).unwrap_or_default())

@@ -314,9 +314,10 @@ impl<S: Sink> Room<S> {
         }
         let now = crate::clock::now_millis();
         let room = self.ctx.id.as_str();
-        let (result, update) = st
-            .doc
-            .transact(|txn| okr::apply_in_room(txn, room, command, actor.as_str(), now));
+        let RoomState { doc, live, .. } = &mut *st;
+        let view = live.projection();
+        let (result, update) =
+            doc.transact(|txn| okr::apply_in_room(txn, room, view, command, actor.as_str(), now));
         let applied = result.map_err(Refused::Invalid)?;
         st.commit_local(&self.ctx, update, Some(actor));
         Ok((st.life.seq(), applied))
@@ -402,23 +403,34 @@ impl<S: Sink> Room<S> {
         }
     }
 
-    /// The typed OKR set and the sequence number it is at.
+    /// The typed OKR set and the sequence number it is at (built on each call; REST serves
+    /// [`Room::view_json`]).
     pub fn view(&self) -> (u64, okr::OkrSet) {
         let st = self.lock();
-        (st.life.seq(), st.live.model().clone())
+        (st.life.seq(), st.live.model())
     }
 
-    /// Re-derives the model for what time alone changes (overdue KRs and their reminders),
-    /// when someone is listening.
-    pub fn refresh_live(&self) {
+    /// The REST view of the room (`{room, seq, okr}`), from the set's cached JSON.
+    pub fn view_json(&self) -> Bytes {
+        let (seq, okr) = {
+            let mut st = self.lock();
+            (st.life.seq(), st.live.set_json())
+        };
+        protocol::live::encode_room_view(self.ctx.id.as_str(), seq, &okr)
+    }
+
+    /// A KR's check-ins as a time series, or `None` if the set has no such KR.
+    pub fn kr_history(&self, kr: &str) -> Option<Vec<okr::HistoryPoint>> {
+        self.lock().live.projection().kr_history(kr)
+    }
+
+    /// Moves the OKR projection's clock to now, publishing what time alone changed (overdue
+    /// KRs and their reminders), so events and `?since=` resumes include them whether or not
+    /// anyone is listening.
+    pub fn tick(&self) {
         let mut st = self.lock();
-        if st.live.subscriber_count() == 0 {
-            return;
-        }
-        let RoomState {
-            live, doc, life, ..
-        } = &mut *st;
-        live.refresh(doc.doc(), life.seq(), None, &self.ctx.metrics);
+        let RoomState { live, life, .. } = &mut *st;
+        live.tick(life.seq(), &self.ctx.metrics);
     }
 
     /// Waits until every update committed so far is durable in the store.

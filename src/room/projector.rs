@@ -3,34 +3,42 @@
 //!
 //! # How events are derived
 //!
-//! Deep observers on the OKR roots of the doc ([`okr::ROOTS`]) raise a flag whenever a
-//! transaction touches them — whoever made it: a Yjs client on `/sync`, a JSON command, REST.
-//! After each committed update the room calls [`Projector::updated`]; if the flag is up, the doc
-//! is read again into an [`OkrSet`] and compared with the previous read ([`okr::diff`]). So an
-//! edit made by a plain Yjs client produces exactly the events a JSON command would, and an
-//! update that touches no OKR root (a cursor, a load test's map) costs one atomic load.
+//! Deep observers on the OKR roots of the doc ([`okr::Root`]) note, as each transaction
+//! commits, which entries it touched ([`Touched`]) — whoever made it: a Yjs client on `/sync`,
+//! a JSON command, REST. After each committed update the room calls [`Projector::updated`],
+//! which hands those entries to the room's [`Projection`]: it re-reads them and what depends on
+//! them (a KR's progress and status, its objective's roll-up and lint) and returns the events.
+//! So an edit made by a plain Yjs client produces exactly the events a JSON command would, a
+//! keystroke in a KR title costs that KR and its objective whatever else the room holds, and an
+//! update that touches no OKR root (a cursor, a load test's map) costs a look at an empty set.
 //!
-//! Reading the whole set per change is deliberate: a team's set is tens of objectives and KRs
-//! and a few hundred check-ins, read in tens of microseconds, and the derived fields (progress,
-//! status, lint) depend on many entries at once; an incremental reader would be a second source
-//! of truth to keep right.
+//! The projection's clock moves in [`Projector::tick`] (the hub's sweeper, every few seconds)
+//! and before an edit when it is more than [`STALE_MS`] behind; what time alone changed (a KR
+//! becoming overdue, with its reminder) is published then.
 //!
 //! # Sequence numbers and resuming
 //!
 //! An event carries the room's sequence number of the update that caused it (the number the
 //! store logs it under, so it survives restarts). Every event is serialised once, queued to
-//! every subscriber and kept in a bounded history. A client reconnecting with `?since=SEQ`
-//! gets the events after SEQ from the history if it reaches back that far (the history is
-//! complete from `floor`: the room's load, or the last event dropped from it), or a fresh
-//! snapshot otherwise.
+//! every subscriber and kept in a history bounded in count ([`HISTORY`]) and bytes
+//! ([`HISTORY_BYTES`]). A client reconnecting with `?since=SEQ` gets the events after SEQ from
+//! the history if it reaches back that far (the history is complete from `floor`: the room's
+//! load, or the last event dropped from it), or a fresh snapshot otherwise.
+//!
+//! # Snapshots
+//!
+//! The set is encoded as JSON once per change, on the first request after it, and shared by
+//! every snapshot and every REST read until the next change; the snapshot frame around it is
+//! shared by every joiner at the same sequence number and presence. A room screen joining costs
+//! a reference count, not a serialisation of the set.
 //!
 //! Everything here runs under the room's lock, like the rest of the room's state.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
+use serde_json::value::RawValue;
 use yrs::block::ClientID;
 use yrs::sync::awareness::AwarenessUpdateSummary;
 use yrs::sync::Awareness;
@@ -41,23 +49,29 @@ use super::sink::{Kicks, Sink};
 use crate::clock::now_millis;
 use crate::identity::UserId;
 use crate::metrics::Metrics;
-use crate::okr::{self, OkrSet};
+use crate::okr::{self, Millis, OkrSet, Projection, Root, Touched};
 use crate::protocol::live::{
-    encode, Control, EventMessage, Presence, PresenceState, ServerMessage, Via,
+    encode, encode_snapshot, Control, EventMessage, Presence, PresenceState, ServerMessage, Via,
 };
 use crate::protocol::CloseReason;
 
-/// Events kept for clients that reconnect with `?since=`.
+/// Most events kept for clients that reconnect with `?since=`.
 pub const HISTORY: usize = 1024;
+/// Most bytes of events kept for them: a client that missed more gets a snapshot.
+pub const HISTORY_BYTES: usize = 1 << 20;
+/// How far the projection's clock may lag behind when an edit arrives (ms).
+pub const STALE_MS: Millis = 1_000;
 
 /// The origin key of the projector's deep observers.
 const OBSERVER: &str = "okrhub-live";
 
 pub struct Projector<S: Sink> {
     room: String,
-    model: OkrSet,
-    changed: Arc<AtomicBool>,
+    okr: Projection,
+    /// Filled by the doc's observers as transactions commit; taken by [`Projector::updated`].
+    touched: Arc<Mutex<Touched>>,
     history: VecDeque<(u64, Bytes)>,
+    history_bytes: usize,
     /// The history holds every event with a sequence number above this.
     floor: u64,
     /// The `/live` subscribers (each with its user).
@@ -66,33 +80,61 @@ pub struct Projector<S: Sink> {
     present: HashMap<Presence, usize>,
     /// The presence each Yjs awareness state stands for.
     aware: HashMap<ClientID, Presence>,
+    /// The set as JSON, until it changes.
+    set_json: Option<Arc<RawValue>>,
+    /// The snapshot frame and the sequence number it is at, until the set or presence changes.
+    snapshot: Option<(u64, Bytes)>,
 }
 
 impl<S: Sink> Projector<S> {
     /// Starts projecting `doc` (at sequence number `seq`) and watching its OKR roots.
     pub fn new(room: &str, doc: &Doc, seq: u64) -> Self {
-        let changed = Arc::new(AtomicBool::new(false));
-        for root in okr::ROOTS {
-            let flag = changed.clone();
-            doc.get_or_insert_map(*root)
-                .observe_deep(OBSERVER, move |_, _| flag.store(true, Ordering::Release));
+        let touched = Arc::new(Mutex::new(Touched::default()));
+        for root in Root::ALL {
+            let touched = touched.clone();
+            doc.get_or_insert_map(root.name())
+                .observe_deep(OBSERVER, move |txn, events| {
+                    let mut t = touched.lock().unwrap_or_else(PoisonError::into_inner);
+                    t.record(root, txn, events);
+                });
         }
-        let model = okr::read(&doc.transact(), now_millis());
+        let okr = Projection::load(&doc.transact(), now_millis());
         Projector {
             room: room.to_owned(),
-            model,
-            changed,
+            okr,
+            touched,
             history: VecDeque::new(),
+            history_bytes: 0,
             floor: seq,
             subscribers: Fanout::default(),
             present: HashMap::new(),
             aware: HashMap::new(),
+            set_json: None,
+            snapshot: None,
         }
     }
 
-    /// The typed model as of the last change.
-    pub fn model(&self) -> &OkrSet {
-        &self.model
+    /// The typed model as of the last change (what commands validate against).
+    pub fn projection(&self) -> &Projection {
+        &self.okr
+    }
+
+    /// The whole typed set (built on each call: for tests and tools, not for hot paths).
+    pub fn model(&self) -> OkrSet {
+        self.okr.to_set()
+    }
+
+    /// The set as JSON, encoded once per change.
+    pub fn set_json(&mut self) -> Arc<RawValue> {
+        if let Some(json) = &self.set_json {
+            return json.clone();
+        }
+        // Serialising the model cannot fail: no maps with non-string keys, no custom impls.
+        let raw = serde_json::value::to_raw_value(&self.okr.to_set())
+            .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("valid JSON"));
+        let json: Arc<RawValue> = Arc::from(raw);
+        self.set_json = Some(json.clone());
+        json
     }
 
     pub fn subscriber_count(&self) -> usize {
@@ -104,41 +146,72 @@ impl<S: Sink> Projector<S> {
         self.subscribers.kicks()
     }
 
-    /// After an update at `seq` by `by`: if it touched the OKR set, derives and publishes the
-    /// events.
+    /// After an update at `seq` by `by`: if it touched the OKR set, brings the projection up
+    /// to date and publishes the events.
     pub fn updated(&mut self, doc: &Doc, seq: u64, by: Option<&UserId>, metrics: &Metrics) {
-        if !self.changed.swap(false, Ordering::AcqRel) {
-            return;
+        let touched = {
+            let mut t = self.touched.lock().unwrap_or_else(PoisonError::into_inner);
+            if t.is_empty() {
+                return;
+            }
+            std::mem::take(&mut *t)
+        };
+        let now = now_millis();
+        if now - self.okr.as_of() >= STALE_MS {
+            let events = self.okr.tick(now);
+            self.publish_all(events, seq, None, now, metrics);
         }
-        self.refresh(doc, seq, by, metrics);
+        let events = self.okr.apply(&doc.transact(), &touched);
+        self.changed();
+        self.publish_all(events, seq, by, now, metrics);
     }
 
-    /// Reads the doc again and publishes what changed, including what time alone changed (a KR
-    /// becoming overdue, with its reminder). Called on a timer for rooms with subscribers.
-    pub fn refresh(&mut self, doc: &Doc, seq: u64, by: Option<&UserId>, metrics: &Metrics) {
+    /// Moves the projection's clock to now and publishes what time alone changed (a KR
+    /// becoming overdue, with its reminder). Called on a timer.
+    pub fn tick(&mut self, seq: u64, metrics: &Metrics) {
         let now = now_millis();
-        let model = okr::read(&doc.transact(), now);
-        let events = okr::diff(&self.model, &model);
-        self.model = model;
+        let events = self.okr.tick(now);
+        self.changed();
+        self.publish_all(events, seq, None, now, metrics);
+    }
+
+    /// The set changed: its encodings are stale.
+    fn changed(&mut self) {
+        self.set_json = None;
+        self.snapshot = None;
+    }
+
+    fn publish_all(
+        &mut self,
+        events: Vec<okr::Event>,
+        seq: u64,
+        by: Option<&UserId>,
+        at: Millis,
+        metrics: &Metrics,
+    ) {
         for event in events {
             let message = ServerMessage::Event(Box::new(EventMessage {
                 seq,
                 by: by.map(|u| u.to_string()),
-                at: now,
+                at,
                 event,
             }));
             self.publish(seq, encode(&message), metrics);
         }
     }
 
-    /// Queues `frame` to every subscriber and keeps it in the history.
+    /// Queues `frame` to every subscriber and keeps it in the history, dropping the oldest
+    /// events past the history's bounds.
     fn publish(&mut self, seq: u64, frame: Bytes, metrics: &Metrics) {
-        if self.history.len() == HISTORY {
-            if let Some((dropped, _)) = self.history.pop_front() {
-                self.floor = dropped;
-            }
-        }
+        self.history_bytes += frame.len();
         self.history.push_back((seq, frame.clone()));
+        while self.history.len() > HISTORY || self.history_bytes > HISTORY_BYTES {
+            let Some((dropped, f)) = self.history.pop_front() else {
+                break;
+            };
+            self.history_bytes -= f.len();
+            self.floor = dropped;
+        }
         self.broadcast(&frame, seq, metrics);
     }
 
@@ -199,14 +272,18 @@ impl<S: Sink> Projector<S> {
         }
     }
 
-    /// The snapshot message at `seq`.
-    pub fn snapshot(&self, seq: u64) -> Bytes {
-        encode(&ServerMessage::Control(Control::Snapshot {
-            room: self.room.clone(),
-            seq,
-            okr: Box::new(self.model.clone()),
-            present: self.present_list(),
-        }))
+    /// The snapshot message at `seq`, shared by every joiner until the set or presence
+    /// changes.
+    pub fn snapshot(&mut self, seq: u64) -> Bytes {
+        if let Some((at, frame)) = &self.snapshot {
+            if *at == seq {
+                return frame.clone();
+            }
+        }
+        let okr = self.set_json();
+        let frame = encode_snapshot(&self.room, seq, &okr, &self.present_list());
+        self.snapshot = Some((seq, frame.clone()));
+        frame
     }
 
     /// Who is here, in a stable order.
@@ -283,6 +360,7 @@ impl<S: Sink> Projector<S> {
     }
 
     fn announce(&mut self, who: Presence, state: PresenceState, seq: u64, metrics: &Metrics) {
+        self.snapshot = None;
         if self.subscribers.is_empty() {
             return;
         }

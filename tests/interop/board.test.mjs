@@ -72,8 +72,9 @@ function unit() {
     { type: 'presence', seq: 5, state: 'left', user: 'ann', via: 'live' },
     { type: 'presence', seq: 5, state: 'left', user: 'yjs-user', via: 'sync', client: 42 },
     { seq: 6, by: 'ann', at: 300, type: 'objective.created', objective: objective('o2', { order: 0.5 }) },
-    { seq: 7, by: 'ann', at: 400, type: 'kr.updated', key_result: kr('k1', 'o1', { order: 2, current: 40, progress: 40, confidence: 3, status: 'off_track', overdue: true }), changed: ['current'] },
-    { seq: 7, by: 'ann', at: 400, type: 'objective.updated', objective: objective('o1', { progress: 20, status: 'off_track', overdue: true }), changed: ['progress'] },
+    { seq: 7, by: 'ann', at: 400, type: 'kr.updated', key_result: 'k1', objective: 'o1', changed: ['confidence', 'current', 'overdue', 'progress', 'status'], fields: { current: 40, progress: 40, confidence: 3, status: 'off_track', overdue: true } },
+    { seq: 7, by: 'ann', at: 400, type: 'objective.updated', objective: 'o1', changed: ['overdue', 'progress', 'status'], fields: { progress: 20, status: 'off_track', overdue: true } },
+    { seq: 7, by: 'ann', at: 400, type: 'kr.updated', key_result: 'k-unknown', objective: 'o1', changed: ['title'], fields: { title: 'an update for a KR this page never saw is ignored' } },
     { seq: 7, by: 'ann', at: 400, type: 'checkin.created', checkin: checkin('ci2', 'k1', 400, { value: 40, confidence: 3, comment: 'blocked', mentions: ['bob'] }) },
     { seq: 7, by: 'ann', at: 400, type: 'mention', user: 'bob', source: { checkin: 'ci2' }, target: { key_result: 'k1' } },
     { seq: 8, by: 'carl', at: 500, type: 'mention', user: 'ann', source: { comment: 'cm-unknown' }, target: { objective: 'o1' } },
@@ -109,7 +110,7 @@ function unit() {
 
   M.applyMessage(m, { seq: 10, by: 'ann', at: 700, type: 'kr.removed', key_result: 'k1', objective: 'o1' });
   M.applyMessage(m, { seq: 10, by: 'ann', at: 700, type: 'objective.removed', objective: 'o2' });
-  M.applyMessage(m, { seq: 10, by: 'ann', at: 700, type: 'kr.archived', key_result: kr('k2', 'o1', { archived: true }) });
+  M.applyMessage(m, { seq: 10, by: 'ann', at: 700, type: 'kr.archived', key_result: 'k2', objective: 'o1', changed: ['archived'], fields: { archived: true } });
   M.applyMessage(m, { seq: 10, by: 'ann', at: 700, type: 'cycle.updated', cycle: null });
   assert.deepEqual(M.boardView(m).map((b) => [b.objective.id, b.keyResults.length]), [['o1', 0]]);
   assert.equal(m.cycle, null);

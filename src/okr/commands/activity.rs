@@ -167,9 +167,8 @@ pub(crate) fn comment_create(
     let text = validate::text("text", &c.text, limits::COMMENT_MAX, true)?;
     let mentions = validate::mentions("mentions", &c.mentions)?;
     if let Some(parent) = &c.reply_to {
-        let parent = (ctx.set.comments.iter())
-            .find(|m| m.id == *parent)
-            .ok_or_else(|| not_found("reply_to", "comment", parent))?;
+        let parent =
+            (ctx.view.comment(parent)).ok_or_else(|| not_found("reply_to", "comment", parent))?;
         if parent.target != c.target {
             let message = "a reply must be about the same target as the comment it answers";
             return Err(CommandError::new(

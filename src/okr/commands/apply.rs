@@ -6,8 +6,9 @@
 //! fail. That is what makes "a refused command changes nothing" hold, and the tests check it on
 //! the encoded doc.
 //!
-//! Validation reads the typed set with [`read`]: one definition of what exists (an entry the
-//! reader skips as garbage cannot be edited by a command either: it is "not found").
+//! Validation looks at the typed set ([`Projection`]): one definition of what exists (an entry
+//! the reader skips as garbage cannot be edited by a command either: it is "not found"). A room
+//! passes its own projection, up to date with its doc, so a command costs no read of the set.
 
 use yrs::TransactionMut;
 
@@ -15,37 +16,41 @@ use super::context::{Ctx, Result};
 use super::{activity, kr, objective, validate};
 use super::{Applied, Command};
 use crate::okr::model::Millis;
-use crate::okr::read;
+use crate::okr::Projection;
 
-/// Applies `cmd` by `actor` at `now` in `txn`, or refuses it and changes nothing.
+/// Applies `cmd` by `actor` at `now` in `txn`, or refuses it and changes nothing. Reads the set
+/// first; a room, which keeps it, calls [`apply_in_room`].
 ///
 /// Alignment refs without a `room` are local to this doc; use [`apply_in_room`] so that refs
 /// naming this room explicitly are checked as local too.
 pub fn apply(txn: &mut TransactionMut, cmd: &Command, actor: &str, now: Millis) -> Result<Applied> {
-    run(txn, None, cmd, actor, now)
+    let view = Projection::load(&*txn, now);
+    run(txn, None, &view, cmd, actor, now)
 }
 
-/// [`apply`] for a doc known to be room `room`.
+/// [`apply`] for a doc known to be room `room`, whose set is `view` (up to date with `txn`).
 pub fn apply_in_room(
     txn: &mut TransactionMut,
     room: &str,
+    view: &Projection,
     cmd: &Command,
     actor: &str,
     now: Millis,
 ) -> Result<Applied> {
-    run(txn, Some(room), cmd, actor, now)
+    run(txn, Some(room), view, cmd, actor, now)
 }
 
 fn run(
     txn: &mut TransactionMut,
     room: Option<&str>,
+    view: &Projection,
     cmd: &Command,
     actor: &str,
     now: Millis,
 ) -> Result<Applied> {
     validate::id("actor", actor)?;
     let ctx = Ctx {
-        set: read(&*txn, now),
+        view,
         actor,
         now,
         room,

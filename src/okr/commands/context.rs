@@ -1,4 +1,4 @@
-//! What every command handler shares: the context it runs in ([`Ctx`]: the set as read
+//! What every command handler shares: the context it runs in ([`Ctx`]: the set as it is
 //! before the command, the actor, the time, the room), lookups that fail with the right error,
 //! and the two-phase helpers (fetch every map to write, then write).
 
@@ -7,14 +7,16 @@ use std::collections::HashMap;
 use yrs::{Map, MapRef, Out, ReadTxn, TransactionMut};
 
 use super::{CommandError, ErrorCode};
-use crate::okr::model::{AlignRef, KeyResult, Millis, Objective, OkrSet};
+use crate::okr::model::{AlignRef, KeyResult, Millis, Objective};
 use crate::okr::schema::field as f;
+use crate::okr::Projection;
 
 pub(crate) type Result<T> = std::result::Result<T, CommandError>;
 
 /// What every handler needs besides its command.
 pub(crate) struct Ctx<'a> {
-    pub set: OkrSet,
+    /// The set before the command (the room's own projection: no read per command).
+    pub view: &'a Projection,
     pub actor: &'a str,
     pub now: Millis,
     /// This room's id, when known: refs naming it are local.
@@ -23,10 +25,8 @@ pub(crate) struct Ctx<'a> {
 
 impl Ctx<'_> {
     pub fn objective(&self, id: &str, field: &str) -> Result<&Objective> {
-        self.set
-            .objectives
-            .iter()
-            .find(|o| o.id == id)
+        self.view
+            .objective(id)
             .ok_or_else(|| not_found(field, "objective", id))
     }
 
@@ -44,10 +44,8 @@ impl Ctx<'_> {
     }
 
     pub fn kr(&self, id: &str, field: &str) -> Result<&KeyResult> {
-        self.set
-            .key_results
-            .iter()
-            .find(|k| k.id == id)
+        self.view
+            .key_result(id)
             .ok_or_else(|| not_found(field, "key result", id))
     }
 

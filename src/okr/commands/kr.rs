@@ -11,11 +11,7 @@ use crate::okr::schema::{self, field as f, limits};
 
 /// The next order among objective `objective`'s KRs.
 fn next_order(ctx: &Ctx, objective: &str) -> f64 {
-    let orders = ctx
-        .set
-        .key_results
-        .iter()
-        .filter(|k| k.objective == objective);
+    let orders = ctx.view.key_results_of(objective);
     orders.map(|k| k.order).fold(0.0, f64::max) + 1.0
 }
 
@@ -178,10 +174,9 @@ pub(crate) fn archive(txn: &mut TransactionMut, ctx: &Ctx, c: &KrArchive) -> Res
 pub(crate) fn reorder(txn: &mut TransactionMut, ctx: &Ctx, c: &KrReorder) -> Result<Applied> {
     let kr = ctx.kr(&c.key_result, "key_result")?;
     let others: Vec<(&str, f64)> = ctx
-        .set
-        .key_results
-        .iter()
-        .filter(|k| k.objective == kr.objective && k.id != kr.id)
+        .view
+        .key_results_of(&kr.objective)
+        .filter(|k| k.id != kr.id)
         .map(|k| (k.id.as_str(), k.order))
         .collect();
     let map = move_to(

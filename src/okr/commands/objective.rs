@@ -31,13 +31,7 @@ pub(crate) fn create(txn: &mut TransactionMut, ctx: &Ctx, c: &ObjectiveCreate) -
             ctx.parent_objective(r, &format!("aligned_to[{i}]"))?;
         }
     }
-    let order = ctx
-        .set
-        .objectives
-        .iter()
-        .map(|o| o.order)
-        .fold(0.0, f64::max)
-        + 1.0;
+    let order = ctx.view.objectives().map(|o| o.order).fold(0.0, f64::max) + 1.0;
 
     // Writes only from here on.
     let root = txn.get_or_insert_map(schema::OBJECTIVES);
@@ -166,9 +160,8 @@ pub(crate) fn reorder(
 ) -> Result<Applied> {
     ctx.objective(&c.objective, "objective")?;
     let others: Vec<(&str, f64)> = ctx
-        .set
-        .objectives
-        .iter()
+        .view
+        .objectives()
         .filter(|o| o.id != c.objective)
         .map(|o| (o.id.as_str(), o.order))
         .collect();
@@ -225,7 +218,7 @@ pub(crate) fn align(txn: &mut TransactionMut, ctx: &Ctx, c: &ObjectiveAlign) -> 
 fn check_cycles(ctx: &Ctx, objective: &str, refs: &[(AlignRef, String)]) -> Result<()> {
     // The local parent graph, objective → parent objectives, with `objective`'s new parents.
     let mut parents: HashMap<&str, Vec<String>> = HashMap::new();
-    for o in ctx.set.objectives.iter().filter(|o| o.id != objective) {
+    for o in ctx.view.objectives().filter(|o| o.id != objective) {
         let local = o.aligned_to.iter().filter(|r| ctx.is_local(r));
         let ps = local
             .filter_map(|r| ctx.parent_objective(r, "").ok())

@@ -242,7 +242,8 @@ fn align_set_add_remove_and_cycles() {
         let c = cmd(
             json!({"type": "objective.align", "objective": o1, "add": [{"room": "acme.sales.2026-Q3", "objective": o1}]}),
         );
-        apply_in_room(&mut txn, "acme.sales.2026-Q3", &c, "alice", day(1)).expect_err("self")
+        let view = Projection::load(&txn, day(1));
+        apply_in_room(&mut txn, "acme.sales.2026-Q3", &view, &c, "alice", day(1)).expect_err("self")
     };
     assert_eq!(err.code, ErrorCode::AlignmentCycle);
     assert_eq!(state(&doc), before);

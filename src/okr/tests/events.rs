@@ -78,9 +78,22 @@ fn each_event_kind() {
     match &e[1] {
         Event::KrUpdated {
             key_result,
+            objective,
             changed,
+            fields,
         } => {
-            assert_eq!(key_result.progress, 30.0);
+            assert_eq!(key_result, &k);
+            assert_eq!(objective, &o);
+            assert_eq!(fields["progress"], 30.0);
+            let mut names: Vec<&String> = fields.keys().collect();
+            names.retain(|n| {
+                !["updated_at", "updated_by", "expected_progress"].contains(&n.as_str())
+            });
+            assert_eq!(
+                names,
+                changed.iter().collect::<Vec<_>>(),
+                "fields = changed + quiet ones"
+            );
             for f in [
                 "confidence",
                 "current",
@@ -191,7 +204,9 @@ fn yjs_edits_and_removals() {
     let e = diff(&before, &after);
     assert_eq!(e.len(), 1, "{e:?}");
     assert!(
-        matches!(&e[0], Event::KrUpdated { key_result, changed } if key_result.title == "key 1" && changed == &vec!["title".to_owned()])
+        matches!(&e[0], Event::KrUpdated { changed, fields, .. }
+            if fields.len() == 1 && fields["title"] == "key 1" && changed == &vec!["title".to_owned()]),
+        "a title change carries the title alone: {e:?}"
     );
     // … and deletes the objective outright.
     {

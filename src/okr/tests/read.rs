@@ -122,8 +122,8 @@ fn history_uses_the_metric_in_force() {
         day(20),
     );
     checkin(&doc, &ks[0], 150.0, 5, day(30));
-    let set = snapshot(&doc, day(31));
-    let h = kr_history(&set, &ks[0]).expect("kr exists");
+    let view = Projection::load(&doc.transact(), day(31));
+    let h = view.kr_history(&ks[0]).expect("kr exists");
     assert_eq!(h.len(), 2);
     assert!(close(h[0].progress, 50.0), "50 of 100 under the old target");
     assert!(close(h[1].progress, 75.0), "150 of 200 under the new one");
@@ -131,7 +131,7 @@ fn history_uses_the_metric_in_force() {
         (h[1].confidence, h[1].author.as_str(), h[1].at),
         (Some(5), "alice", day(30))
     );
-    assert!(kr_history(&set, "nope").is_none());
+    assert!(view.kr_history("nope").is_none());
 }
 
 fn paths(set: &OkrSet) -> Vec<&str> {
