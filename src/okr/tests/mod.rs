@@ -7,6 +7,7 @@ mod commands;
 mod events;
 mod lint;
 mod merge;
+mod projection;
 mod read;
 mod rules;
 
