@@ -301,30 +301,186 @@ fn mentions(
 }
 
 /// The fields that differ (sorted; quiet ones left out) and the new values of every field that
-/// differs, quiet ones included: they travel with a real change. `None` when nothing but quiet fields changed.
-fn patch<T: Serialize + PartialEq>(before: &T, after: &T) -> Option<(Vec<String>, Patch)> {
-    if before == after {
+/// differs, quiet ones included: they travel with a real change. `None` when nothing but quiet
+/// fields changed.
+fn patch<T: Fielded>(before: &T, after: &T) -> Option<(Vec<String>, Patch)> {
+    let mut diff = FieldDiff::default();
+    after.compare(before, &mut diff);
+    if diff.changed.is_empty() {
         return None;
     }
-    let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
-        (serde_json::to_value(before), serde_json::to_value(after))
-    else {
-        return None;
-    };
-    let mut changed = Vec::new();
-    let mut fields = Patch::new();
-    for (k, v) in b {
-        if a.get(k.as_str()) == Some(&v) {
-            continue;
+    diff.changed.sort_unstable();
+    Some((diff.changed, diff.fields))
+}
+
+/// The differing fields of two values, as [`patch`] reports them.
+#[derive(Default)]
+struct FieldDiff {
+    changed: Vec<String>,
+    fields: Patch,
+}
+
+impl FieldDiff {
+    /// Compares one field; only a differing one is serialised.
+    fn field<V: PartialEq + Serialize>(&mut self, name: &str, before: &V, after: &V) {
+        if before == after {
+            return;
         }
-        if !QUIET.contains(&k.as_str()) {
-            changed.push(k.clone());
+        if !QUIET.contains(&name) {
+            self.changed.push(name.to_owned());
         }
-        fields.insert(k, v);
+        // Serialising a model field cannot fail (no maps with non-string keys).
+        let value = serde_json::to_value(after).unwrap_or(serde_json::Value::Null);
+        self.fields.insert(name.to_owned(), value);
     }
-    if changed.is_empty() {
-        return None;
+}
+
+/// An entry whose fields can be compared one by one, by their JSON names. Each impl destructures
+/// the whole struct, so a field added to the model without being compared does not compile.
+trait Fielded {
+    fn compare(&self, before: &Self, d: &mut FieldDiff);
+}
+
+impl Fielded for Objective {
+    fn compare(&self, b: &Self, d: &mut FieldDiff) {
+        let Objective {
+            id,
+            title,
+            description,
+            owner,
+            team,
+            kind,
+            visibility,
+            commitment,
+            order,
+            archived,
+            aligned_to,
+            created_at,
+            created_by,
+            updated_at,
+            updated_by,
+            key_results,
+            progress,
+            status,
+            overdue,
+        } = self;
+        d.field("id", &b.id, id);
+        d.field("title", &b.title, title);
+        d.field("description", &b.description, description);
+        d.field("owner", &b.owner, owner);
+        d.field("team", &b.team, team);
+        d.field("kind", &b.kind, kind);
+        d.field("visibility", &b.visibility, visibility);
+        d.field("commitment", &b.commitment, commitment);
+        d.field("order", &b.order, order);
+        d.field("archived", &b.archived, archived);
+        d.field("aligned_to", &b.aligned_to, aligned_to);
+        d.field("created_at", &b.created_at, created_at);
+        d.field("created_by", &b.created_by, created_by);
+        d.field("updated_at", &b.updated_at, updated_at);
+        d.field("updated_by", &b.updated_by, updated_by);
+        d.field("key_results", &b.key_results, key_results);
+        d.field("progress", &b.progress, progress);
+        d.field("status", &b.status, status);
+        d.field("overdue", &b.overdue, overdue);
     }
-    changed.sort();
-    Some((changed, fields))
+}
+
+impl Fielded for KeyResult {
+    fn compare(&self, b: &Self, d: &mut FieldDiff) {
+        let KeyResult {
+            id,
+            objective,
+            title,
+            owner,
+            metric,
+            weight,
+            cadence_days,
+            order,
+            archived,
+            revisions,
+            created_at,
+            created_by,
+            updated_at,
+            updated_by,
+            current,
+            raw_progress,
+            progress,
+            expected_progress,
+            behind_pace,
+            confidence,
+            status,
+            overdue,
+            last_checkin_at,
+            checkin_due_at,
+        } = self;
+        d.field("id", &b.id, id);
+        d.field("objective", &b.objective, objective);
+        d.field("title", &b.title, title);
+        d.field("owner", &b.owner, owner);
+        d.field("metric", &b.metric, metric);
+        d.field("weight", &b.weight, weight);
+        d.field("cadence_days", &b.cadence_days, cadence_days);
+        d.field("order", &b.order, order);
+        d.field("archived", &b.archived, archived);
+        d.field("revisions", &b.revisions, revisions);
+        d.field("created_at", &b.created_at, created_at);
+        d.field("created_by", &b.created_by, created_by);
+        d.field("updated_at", &b.updated_at, updated_at);
+        d.field("updated_by", &b.updated_by, updated_by);
+        d.field("current", &b.current, current);
+        d.field("raw_progress", &b.raw_progress, raw_progress);
+        d.field("progress", &b.progress, progress);
+        d.field("expected_progress", &b.expected_progress, expected_progress);
+        d.field("behind_pace", &b.behind_pace, behind_pace);
+        d.field("confidence", &b.confidence, confidence);
+        d.field("status", &b.status, status);
+        d.field("overdue", &b.overdue, overdue);
+        d.field("last_checkin_at", &b.last_checkin_at, last_checkin_at);
+        d.field("checkin_due_at", &b.checkin_due_at, checkin_due_at);
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! The field comparison, by way of JSON: what [`super::patch`] must agree with.
+    use serde::Serialize;
+
+    use super::Patch;
+
+    pub fn patch_by_json<T: Serialize>(before: &T, after: &T) -> Option<(Vec<String>, Patch)> {
+        let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
+            (serde_json::to_value(before), serde_json::to_value(after))
+        else {
+            return None;
+        };
+        let mut changed = Vec::new();
+        let mut fields = Patch::new();
+        for (k, v) in b {
+            if a.get(k.as_str()) == Some(&v) {
+                continue;
+            }
+            if !super::QUIET.contains(&k.as_str()) {
+                changed.push(k.clone());
+            }
+            fields.insert(k, v);
+        }
+        changed.sort();
+        (!changed.is_empty()).then_some((changed, fields))
+    }
+
+    /// [`super::patch`] for objectives and KRs, for tests.
+    pub fn objective_patch(
+        before: &crate::okr::Objective,
+        after: &crate::okr::Objective,
+    ) -> Option<(Vec<String>, Patch)> {
+        super::patch(before, after)
+    }
+
+    pub fn kr_patch(
+        before: &crate::okr::KeyResult,
+        after: &crate::okr::KeyResult,
+    ) -> Option<(Vec<String>, Patch)> {
+        super::patch(before, after)
+    }
 }

@@ -6,8 +6,6 @@
 //! then decides: a missing required field skips the entry, an unusable optional one falls back
 //! to its default. Nothing here panics on data.
 
-use std::collections::HashMap;
-
 use serde::de::DeserializeOwned;
 use yrs::{Any, Array, GetString, Map, Out, ReadTxn};
 
@@ -17,7 +15,8 @@ use super::model::{Millis, Problem};
 pub(crate) struct Fields<'t, T: ReadTxn> {
     txn: &'t T,
     path: String,
-    values: HashMap<String, Out>,
+    /// The entry's fields: a dozen or so, so a list searched in order beats hashing.
+    values: Vec<(String, Out)>,
     pub problems: Vec<Problem>,
 }
 
@@ -49,7 +48,8 @@ impl<'t, T: ReadTxn> Fields<'t, T> {
 
     /// The raw value, `None` when absent, `null` or `undefined`.
     pub fn get(&self, key: &str) -> Option<&Out> {
-        match self.values.get(key)? {
+        let (_, value) = self.values.iter().find(|(k, _)| k == key)?;
+        match value {
             Out::Any(Any::Null | Any::Undefined) => None,
             v => Some(v),
         }

@@ -33,7 +33,6 @@
 //! and commands) and checks after every step that [`Projection::to_set`] equals a full read and
 //! that the events equal the diff of the two full reads around the step.
 
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use yrs::ReadTxn;
@@ -73,8 +72,16 @@ pub struct Projection {
     lint: Vec<LintFinding>,
 }
 
-/// An objective as it was before an update, and its board position then.
-type ObjectiveBefore = Option<(Objective, usize)>;
+/// An objective as it was before an update (`None`: absent), and its board position then.
+type ObjectiveBefore = Option<(Box<Objective>, usize)>;
+
+/// How an objective to re-derive was before an update.
+enum Was {
+    /// It was re-read: all of it as it was.
+    Entry(ObjectiveBefore),
+    /// Only its roll-up and lint may change: compared in place, copied only if they do.
+    Derived,
+}
 
 /// A KR as it was before an update if it was part of the set, and its place then (its
 /// objective's position, its order).
@@ -84,7 +91,7 @@ type KrBefore = Option<(KeyResult, (usize, f64))>;
 #[derive(Default)]
 struct Work {
     /// Objectives to re-derive.
-    objectives: HashMap<String, ObjectiveBefore>,
+    objectives: HashMap<String, Was>,
     /// KRs to re-derive.
     krs: HashMap<String, KrBefore>,
     new_checkins: Vec<(Millis, String)>,
@@ -191,6 +198,9 @@ impl Projection {
     }
 
     fn set_problems(&mut self, root: Root, id: &str, problems: Vec<Problem>) {
+        if problems.is_empty() && self.problems.is_empty() {
+            return;
+        }
         let key = (root, id.to_owned());
         if problems.is_empty() {
             self.problems.remove(&key);
@@ -202,7 +212,11 @@ impl Projection {
     fn objective_changed<T: ReadTxn>(&mut self, txn: &T, id: &str, w: &mut Work) {
         let (parsed, problems) = read::parse_entry(txn, Root::Objectives, id, read::objective);
         self.set_problems(Root::Objectives, id, problems);
-        self.objective_before(id, w);
+        if !matches!(w.objectives.get(id), Some(Was::Entry(_))) {
+            let before =
+                (self.objectives.get(id)).map(|o| (Box::new(o.clone()), self.position[id]));
+            w.objectives.insert(id.to_owned(), Was::Entry(before));
+        }
         let old = self.objectives.get(id);
         let existed = old.is_some();
         w.board_changed |= match (&parsed, old) {
@@ -230,23 +244,45 @@ impl Projection {
     fn kr_changed<T: ReadTxn>(&mut self, txn: &T, id: &str, w: &mut Work) {
         let (parsed, problems) = read::parse_entry(txn, Root::KeyResults, id, read::key_result);
         self.set_problems(Root::KeyResults, id, problems);
-        self.kr_before(id, w);
-        if let Some(old) = self.krs.remove(id) {
-            self.objective_before(&old.objective, w);
-            if let Some(list) = self.krs_of.get_mut(&old.objective) {
-                list.retain(|k| k != id);
-                if list.is_empty() {
-                    self.krs_of.remove(&old.objective);
+        let new_place = parsed.as_ref().map(|k| (k.objective.clone(), k.order));
+        let old = match (self.krs.get_mut(id), parsed) {
+            (Some(slot), Some(new)) => Some(std::mem::replace(slot, new)),
+            (Some(_), None) => self.krs.remove(id),
+            (None, Some(new)) => {
+                self.krs.insert(id.to_owned(), new);
+                None
+            }
+            (None, None) => None,
+        };
+        let old_place = old.as_ref().map(|k| (k.objective.clone(), k.order));
+        if old_place != new_place {
+            if let Some((objective, _)) = &old_place {
+                if let Some(list) = self.krs_of.get_mut(objective) {
+                    list.retain(|k| k != id);
+                    if list.is_empty() {
+                        self.krs_of.remove(objective);
+                    }
                 }
             }
+            if let Some((objective, _)) = &new_place {
+                let list = self.krs_of.entry(objective.clone()).or_default();
+                let (krs, kr) = (&self.krs, &self.krs[id]);
+                let at = list.partition_point(|k| read::kr_order(&krs[k], kr).is_lt());
+                list.insert(at, id.to_owned());
+            }
         }
-        if let Some(kr) = parsed {
-            self.objective_before(&kr.objective, w);
-            let list = self.krs_of.entry(kr.objective.clone()).or_default();
-            let krs = &self.krs;
-            let at = list.partition_point(|k| read::kr_order(&krs[k], &kr).is_lt());
-            list.insert(at, id.to_owned());
-            self.krs.insert(id.to_owned(), kr);
+        for (objective, _) in old_place.iter().chain(&new_place) {
+            self.objective_touched(objective, w);
+        }
+        // What it was, moved rather than copied (unless something already noted it).
+        if !w.krs.contains_key(id) {
+            let before = old
+                .filter(|k| self.objectives.contains_key(&k.objective))
+                .map(|k| {
+                    let place = (self.position[&k.objective], k.order);
+                    (k, place)
+                });
+            w.krs.insert(id.to_owned(), before);
         }
     }
 
@@ -302,11 +338,10 @@ impl Projection {
         }
     }
 
-    /// Notes objective `id` for re-deriving, with its current state (the first time only).
-    fn objective_before(&self, id: &str, w: &mut Work) {
+    /// Notes that objective `id`'s roll-up and lint may have changed.
+    fn objective_touched(&self, id: &str, w: &mut Work) {
         if !w.objectives.contains_key(id) {
-            let before = (self.objectives.get(id)).map(|o| (o.clone(), self.position[id]));
-            w.objectives.insert(id.to_owned(), before);
+            w.objectives.insert(id.to_owned(), Was::Derived);
         }
     }
 
@@ -351,24 +386,31 @@ impl Projection {
             }
             let (latest, confidence) = latest(&self.checkins_of, &self.checkins, id);
             read::derive_kr(kr, latest, confidence, &self.clock);
-            let objective = kr.objective.clone();
-            if let Entry::Vacant(slot) = w.objectives.entry(objective) {
-                let id = slot.key();
-                let before = (self.objectives.get(id)).map(|o| (o.clone(), self.position[id]));
-                slot.insert(before);
+            if !w.objectives.contains_key(&kr.objective) {
+                w.objectives.insert(kr.objective.clone(), Was::Derived);
             }
         }
         let mut lint_changed = w.board_changed;
-        for id in w.objectives.keys() {
-            let Some(mut o) = self.objectives.remove(id) else {
+        for (id, was) in w.objectives.iter_mut() {
+            let Some(o) = self.objectives.get(id) else {
                 continue;
             };
             let ids = self.krs_of.get(id).map(Vec::as_slice).unwrap_or_default();
             let krs: Vec<&KeyResult> = ids.iter().map(|k| &self.krs[k]).collect();
-            read::roll_up(&mut o, krs.iter().copied());
+            let rolled = read::roll_up_values(krs.iter().copied());
+            if o.key_results != ids || rolled != (o.progress, o.status, o.overdue) {
+                if let Was::Derived = was {
+                    *was = Was::Entry(Some((Box::new(o.clone()), self.position[id])));
+                }
+                let o = self.objectives.get_mut(id).expect("present");
+                if o.key_results != ids {
+                    o.key_results = ids.to_vec();
+                }
+                (o.progress, o.status, o.overdue) = rolled;
+            }
+            let o = &self.objectives[id];
             let mut found = Vec::new();
-            lint_objective(&o, krs.iter().copied(), &mut found);
-            self.objectives.insert(id.clone(), o);
+            lint_objective(o, krs.iter().copied(), &mut found);
             if self.lint_of.get(id) != Some(&found) {
                 lint_changed = true;
                 self.lint_of.insert(id.clone(), found);
@@ -393,7 +435,12 @@ impl Projection {
 
     /// The events of a change, in [`diff`](super::diff())'s order.
     fn events(&self, w: Work, lint_changed: bool, out: &mut Vec<Event>) {
-        let mut objectives: Vec<(&String, &ObjectiveBefore)> = w.objectives.iter().collect();
+        let mut objectives: Vec<(&String, &ObjectiveBefore)> = (w.objectives.iter())
+            .filter_map(|(id, was)| match was {
+                Was::Entry(before) => Some((id, before)),
+                Was::Derived => None,
+            })
+            .collect();
         objectives.sort_by_key(|(id, before)| match self.position.get(*id) {
             Some(p) if self.objectives.contains_key(*id) => (0, *p),
             _ => (1, before.as_ref().map_or(0, |(_, p)| *p)),

@@ -520,18 +520,21 @@ pub(crate) fn derive_kr_in_time(kr: &mut KeyResult, clock: &Clock) {
 }
 
 /// Fills in an objective's derived fields from its KRs (all of them, in order).
-pub(crate) fn roll_up<'a>(o: &mut Objective, krs: impl IntoIterator<Item = &'a KeyResult>) {
-    o.key_results.clear();
-    let mut active = Vec::new();
-    for k in krs {
-        o.key_results.push(k.id.clone());
-        if !k.archived {
-            active.push(k);
-        }
-    }
-    o.progress = rules::weighted_progress(active.iter().map(|k| (k.weight, k.progress)));
-    o.status = active.iter().map(|k| k.status).max();
-    o.overdue = active.iter().any(|k| k.overdue);
+pub(crate) fn roll_up<'a>(o: &mut Objective, krs: impl IntoIterator<Item = &'a KeyResult> + Clone) {
+    o.key_results = krs.clone().into_iter().map(|k| k.id.clone()).collect();
+    (o.progress, o.status, o.overdue) = roll_up_values(krs);
+}
+
+/// An objective's `progress`, `status` and `overdue` from its KRs (archived ones are skipped).
+pub(crate) fn roll_up_values<'a>(
+    krs: impl IntoIterator<Item = &'a KeyResult>,
+) -> (f64, Option<Status>, bool) {
+    let active: Vec<&KeyResult> = krs.into_iter().filter(|k| !k.archived).collect();
+    (
+        rules::weighted_progress(active.iter().map(|k| (k.weight, k.progress))),
+        active.iter().map(|k| k.status).max(),
+        active.iter().any(|k| k.overdue),
+    )
 }
 
 /// The problem of a KR whose objective does not exist (the KR is skipped).

@@ -36,6 +36,11 @@ impl Touched {
         all
     }
 
+    /// Forgets everything noted.
+    pub fn clear(&mut self) {
+        *self = Touched::default();
+    }
+
     pub fn is_empty(&self) -> bool {
         !self.cycle
             && self.objectives.is_empty()

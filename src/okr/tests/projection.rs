@@ -523,6 +523,7 @@ fn check(ops: &[Op]) -> Result<(), TestCaseError> {
             }
         };
         let after = read(&doc.transact(), p.as_of());
+        same_patches(&before, &after)?;
         prop_assert_eq!(&p.to_set(), &after, "model after step {}: {:?}", step, op);
         prop_assert_eq!(
             &events,
@@ -531,6 +532,22 @@ fn check(ops: &[Op]) -> Result<(), TestCaseError> {
             step,
             op
         );
+    }
+    Ok(())
+}
+
+/// The field-by-field comparison events use agrees with comparing the entries' JSON.
+fn same_patches(before: &OkrSet, after: &OkrSet) -> Result<(), TestCaseError> {
+    use crate::okr::events::testing::{kr_patch, objective_patch, patch_by_json};
+    for a in &after.objectives {
+        if let Some(b) = before.objectives.iter().find(|b| b.id == a.id) {
+            prop_assert_eq!(objective_patch(b, a), patch_by_json(b, a));
+        }
+    }
+    for a in &after.key_results {
+        if let Some(b) = before.key_results.iter().find(|b| b.id == a.id) {
+            prop_assert_eq!(kr_patch(b, a), patch_by_json(b, a));
+        }
     }
     Ok(())
 }
