@@ -3,13 +3,16 @@
 #
 #   load-tests/ab.sh OLD_BIN NEW_BIN [SCENARIO...]      # default scenario: workshop
 #   REPS=7 load-tests/ab.sh /work/old/target/release/okrhub target/release/okrhub workshop heavy
+#   load-tests/ab.sh OLD NEW okr-typing okr-typing:draft-title   # SCENARIO:EDIT_KIND
 #
 # Each rep runs every scenario on both binaries, old then new (new then old on odd reps, so
 # slow drift of the machine cancels out). Each run gets a fresh server, pinned to core 0, with an
 # empty data dir; the generator (ONE binary, ./target/release/okrhub-load, for both sides) is
 # pinned to core 1 and writes one JSON line per run. At the end a table gives, per scenario, the
 # medians over the reps for old and new and the ratio new/old of the medians, plus the range of
-# the per-rep (paired) ratios, which shows how much of a difference is noise.
+# the per-rep (paired) ratios, which shows how much of a difference is noise. A scenario written
+# SCENARIO:EDIT_KIND runs with `--edit-kind EDIT_KIND`; when both `S` and `S:draft-title` run,
+# a last table sets each binary's OKR-title typing against its own unprojected baseline.
 #
 # Nothing else should run meanwhile (a cargo build on either core swamps the differences): each
 # run prints how busy the machine was just before it, and warns above 10%.
@@ -40,7 +43,7 @@ for b in "$OLD_BIN" "$NEW_BIN"; do
   [[ -x $b ]] || { echo "not an executable: $b" >&2; exit 2; }
 done
 for s in "${SCENARIOS[@]}"; do
-  [[ -f $ROOT/load-tests/scenarios/$s.toml ]] || { echo "no scenario file: $s" >&2; exit 2; }
+  [[ -f $ROOT/load-tests/scenarios/${s%%:*}.toml ]] || { echo "no scenario file: ${s%%:*}" >&2; exit 2; }
 done
 [[ $OLD_BIN == "$NEW_BIN" ]] && echo "note: OLD_BIN and NEW_BIN are the same file (harness test?)"
 if [[ ! -x $GEN ]]; then
@@ -118,8 +121,9 @@ for rep in $(seq 0 $((REPS - 1))); do
       start_server "$bin" "$OUT/$tag.server.log"
       # In the background + wait, so that a signal reaches the traps at once (timeout passes a
       # SIGTERM on to the generator).
-      timeout -k 10 "$GEN_TIMEOUT" taskset -c 1 "$GEN" --json \
-        --url "ws://127.0.0.1:$PORT/sync" --scenario "$ROOT/load-tests/scenarios/$s.toml" \
+      extra=(); [[ $s == *:* ]] && extra=(--edit-kind "${s#*:}")
+      timeout -k 10 "$GEN_TIMEOUT" taskset -c 1 "$GEN" --json "${extra[@]}" \
+        --url "ws://127.0.0.1:$PORT/sync" --scenario "$ROOT/load-tests/scenarios/${s%%:*}.toml" \
         --server-pid "$SERVER_PID" --label "$side" --run-id "ab-$s-$rep-$side-$$" \
         >"$OUT/$tag.json" 2>"$OUT/$tag.gen.log" &
       GEN_PID=$!
@@ -149,10 +153,11 @@ done
 python3 - "$RUN" "${SCENARIOS[@]}" <<'EOF' | tee "$OUT/table.md"
 import json, sys, statistics as st
 from collections import defaultdict
-runs = defaultdict(dict)   # (scenario, label) -> {rep: report}; run ids are ab-SCENARIO-REP-SIDE-PID
+runs = defaultdict(dict)   # (spec, label) -> {rep: report}; run ids are ab-SPEC-REP-SIDE-PID
 for line in open(sys.argv[1]):
     r = json.loads(line)
-    runs[(r["scenario"], r["label"])][int(r["run_id"].rsplit("-", 3)[1])] = r
+    spec, rep, _, _ = r["run_id"][len("ab-"):].rsplit("-", 3)
+    runs[(spec, r["label"])][int(rep)] = r
 METRICS = [("server CPU µs/delivery", lambda r: r["main"]["server_cpu_us_per_delivery"]),
            ("p50 delivery ms", lambda r: r["main"]["delivery_p50_us"] / 1000),
            ("p99 delivery ms", lambda r: r["main"]["delivery_p99_us"] / 1000),
@@ -178,5 +183,23 @@ for s in sys.argv[2:]:
     ticks = sum(r["main"]["server_cpu_clock"] == "ticks" for r in [*old.values(), *new.values()])
     if ticks:
         print(f"\n{ticks} run(s) read server CPU from 10 ms clock ticks (coarse)")
+for s in sys.argv[2:]:
+    base = f"{s}:draft-title"
+    if ":" in s or base not in sys.argv[2:]:
+        continue
+    print(f"\n### {s} against its unprojected baseline ({base}), per binary\n")
+    print("| metric | old: okr / draft | new: okr / draft | per-rep new okr/draft min–max |")
+    print("|---|---|---|---|")
+    for title, get in METRICS:
+        cells = []
+        for side in ("old", "new"):
+            a = {k: get(r) for k, r in runs.get((s, side), {}).items() if get(r) is not None}
+            b = {k: get(r) for k, r in runs.get((base, side), {}).items() if get(r) is not None}
+            ratio = st.median(a.values()) / st.median(b.values()) if a and b and st.median(b.values()) else None
+            paired = [a[k] / b[k] for k in a if k in b and b[k]]
+            cells.append(("–" if ratio is None else f"{ratio:.3f}", paired))
+        spread = cells[1][1]
+        spread = f"{min(spread):.3f}–{max(spread):.3f}" if spread else "–"
+        print(f"| {title} | {cells[0][0]} | {cells[1][0]} | {spread} |")
 EOF
 echo "JSON lines: $RUN (python3 load-tests/summarize.py $RUN gives every metric); logs in $OUT"

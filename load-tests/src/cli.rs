@@ -10,6 +10,7 @@ use crate::config::{
     default_run_id, editors_from_fraction, ApplyMode, Config, EditKind, Saturate, SaturateSpec,
     Scenario,
 };
+use crate::seed::SeedSpec;
 use crate::target::Target;
 
 /// Load generator for okrhub and other y-websocket servers (loopback only).
@@ -87,6 +88,25 @@ pub struct Cli {
     /// Map entries (~100 bytes each) one client writes into each room before the others join.
     #[arg(long)]
     pub preload_entries: Option<usize>,
+
+    /// Seed every room with a realistic OKR set (cycle, 9 objectives, 36 KRs, check-ins,
+    /// comments, and the 36 KRs again under the unprojected `draft_key_results`) before the
+    /// clients join.
+    #[arg(long)]
+    pub seed_okr: bool,
+
+    /// Check-ins per seeded room (default 300; needs --seed-okr).
+    #[arg(long)]
+    pub seed_checkins: Option<usize>,
+
+    /// Comments per seeded room (default a fifth of the check-ins; needs --seed-okr).
+    #[arg(long)]
+    pub seed_comments: Option<usize>,
+
+    /// `/live/{room}` subscribers (room screens) per room, besides --clients: they read every
+    /// JSON frame the server sends and take no part in the delivery statistics.
+    #[arg(long)]
+    pub live_subscribers: Option<usize>,
 
     /// PID of the server under test: report its CPU and RSS.
     #[arg(long)]
@@ -170,6 +190,16 @@ impl Cli {
         } else {
             None
         };
+        let seed_checkins = self.seed_checkins.or(sc.seed_checkins);
+        let seed_comments = self.seed_comments.or(sc.seed_comments);
+        let seed = if self.seed_okr || sc.seed_okr == Some(true) {
+            Some(SeedSpec::new(seed_checkins, seed_comments))
+        } else {
+            if seed_checkins.is_some() || seed_comments.is_some() {
+                bail!("--seed-checkins and --seed-comments need --seed-okr");
+            }
+            None
+        };
         let cfg = Config {
             target,
             create_doc_url: self.create_doc_url,
@@ -196,6 +226,11 @@ impl Cli {
                 .preload_entries
                 .or(sc.preload_entries)
                 .unwrap_or(d.preload_entries),
+            seed,
+            live_subscribers: self
+                .live_subscribers
+                .or(sc.live_subscribers)
+                .unwrap_or(d.live_subscribers),
             server_pid: self.server_pid,
             quiesce_timeout: match self.quiesce_timeout.or(sc.quiesce_timeout) {
                 Some(v) => secs("quiesce-timeout", v)?,
@@ -244,6 +279,59 @@ mod tests {
         assert!(parse(&["--url-template", "ws://127.0.0.1:1/x"]).is_err());
         let c = parse(&["--url-template", "ws://127.0.0.1:1/d/{room}/ws/{room}"]).unwrap();
         assert!(matches!(c.target, Target::Template(_)));
+    }
+
+    #[test]
+    fn okr_scenarios_and_their_baselines() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios");
+        let url = "ws://127.0.0.1:1/sync";
+        let typing = format!("{dir}/okr-typing.toml");
+        let c = parse(&["--url", url, "--scenario", &typing]).unwrap();
+        assert_eq!((c.rooms, c.clients, c.editors, c.rate), (20, 10, 3, 2.0));
+        assert_eq!(c.edit_kind, EditKind::OkrTitle);
+        assert_eq!(c.seed, Some(SeedSpec::new(Some(300), None)));
+        assert_eq!(c.live_subscribers, 0);
+        let c = parse(&[
+            "--url",
+            url,
+            "--scenario",
+            &typing,
+            "--edit-kind",
+            "draft-title",
+        ])
+        .unwrap();
+        assert_eq!(c.edit_kind, EditKind::DraftTitle);
+        let screens = format!("{dir}/okr-screens.toml");
+        let c = parse(&["--url", url, "--scenario", &screens]).unwrap();
+        assert_eq!((c.rooms, c.clients, c.editors), (20, 10, 3));
+        assert_eq!(c.live_subscribers, 2);
+        let heavy = format!("{dir}/okr-heavy.toml");
+        let c = parse(&["--url", url, "--scenario", &heavy]).unwrap();
+        assert_eq!((c.rooms, c.clients, c.editors, c.rate), (100, 10, 10, 1.0));
+        assert_eq!(c.edit_kind, EditKind::OkrTitle);
+        // Flags alone; the title kinds need a seed, the seed sizes need --seed-okr.
+        let c = parse(&[
+            "--url",
+            url,
+            "--seed-okr",
+            "--seed-checkins",
+            "50",
+            "--edit-kind",
+            "okr-title",
+            "--live-subscribers",
+            "1",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.seed,
+            Some(SeedSpec {
+                checkins: 50,
+                comments: 10
+            })
+        );
+        assert_eq!(c.live_subscribers, 1);
+        assert!(parse(&["--url", url, "--edit-kind", "okr-title"]).is_err());
+        assert!(parse(&["--url", url, "--seed-checkins", "5"]).is_err());
     }
 
     #[test]

@@ -3,9 +3,10 @@
 //! Handshake: send sync step 1 (our state vector), answer the server's step 1 with step 2,
 //! apply its step 2 — then the client is synced. Afterwards it takes in every update it
 //! receives; an editor also edits at a fixed rate. Latencies are read from the edits themselves
-//! (each carries its send timestamp): with immediate apply by an observer on the edited type, so
-//! a receiver does no more than decode, apply and look at the changed keys; with deferred apply
-//! straight from the update bytes, which are integrated later (see [`crate::receive`]).
+//! (each carries its send timestamp): with immediate apply by an observer on the edited type (a
+//! deep observer on the KR root for the title kinds), so a receiver does no more than decode,
+//! apply and look at the changed keys or the inserted text; with deferred apply straight from
+//! the update bytes, which are integrated later (see [`crate::receive`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,16 +22,17 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use yrs::sync::{Message, MessageReader, SyncMessage};
 use yrs::types::map::MapEvent;
 use yrs::types::text::TextEvent;
-use yrs::types::{Delta, EntryChange, ToJson};
+use yrs::types::{Delta, EntryChange, Event, Events, ToJson};
 use yrs::updates::decoder::{Decode, DecoderV1};
 use yrs::updates::encoder::Encode;
 use yrs::{
-    Any, Doc, GetString, Map, MapRef, Observable, Out, ReadTxn, Snapshot, Text, TextRef, Transact,
-    TransactionMut, Update,
+    Any, DeepObservable, Doc, GetString, Map, MapRef, Observable, Out, ReadTxn, Snapshot, Text,
+    TextRef, Transact, TransactionMut, Update,
 };
 
 use crate::config::{ApplyMode, EditKind, MAX_TICK_RATE};
 use crate::receive::{self, Deferred, Deliveries, Edit};
+use crate::seed;
 use crate::stats::Shared;
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -68,7 +70,7 @@ pub async fn connect_with(url: &str, read_buffer: usize) -> Result<Ws> {
     Ok(ws)
 }
 
-fn bin(bytes: Vec<u8>) -> WsMessage {
+pub(crate) fn bin(bytes: Vec<u8>) -> WsMessage {
     WsMessage::Binary(bytes.into())
 }
 
@@ -165,11 +167,28 @@ pub struct Outcome {
     pub room: usize,
     /// State vector and delete set: equal snapshots mean equal docs.
     pub snapshot: Option<Snapshot>,
-    /// The edited type's contents (map as JSON-like `Any`, or the text).
+    /// The edited type's contents (map as JSON-like `Any`, the text, or the KR root the title
+    /// kinds type into).
     pub content: Option<Any>,
     /// Entries of the preload map `p`.
     pub preload_len: u32,
+    /// Entries of the roots an OKR seed writes.
+    pub seed_counts: seed::Counts,
     pub error: Option<String>,
+}
+
+impl Outcome {
+    /// A client that never synced.
+    fn failed(room: usize, error: String) -> Self {
+        Outcome {
+            room,
+            snapshot: None,
+            content: None,
+            preload_len: 0,
+            seed_counts: seed::Counts::default(),
+            error: Some(error),
+        }
+    }
 }
 
 struct Docs {
@@ -177,6 +196,10 @@ struct Docs {
     map: MapRef,
     text: TextRef,
     preload: MapRef,
+    /// `key_results`, which the server projects (`okr-title`).
+    key_results: MapRef,
+    /// `draft_key_results`, the unprojected copy (`draft-title`).
+    drafts: MapRef,
 }
 
 /// A random 32-bit client id, as the JS `yjs` client makes (`random.uint32()`). yrs would pick
@@ -198,11 +221,15 @@ impl Docs {
         let map = doc.get_or_insert_map("m");
         let text = doc.get_or_insert_text("t");
         let preload = doc.get_or_insert_map("p");
+        let key_results = doc.get_or_insert_map(seed::KEY_RESULTS_ROOT);
+        let drafts = doc.get_or_insert_map(seed::DRAFTS_ROOT);
         Docs {
             doc,
             map,
             text,
             preload,
+            key_results,
+            drafts,
         }
     }
 
@@ -211,12 +238,15 @@ impl Docs {
         let content = match kind {
             EditKind::Map => self.map.to_json(&txn),
             EditKind::Text => Any::String(self.text.get_string(&txn).into()),
+            EditKind::OkrTitle => self.key_results.to_json(&txn),
+            EditKind::DraftTitle => self.drafts.to_json(&txn),
         };
         Outcome {
             room,
             snapshot: Some(txn.snapshot()),
             content: Some(content),
             preload_len: self.preload.len(&txn),
+            seed_counts: seed::Counts::of(&txn),
             error,
         }
     }
@@ -266,33 +296,87 @@ pub fn parse_text_tokens(s: &str) -> impl Iterator<Item = Edit> + '_ {
     s.split(';').filter_map(receive::parse_text_token)
 }
 
-/// Reports the text edits a transaction brought.
-fn observe_text(
-    deliveries: Arc<Deliveries>,
-) -> impl Fn(&TransactionMut, &TextEvent) + Send + Sync + 'static {
-    move |txn, ev| {
-        if is_own_edit(txn) {
-            return;
-        }
-        for d in ev.delta(txn) {
-            if let Delta::Inserted(Out::Any(Any::String(s)), _) = d {
-                for edit in parse_text_tokens(s) {
-                    deliveries.record(edit);
-                }
+/// Reports the text tokens a text change inserted.
+fn record_inserted(deliveries: &Deliveries, txn: &TransactionMut, ev: &TextEvent) {
+    for d in ev.delta(txn) {
+        if let Delta::Inserted(Out::Any(Any::String(s)), _) = d {
+            for edit in parse_text_tokens(s) {
+                deliveries.record(edit);
             }
         }
     }
 }
 
-/// Makes and encodes one edit.
-fn make_edit(d: &Docs, kind: EditKind, key: &str, edit: Edit) -> Vec<u8> {
-    let mut txn = d.doc.transact_mut_with(OWN_EDIT);
-    match kind {
-        EditKind::Map => {
-            d.map.insert(&mut txn, key, receive::map_value(edit));
+/// Reports the text edits a transaction brought.
+fn observe_text(
+    deliveries: Arc<Deliveries>,
+) -> impl Fn(&TransactionMut, &TextEvent) + Send + Sync + 'static {
+    move |txn, ev| {
+        if !is_own_edit(txn) {
+            record_inserted(&deliveries, txn, ev);
         }
-        EditKind::Text => {
-            d.text.push(&mut txn, &receive::text_token(edit));
+    }
+}
+
+/// Reports the text edits a transaction brought anywhere under a KR root (deep observer): the
+/// tokens typed into nested `Y.Text` titles. Other changes (the seed's maps) are ignored.
+fn observe_titles(
+    deliveries: Arc<Deliveries>,
+) -> impl Fn(&TransactionMut, &Events) + Send + Sync + 'static {
+    move |txn, events| {
+        if is_own_edit(txn) {
+            return;
+        }
+        for ev in events.iter() {
+            if let Event::Text(ev) = ev {
+                record_inserted(&deliveries, txn, ev);
+            }
+        }
+    }
+}
+
+/// Has `deliveries` count the edits of `kind` that reach `d`.
+fn observe_edits(d: &Docs, kind: EditKind, deliveries: Arc<Deliveries>) {
+    const KEY: &str = "okrhub-load";
+    match kind {
+        EditKind::Map => d.map.observe(KEY, observe_map(deliveries)),
+        EditKind::Text => d.text.observe(KEY, observe_text(deliveries)),
+        EditKind::OkrTitle => d.key_results.observe_deep(KEY, observe_titles(deliveries)),
+        EditKind::DraftTitle => d.drafts.observe_deep(KEY, observe_titles(deliveries)),
+    }
+}
+
+/// Where an editor's edits go, resolved once its doc is synced.
+enum Slot {
+    /// Its key `e{idx}` of the map `m`.
+    MapKey(String),
+    /// The end of a `Y.Text`: `t`, or a seeded KR's title.
+    Text(TextRef),
+}
+
+/// The slot of `editor` for `kind`. The title kinds need the seeded KR (synced): editor `i`
+/// types into the title of KR `(i mod 36) + 1` of the kind's root.
+fn edit_slot(d: &Docs, kind: EditKind, editor: u32) -> Result<Slot> {
+    if let Some(root) = kind.titles_root() {
+        let title = seed::kr_title(&d.doc.transact(), root, &seed::kr_of_editor(editor))?;
+        return Ok(Slot::Text(title));
+    }
+    Ok(match kind {
+        EditKind::Text => Slot::Text(d.text.clone()),
+        _ => Slot::MapKey(format!("e{editor}")),
+    })
+}
+
+/// Makes and encodes one edit.
+fn make_edit(d: &Docs, slot: &Slot, edit: Edit) -> Vec<u8> {
+    let mut txn = d.doc.transact_mut_with(OWN_EDIT);
+    match slot {
+        Slot::MapKey(key) => {
+            d.map
+                .insert(&mut txn, key.as_str(), receive::map_value(edit));
+        }
+        Slot::Text(text) => {
+            text.push(&mut txn, &receive::text_token(edit));
         }
     }
     let update = txn.encode_update_v1();
@@ -427,14 +511,7 @@ pub async fn run_client(
         spec.editor,
         spec.room_editors,
     ));
-    match spec.kind {
-        EditKind::Map => d
-            .map
-            .observe("okrhub-load", observe_map(deliveries.clone())),
-        EditKind::Text => d
-            .text
-            .observe("okrhub-load", observe_text(deliveries.clone())),
-    }
+    observe_edits(&d, spec.kind, deliveries.clone());
 
     let permit = ramp
         .acquire_owned()
@@ -448,33 +525,32 @@ pub async fn run_client(
         };
         let mut ws = connect_with(&spec.url, read_buffer).await?;
         handshake(&mut ws, &d.doc).await?;
-        Ok::<_, anyhow::Error>(ws)
+        // An editor of a title kind needs its KR in the synced doc: fail the join if it is not.
+        let slot = spec
+            .editor
+            .map(|e| edit_slot(&d, spec.kind, e))
+            .transpose()?;
+        Ok::<_, anyhow::Error>((ws, slot))
     })
     .await
     .unwrap_or_else(|_| Err(anyhow!("not synced within {JOIN_TIMEOUT:?}")));
     drop(permit);
-    let mut ws = match res {
-        Ok(ws) => {
+    let (mut ws, slot) = match res {
+        Ok(joined_ok) => {
             let _ = joined.send(Ok(started.elapsed()));
-            ws
+            joined_ok
         }
         Err(e) => {
             let msg = format!("{e:#}");
             let _ = joined.send(Err(msg.clone()));
             shared.session_ended();
-            return Outcome {
-                room: spec.room,
-                snapshot: None,
-                content: None,
-                preload_len: 0,
-                error: Some(msg),
-            };
+            return Outcome::failed(spec.room, msg);
         }
     };
     drop(joined);
 
     let mut inbox = Inbox::new(spec.apply, deliveries);
-    let mut error = session(&mut ws, &d, &spec, &shared, &mut ctl, &mut inbox).await;
+    let mut error = session(&mut ws, &d, &spec, slot, &shared, &mut ctl, &mut inbox).await;
     shared.session_ended();
     if let Err(e) = inbox.flush(&d.doc) {
         error.get_or_insert(format!("{e:#}"));
@@ -492,7 +568,7 @@ async fn send_edits(
     d: &Docs,
     spec: &ClientSpec,
     shared: &Shared,
-    key: &str,
+    slot: &Slot,
     seq: &mut u64,
     n: u32,
 ) -> Result<()> {
@@ -508,22 +584,23 @@ async fn send_edits(
             ts_us: shared.now_us(),
         };
         shared.on_send(spec.room, editor, *seq);
-        ws.feed(bin(make_edit(d, spec.kind, key, edit))).await?;
+        ws.feed(bin(make_edit(d, slot, edit))).await?;
     }
     ws.flush().await?;
     Ok(())
 }
 
-/// The synced part of a client's life. Returns why it ended early, if it did.
+/// The synced part of a client's life (`slot`: where an editor's edits go). Returns why it
+/// ended early, if it did.
 async fn session(
     ws: &mut Ws,
     d: &Docs,
     spec: &ClientSpec,
+    slot: Option<Slot>,
     shared: &Shared,
     ctl: &mut watch::Receiver<Control>,
     inbox: &mut Inbox,
 ) -> Option<String> {
-    let key = spec.editor.map(|e| format!("e{e}")).unwrap_or_default();
     let mut seq = 0u64;
     let mut pacer: Option<Pacer> = None;
     loop {
@@ -551,7 +628,8 @@ async fn session(
                 None => return Some("connection ended".into()),
             },
             n = tick(&mut pacer) => {
-                if let Err(e) = send_edits(ws, d, spec, shared, &key, &mut seq, n).await {
+                let slot = slot.as_ref().expect("only editors tick");
+                if let Err(e) = send_edits(ws, d, spec, shared, slot, &mut seq, n).await {
                     return Some(format!("send: {e:#}"));
                 }
             }
@@ -571,7 +649,7 @@ async fn session(
                         }
                     }
                     Control::Edit(rate) => {
-                        if spec.editor.is_some() {
+                        if slot.is_some() {
                             pacer = Some(Pacer::new(rate, spec.phase));
                         }
                     }
@@ -643,25 +721,41 @@ mod tests {
         assert_eq!(counts.iter().sum::<u32>(), 2500);
     }
 
+    const KINDS: [EditKind; 4] = [
+        EditKind::Map,
+        EditKind::Text,
+        EditKind::OkrTitle,
+        EditKind::DraftTitle,
+    ];
+
     /// A receiver for `kind`: its doc observed, and its inbox.
     fn receiver(shared: &Arc<Shared>, kind: EditKind, apply: ApplyMode) -> (Docs, Inbox) {
         let b = Docs::new();
         let deliveries = Arc::new(Deliveries::new(shared.clone(), 0, None, 8));
-        match kind {
-            EditKind::Map => b.map.observe("t", observe_map(deliveries.clone())),
-            EditKind::Text => b.text.observe("t", observe_text(deliveries.clone())),
-        }
+        observe_edits(&b, kind, deliveries.clone());
         (b, Inbox::new(apply, deliveries))
+    }
+
+    /// Seeds `a` with an OKR set and gives `b` the same doc, as a sync would.
+    fn seed_both(a: &Docs, b: &Docs) {
+        let spec = seed::SeedSpec::new(Some(20), None);
+        let now = seed::CYCLE_START_MS + 30 * 86_400_000;
+        for u in seed::write(&a.doc, &seed::layout(&spec, 0, now)) {
+            apply_update(&b.doc, &u).unwrap();
+        }
     }
 
     #[test]
     fn edits_round_trip_immediate_and_deferred() {
         // Two docs, no network: an edit of one, taken in by the other, is timed once.
         for apply in [ApplyMode::Immediate, ApplyMode::Deferred] {
-            for kind in [EditKind::Map, EditKind::Text] {
+            for kind in KINDS {
                 let shared = Arc::new(Shared::new(1, 2));
                 let a = Docs::new();
                 let (b, mut inbox) = receiver(&shared, kind, apply);
+                if kind.titles_root().is_some() {
+                    seed_both(&a, &b);
+                }
                 shared.start_window();
                 shared.on_send(0, 4, 1);
                 let edit = Edit {
@@ -669,7 +763,8 @@ mod tests {
                     seq: 1,
                     ts_us: shared.now_us(),
                 };
-                let frame = make_edit(&a, kind, "e4", edit);
+                let slot = edit_slot(&a, kind, 4).unwrap();
+                let frame = make_edit(&a, &slot, edit);
                 inbox.on_frame(&b.doc, &frame, &shared).unwrap();
                 assert!(shared.all_complete(), "{apply:?} {kind:?}");
                 let integrated = b.doc.transact().state_vector() == a.doc.transact().state_vector();
@@ -683,6 +778,10 @@ mod tests {
                 assert_eq!(
                     b.doc.transact().state_vector(),
                     a.doc.transact().state_vector()
+                );
+                assert_eq!(
+                    a.outcome(0, kind, None).content,
+                    b.outcome(0, kind, None).content
                 );
                 shared.end_window();
                 let h = shared.harvest();
@@ -701,6 +800,41 @@ mod tests {
     }
 
     #[test]
+    fn title_edits_type_at_the_end_of_their_kr_title() {
+        let a = Docs::new();
+        let b = Docs::new();
+        assert!(
+            edit_slot(&a, EditKind::OkrTitle, 0).is_err(),
+            "unseeded: no KR to type into"
+        );
+        seed_both(&a, &b);
+        let edit = |editor, seq| Edit {
+            editor,
+            seq,
+            ts_us: 77,
+        };
+        // Editor 37 types into kr-02 (37 mod 36 = 1), editor 3 into kr-04.
+        for (kind, editor) in [(EditKind::OkrTitle, 37), (EditKind::DraftTitle, 3)] {
+            let slot = edit_slot(&a, kind, editor).unwrap();
+            make_edit(&a, &slot, edit(editor, 1));
+            make_edit(&a, &slot, edit(editor, 2));
+        }
+        let txn = a.doc.transact();
+        let title = |root, kr| seed::kr_title(&txn, root, kr).unwrap().get_string(&txn);
+        let kr02 = title(seed::KEY_RESULTS_ROOT, "kr-02");
+        assert!(kr02.ends_with("37:1:77;37:2:77;"), "{kr02}");
+        assert!(!title(seed::DRAFTS_ROOT, "kr-02").contains(';'));
+        assert!(title(seed::DRAFTS_ROOT, "kr-04").ends_with("3:1:77;3:2:77;"));
+        assert!(!title(seed::KEY_RESULTS_ROOT, "kr-04").contains(';'));
+        // The outcome's content is the edited root: drafts differ from key_results now.
+        drop(txn);
+        let okr = a.outcome(0, EditKind::OkrTitle, None).content.unwrap();
+        let draft = a.outcome(0, EditKind::DraftTitle, None).content.unwrap();
+        assert_ne!(okr, draft);
+        assert_eq!(a.outcome(0, EditKind::Map, None).seed_counts.checkins, 20);
+    }
+
+    #[test]
     fn deferred_falls_back_for_a_sync_step() {
         let shared = Arc::new(Shared::new(1, 2));
         let a = Docs::new();
@@ -715,11 +849,12 @@ mod tests {
             ts_us: shared.now_us(),
         };
         // Two updates are kept; then a step 2 holding the third (and the first two again).
+        let slot = Slot::MapKey("e1".into());
         for seq in 1..=2 {
-            let frame = make_edit(&a, EditKind::Map, "e1", edit(seq));
+            let frame = make_edit(&a, &slot, edit(seq));
             inbox.on_frame(&b.doc, &frame, &shared).unwrap();
         }
-        make_edit(&a, EditKind::Map, "e1", edit(3));
+        make_edit(&a, &slot, edit(3));
         let full = a
             .doc
             .transact()

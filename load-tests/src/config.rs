@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::seed::{self, SeedSpec, MAX_SEED_ENTRIES};
 use crate::target::Target;
 
 /// Most connections one run may open.
@@ -29,12 +30,18 @@ pub const MAX_STEPS: usize = 16;
 
 /// What an editor changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum EditKind {
     /// Sets its own key `e{idx}` of the map `m` to `[timestamp_us, seq]`.
     Map,
     /// Appends `"{idx}:{seq}:{timestamp_us};"` to the text `t`.
     Text,
+    /// Appends the text tokens to the `Y.Text` title of KR `(idx mod 36) + 1` under
+    /// `key_results`, which the server projects (needs `seed_okr`).
+    OkrTitle,
+    /// The same under `draft_key_results`, which the server does not project: the baseline of
+    /// `okr-title` (needs `seed_okr`).
+    DraftTitle,
 }
 
 impl EditKind {
@@ -42,6 +49,17 @@ impl EditKind {
         match self {
             EditKind::Map => "map",
             EditKind::Text => "text",
+            EditKind::OkrTitle => "okr-title",
+            EditKind::DraftTitle => "draft-title",
+        }
+    }
+
+    /// The root map whose KR titles this kind types into, for the title kinds.
+    pub fn titles_root(self) -> Option<&'static str> {
+        match self {
+            EditKind::Map | EditKind::Text => None,
+            EditKind::OkrTitle => Some(seed::KEY_RESULTS_ROOT),
+            EditKind::DraftTitle => Some(seed::DRAFTS_ROOT),
         }
     }
 }
@@ -86,6 +104,14 @@ pub struct Scenario {
     pub apply: Option<ApplyMode>,
     pub ramp: Option<usize>,
     pub preload_entries: Option<usize>,
+    /// Seed every room with an OKR set before the clients join (see [`crate::seed`]).
+    pub seed_okr: Option<bool>,
+    /// Check-ins per seeded room (default 300).
+    pub seed_checkins: Option<usize>,
+    /// Comments per seeded room (default a fifth of the check-ins).
+    pub seed_comments: Option<usize>,
+    /// `/live` subscribers per room (room screens).
+    pub live_subscribers: Option<usize>,
     pub quiesce_timeout: Option<f64>,
     pub saturate: Option<SaturateSpec>,
 }
@@ -177,6 +203,11 @@ pub struct Config {
     pub ramp: usize,
     /// Map entries (~100 bytes each) written into each room before the clients join.
     pub preload_entries: usize,
+    /// Seed every room with an OKR set before the clients join (`--seed-okr`).
+    pub seed: Option<SeedSpec>,
+    /// `/live/{room}` subscribers per room (room screens), besides the `clients`; they take no
+    /// part in the delivery statistics.
+    pub live_subscribers: usize,
     /// PID of the server, for CPU and RSS.
     pub server_pid: Option<u32>,
     /// Makes this run's room ids unique: `load.r{i}.{run_id}`.
@@ -204,6 +235,8 @@ impl Default for Config {
             apply: ApplyMode::Immediate,
             ramp: 32,
             preload_entries: 0,
+            seed: None,
+            live_subscribers: 0,
             server_pid: None,
             run_id: default_run_id("custom"),
             quiesce_timeout: Duration::from_secs(10),
@@ -220,8 +253,14 @@ impl Config {
         format!("load{sep}r{i}{sep}{}", self.run_id)
     }
 
+    /// The y-sync connections (`rooms × clients`; the `/live` subscribers are not counted).
     pub fn connections(&self) -> usize {
         self.rooms * self.clients
+    }
+
+    /// The `/live` connections (`rooms × live_subscribers`).
+    pub fn live_connections(&self) -> usize {
+        self.rooms * self.live_subscribers
     }
 
     /// Checks bounds; the URLs are checked when the run starts.
@@ -229,7 +268,9 @@ impl Config {
         if self.rooms == 0 || self.clients == 0 {
             bail!("--rooms and --clients must be at least 1");
         }
-        let conns = self.rooms.saturating_mul(self.clients);
+        let conns = self
+            .rooms
+            .saturating_mul(self.clients.saturating_add(self.live_subscribers));
         if conns > MAX_CONNECTIONS {
             bail!("{conns} connections asked; at most {MAX_CONNECTIONS} per run");
         }
@@ -257,6 +298,20 @@ impl Config {
         }
         if self.preload_entries > MAX_PRELOAD {
             bail!("--preload-entries must be at most {MAX_PRELOAD}");
+        }
+        if self.edit_kind.titles_root().is_some() && self.seed.is_none() {
+            bail!(
+                "--edit-kind {} types into the seeded KR titles: it needs --seed-okr",
+                self.edit_kind.as_str()
+            );
+        }
+        if let Some(s) = &self.seed {
+            if s.checkins > MAX_SEED_ENTRIES || s.comments > MAX_SEED_ENTRIES {
+                bail!("--seed-checkins and --seed-comments must be at most {MAX_SEED_ENTRIES}");
+            }
+        }
+        if self.live_subscribers > 0 && !matches!(self.target, Target::Base(_)) {
+            bail!("--live-subscribers needs --url (the /live URL is made from its /sync path)");
         }
         if self.run_id.is_empty()
             || self.run_id.len() > 64
@@ -341,7 +396,7 @@ mod tests {
                 n += 1;
             }
         }
-        assert!(n >= 6, "expected the six scenarios, found {n}");
+        assert!(n >= 9, "expected the nine scenarios, found {n}");
     }
 
     #[test]
@@ -368,5 +423,45 @@ mod tests {
             ..Config::default()
         };
         assert!(bad_id.validate().is_err());
+    }
+
+    #[test]
+    fn title_kinds_need_a_seed() {
+        for kind in [EditKind::OkrTitle, EditKind::DraftTitle] {
+            let unseeded = Config {
+                edit_kind: kind,
+                ..Config::default()
+            };
+            let e = unseeded.validate().unwrap_err().to_string();
+            assert!(e.contains("--seed-okr"), "{e}");
+            let seeded = Config {
+                seed: Some(SeedSpec::default()),
+                ..unseeded
+            };
+            seeded.validate().unwrap();
+        }
+        assert_eq!(EditKind::OkrTitle.titles_root(), Some("key_results"));
+        assert_eq!(
+            EditKind::DraftTitle.titles_root(),
+            Some("draft_key_results")
+        );
+        assert_eq!(EditKind::Map.titles_root(), None);
+    }
+
+    #[test]
+    fn live_subscribers_count_against_the_cap_and_need_a_base_url() {
+        let many = Config {
+            rooms: 1000,
+            clients: 40,
+            live_subscribers: 20,
+            ..Config::default()
+        };
+        assert!(many.validate().is_err());
+        let template = Config {
+            target: Target::Template("ws://127.0.0.1:1/d/{room}".into()),
+            live_subscribers: 1,
+            ..Config::default()
+        };
+        assert!(template.validate().is_err());
     }
 }

@@ -5,6 +5,8 @@
 //! receivers measure delivery latency, and the run measures the latency until the last client
 //! of the room has each edit. With the server's PID it also reports the server's CPU and RSS.
 //! It connects to loopback addresses only, bounds clients and time, and stops by itself.
+//! Rooms can be seeded with a realistic OKR set ([`seed`]) for edits the server projects, and
+//! watched by okrhub `/live` room screens ([`live`]).
 //!
 //! [`run`] is the whole thing as a library call; the `okrhub-load` binary is a thin CLI on top.
 
@@ -12,11 +14,13 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod http;
+pub mod live;
 pub mod procfs;
 pub mod receive;
 pub mod report;
 pub mod run;
 pub mod saturate;
+pub mod seed;
 pub mod stats;
 pub mod target;
 

@@ -58,6 +58,53 @@ pub struct StepReport {
     /// Deferred apply: how long that took.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flush_s: Option<f64>,
+    /// With `/live` subscribers: frames they received during the window (all of them together).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live_frames: Option<u64>,
+    /// … of which OKR events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live_events: Option<u64>,
+    /// … and their bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live_bytes: Option<u64>,
+}
+
+/// The OKR seed of a run (`--seed-okr`).
+#[derive(Debug, Clone, Serialize)]
+pub struct SeedReport {
+    /// Check-ins per room.
+    pub checkins: usize,
+    /// Comments per room.
+    pub comments: usize,
+    /// Writing and verifying every room's seed.
+    pub seed_s: f64,
+    /// Mean size of a seeded doc, encoded as one v1 update.
+    pub doc_bytes: usize,
+    /// Every client ended with every seeded entry.
+    pub seen: bool,
+}
+
+/// The run's `/live` subscribers (room screens).
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveReport {
+    pub subscribers_per_room: usize,
+    pub connections: usize,
+    /// Connect → snapshot received.
+    pub join_p50_ms: f64,
+    pub join_p99_ms: f64,
+    /// Every subscriber's snapshot frame, summed.
+    pub snapshot_bytes_total: u64,
+    /// The mean snapshot frame.
+    pub snapshot_bytes_mean: u64,
+    /// Frames after the snapshots, from set-up until the run stopped (all subscribers).
+    pub frames: u64,
+    /// … of which OKR events (not presence or other control messages).
+    pub events: u64,
+    /// … and their bytes.
+    pub bytes: u64,
+    /// Subscribers the server closed or that got a frame they could not read (also counted in
+    /// `client_errors`).
+    pub errors: usize,
 }
 
 /// Percentiles (µs) of a histogram: p50, p90, p99, max; zeros when empty.
@@ -132,6 +179,12 @@ pub struct Report {
     pub first_error: Option<String>,
     /// With a preload: every client saw every preloaded entry.
     pub preload_seen: Option<bool>,
+    /// With `--seed-okr`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<SeedReport>,
+    /// With `--live-subscribers`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<LiveReport>,
 }
 
 fn opt(v: Option<f64>, digits: usize) -> String {
@@ -205,6 +258,13 @@ impl Report {
             "load: {} rooms × {} clients = {} connections, {editing}, window {:.1} s after {:.1} s warm-up",
             self.rooms, self.clients_per_room, self.connections, m.window_s, self.warmup_s
         );
+        if let Some(sd) = &self.seed {
+            let _ = writeln!(
+                s,
+                "seed: OKR set per room (9 objectives, 36 KRs + 36 drafts, {} check-ins, {} comments, ~{} B) in {:.2} s; seen by every client: {}",
+                sd.checkins, sd.comments, sd.doc_bytes, sd.seed_s, sd.seen
+            );
+        }
         if let Some(p) = self.preload_s {
             let _ = writeln!(
                 s,
@@ -254,6 +314,24 @@ impl Report {
             self.generator_cores,
             self.apply
         );
+        if let Some(l) = &self.live {
+            let _ = writeln!(
+                s,
+                "live: {} subscribers/room ({} connections), snapshot {} B mean, connect → snapshot p50 {:.2} ms p99 {:.2} ms; window: {} frames ({} events) = {:.0}/s, {} B; run: {} frames, {} B; errors {}",
+                l.subscribers_per_room,
+                l.connections,
+                l.snapshot_bytes_mean,
+                l.join_p50_ms,
+                l.join_p99_ms,
+                m.live_frames.unwrap_or(0),
+                m.live_events.unwrap_or(0),
+                m.live_frames.unwrap_or(0) as f64 / m.window_s.max(1e-9),
+                m.live_bytes.unwrap_or(0),
+                l.frames,
+                l.bytes,
+                l.errors
+            );
+        }
         if let (Some(n), Some(t)) = (m.deferred_applied, m.flush_s) {
             let _ = writeln!(
                 s,
@@ -327,7 +405,7 @@ impl Report {
         format!(
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.2} | {} |",
             self.label,
-            self.scenario,
+            self.scenario_cell(),
             self.connections,
             self.editors_per_room,
             m.rate,
@@ -342,6 +420,15 @@ impl Report {
             self.join_p99_ms,
             self.converged
         )
+    }
+
+    /// The scenario, with the edit kind for the title kinds (`okr-typing (draft-title)`): a
+    /// scenario and its baseline share the file.
+    pub fn scenario_cell(&self) -> String {
+        match self.edit_kind.as_str() {
+            "okr-title" | "draft-title" => format!("{} ({})", self.scenario, self.edit_kind),
+            _ => self.scenario.clone(),
+        }
     }
 
     /// One JSON line.

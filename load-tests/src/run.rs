@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
+use futures_util::{stream, StreamExt, TryStreamExt};
+use hdrhistogram::Histogram;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -11,9 +13,11 @@ use tokio::time::Instant;
 use crate::client::{self, ClientSpec, Control, Outcome};
 use crate::config::{ApplyMode, Config};
 use crate::http;
+use crate::live::{self, LiveOutcome, LiveSpec, LiveStats};
 use crate::procfs::{self, CpuDelta, CpuSample, Proc};
-use crate::report::{percentiles, Report, StepReport};
+use crate::report::{percentiles, LiveReport, Report, SeedReport, StepReport};
 use crate::saturate::{self, Bound, RunShape, Stop};
+use crate::seed::{self, SeedSpec};
 use crate::stats::{new_hist, Shared};
 use crate::target;
 
@@ -23,6 +27,12 @@ const QUIET: Duration = Duration::from_millis(200);
 
 /// Longest the preload of one room may take.
 const PRELOAD_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Longest the OKR seed of one room may take (writing and verifying).
+const SEED_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Rooms seeded at once.
+const SEED_PARALLEL: usize = 8;
 
 /// Longest the clients may take to integrate their deferred updates after a step.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(300);
@@ -83,7 +93,7 @@ pub async fn run(cfg: &Config) -> Result<Report> {
         None => None,
     };
     let total = cfg.connections();
-    procfs::ensure_nofile(total as u64 + 64)?;
+    procfs::ensure_nofile((total + cfg.live_connections()) as u64 + 64)?;
     let probe = Probe {
         server: cfg.server_pid.map(Proc::new).transpose()?,
         me: Proc::current(),
@@ -99,6 +109,11 @@ pub async fn run(cfg: &Config) -> Result<Report> {
             http::create_doc(ep, r).await?;
         }
     }
+
+    let seeded = match &cfg.seed {
+        Some(spec) => Some(seed_rooms(&urls, spec).await?),
+        None => None,
+    };
 
     let preload_s = if cfg.preload_entries > 0 {
         progress(format!(
@@ -156,42 +171,15 @@ pub async fn run(cfg: &Config) -> Result<Report> {
         }
     }
     drop(joined_tx);
-    let setup_deadline =
-        setup_started + Duration::from_secs(60) + Duration::from_millis(10) * total as u32;
-    let mut join_hist = new_hist();
-    let mut failure = None;
-    for n in 0..total {
-        match tokio::time::timeout_at(setup_deadline, joined_rx.recv()).await {
-            Ok(Some(Ok(d))) => {
-                join_hist.saturating_record(d.as_micros() as u64);
+    let join_hist = match wait_joined(&mut joined_rx, total, setup_started).await {
+        Ok(h) => h,
+        Err(f) => {
+            for h in &handles {
+                h.abort();
             }
-            Ok(Some(Err(e))) => {
-                failure = Some(format!("connection {} of {total} failed: {e}", n + 1));
-                break;
-            }
-            Ok(None) => {
-                failure = Some("clients ended before all joined".into());
-                break;
-            }
-            Err(_) => {
-                failure = Some(format!(
-                    "only {n} of {total} clients synced before the set-up deadline"
-                ));
-                break;
-            }
+            bail!("set-up failed: {f}{}", fd_hint(&f));
         }
-    }
-    if let Some(f) = failure {
-        for h in &handles {
-            h.abort();
-        }
-        let hint = if f.contains("Too many open files") {
-            " (the server or the generator ran out of file descriptors: raise `ulimit -n`)"
-        } else {
-            ""
-        };
-        bail!("set-up failed: {f}{hint}");
-    }
+    };
     let setup = setup_started.elapsed();
     let setup_server_cpu = cpu_between(&cpu_setup0, &probe.server_cpu());
     let rss_after_setup = probe.server_rss();
@@ -199,6 +187,22 @@ pub async fn run(cfg: &Config) -> Result<Report> {
         "{total} clients synced in {:.2} s",
         setup.as_secs_f64()
     ));
+
+    // Room screens, once the sync clients are in.
+    let live_stats = Arc::new(LiveStats::default());
+    let (live_handles, live_join) = if cfg.live_subscribers > 0 {
+        match connect_live(cfg, &urls, &live_stats, &ramp, &ctl_rx).await {
+            Ok(l) => l,
+            Err(e) => {
+                for h in &handles {
+                    h.abort();
+                }
+                return Err(e);
+            }
+        }
+    } else {
+        (Vec::new(), new_hist())
+    };
 
     // Measured windows.
     let mut steps = Vec::new();
@@ -210,7 +214,7 @@ pub async fn run(cfg: &Config) -> Result<Report> {
         .unwrap_or(1);
     let max_steps = cfg.saturate.map(|s| s.max_steps).unwrap_or(1);
     for step in 0..max_steps {
-        let s = measure(cfg, &shared, &ctl_tx, &probe, rate).await;
+        let s = measure(cfg, &shared, &live_stats, &ctl_tx, &probe, rate).await;
         progress(format!("step {}: {}", step + 1, short(&s)));
         let delivered = s.delivered_per_s;
         steps.push(s);
@@ -255,8 +259,17 @@ pub async fn run(cfg: &Config) -> Result<Report> {
             Err(_) => bail!("clients did not stop within 30 s"),
         }
     }
+    let mut live_outcomes: Vec<LiveOutcome> = Vec::with_capacity(live_handles.len());
+    for h in live_handles {
+        match tokio::time::timeout_at(collect_deadline, h).await {
+            Ok(Ok(o)) => live_outcomes.push(o),
+            Ok(Err(e)) => bail!("a /live task failed: {e}"),
+            Err(_) => bail!("/live subscribers did not stop within 30 s"),
+        }
+    }
     let mut rooms_diverged = 0;
     let mut preload_seen = true;
+    let mut seed_seen = true;
     for room in 0..cfg.rooms {
         let of_room: Vec<&Outcome> = outcomes.iter().filter(|o| o.room == room).collect();
         let first = of_room[0];
@@ -280,8 +293,26 @@ pub async fn run(cfg: &Config) -> Result<Report> {
         preload_seen &= of_room
             .iter()
             .all(|o| o.preload_len as usize >= cfg.preload_entries);
+        if let Some(spec) = &cfg.seed {
+            let want = seed::Counts::expected(spec);
+            seed_seen &= of_room.iter().all(|o| o.seed_counts.covers(&want));
+        }
     }
-    let errors: Vec<&String> = outcomes.iter().filter_map(|o| o.error.as_ref()).collect();
+    let live_errors = live_outcomes.iter().filter(|o| o.error.is_some()).count();
+    let errors: Vec<&String> = outcomes
+        .iter()
+        .filter_map(|o| o.error.as_ref())
+        .chain(live_outcomes.iter().filter_map(|o| o.error.as_ref()))
+        .collect();
+    let live = (cfg.live_subscribers > 0).then(|| {
+        live_report(
+            cfg,
+            &live_outcomes,
+            &live_join,
+            live_stats.totals(),
+            live_errors,
+        )
+    });
 
     let main = if cfg.saturate.is_some() {
         steps
@@ -340,7 +371,162 @@ pub async fn run(cfg: &Config) -> Result<Report> {
         client_errors: errors.len(),
         first_error: errors.first().map(|e| e.to_string()),
         preload_seen: (cfg.preload_entries > 0).then_some(preload_seen),
+        seed: seeded.map(|(spec, seed_s, doc_bytes)| SeedReport {
+            checkins: spec.checkins,
+            comments: spec.comments,
+            seed_s,
+            doc_bytes,
+            seen: seed_seen,
+        }),
+        live,
     })
+}
+
+/// Waits until `n` clients have reported their join on `joined` (within a deadline of 60 s
+/// plus 10 ms per client from `started`), and returns their join times. On a failed join, or
+/// when the deadline passes, says what went wrong.
+async fn wait_joined(
+    joined: &mut mpsc::UnboundedReceiver<Result<Duration, String>>,
+    n: usize,
+    started: Instant,
+) -> Result<Histogram<u64>, String> {
+    let deadline = started + Duration::from_secs(60) + Duration::from_millis(10) * n as u32;
+    let mut hist = new_hist();
+    for i in 0..n {
+        match tokio::time::timeout_at(deadline, joined.recv()).await {
+            Ok(Some(Ok(d))) => {
+                hist.saturating_record(d.as_micros() as u64);
+            }
+            Ok(Some(Err(e))) => return Err(format!("connection {} of {n} failed: {e}", i + 1)),
+            Ok(None) => return Err("clients ended before all joined".into()),
+            Err(_) => {
+                return Err(format!(
+                    "only {i} of {n} clients synced before the set-up deadline"
+                ))
+            }
+        }
+    }
+    Ok(hist)
+}
+
+/// A hint for a set-up failure that ran out of descriptors.
+fn fd_hint(failure: &str) -> &'static str {
+    if failure.contains("Too many open files") {
+        " (the server or the generator ran out of file descriptors: raise `ulimit -n`)"
+    } else {
+        ""
+    }
+}
+
+/// Seeds every room with an OKR set ([`SEED_PARALLEL`] at a time, each within
+/// [`SEED_TIMEOUT`]). Returns the spec, the time taken and the mean size of a seeded doc.
+async fn seed_rooms(urls: &[String], spec: &SeedSpec) -> Result<(SeedSpec, f64, usize)> {
+    progress(format!(
+        "seeding {} rooms with an OKR set ({} objectives, {} KRs and their drafts, {} check-ins, {} comments)",
+        urls.len(),
+        seed::OBJECTIVES,
+        seed::KEY_RESULTS,
+        spec.checkins,
+        spec.comments
+    ));
+    let t = Instant::now();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(seed::CYCLE_END_MS);
+    let seeded: Vec<seed::Seeded> = stream::iter(urls.iter().enumerate())
+        .map(|(room, url)| async move {
+            tokio::time::timeout(SEED_TIMEOUT, seed::seed_room(url, spec, room, now_ms))
+                .await
+                .map_err(|_| anyhow!("timed out after {SEED_TIMEOUT:?}"))
+                .and_then(|r| r)
+                .with_context(|| format!("seeding {url}"))
+        })
+        .buffer_unordered(SEED_PARALLEL)
+        .try_collect()
+        .await?;
+    let bytes = seeded.iter().map(|s| s.doc_bytes).sum::<usize>() / seeded.len().max(1);
+    Ok((*spec, t.elapsed().as_secs_f64(), bytes))
+}
+
+/// Connects `live_subscribers` screens to every room (at most `ramp` at a time) and waits until
+/// each has its snapshot. Returns their tasks and join times (connect → snapshot).
+async fn connect_live(
+    cfg: &Config,
+    urls: &[String],
+    stats: &Arc<LiveStats>,
+    ramp: &Arc<Semaphore>,
+    ctl: &watch::Receiver<Control>,
+) -> Result<(Vec<JoinHandle<LiveOutcome>>, Histogram<u64>)> {
+    let n = cfg.live_connections();
+    progress(format!(
+        "connecting {n} /live subscribers ({} per room)",
+        cfg.live_subscribers
+    ));
+    let mut specs = Vec::with_capacity(n);
+    for (room, url) in urls.iter().enumerate() {
+        for k in 0..cfg.live_subscribers {
+            specs.push(LiveSpec {
+                room,
+                url: live::live_url(url, &format!("screen{k}"))?,
+            });
+        }
+    }
+    let started = Instant::now();
+    let (joined_tx, mut joined_rx) = mpsc::unbounded_channel();
+    let handles: Vec<JoinHandle<LiveOutcome>> = specs
+        .into_iter()
+        .map(|spec| {
+            tokio::spawn(live::run_live(
+                spec,
+                stats.clone(),
+                ramp.clone(),
+                ctl.clone(),
+                joined_tx.clone(),
+            ))
+        })
+        .collect();
+    drop(joined_tx);
+    match wait_joined(&mut joined_rx, n, started).await {
+        Ok(hist) => {
+            progress(format!(
+                "{n} /live subscribers have their snapshot after {:.2} s",
+                started.elapsed().as_secs_f64()
+            ));
+            Ok((handles, hist))
+        }
+        Err(f) => {
+            for h in &handles {
+                h.abort();
+            }
+            bail!("set-up of the /live subscribers failed: {f}{}", fd_hint(&f));
+        }
+    }
+}
+
+/// The run-wide numbers of the screens.
+fn live_report(
+    cfg: &Config,
+    outcomes: &[LiveOutcome],
+    join: &Histogram<u64>,
+    totals: live::LiveTotals,
+    errors: usize,
+) -> LiveReport {
+    let snapshots: Vec<usize> = outcomes.iter().filter_map(|o| o.snapshot_bytes).collect();
+    let snapshot_total: usize = snapshots.iter().sum();
+    let [j50, _, j99, _] = percentiles(join);
+    LiveReport {
+        subscribers_per_room: cfg.live_subscribers,
+        connections: cfg.live_connections(),
+        join_p50_ms: j50 as f64 / 1000.0,
+        join_p99_ms: j99 as f64 / 1000.0,
+        snapshot_bytes_total: snapshot_total as u64,
+        snapshot_bytes_mean: (snapshot_total / snapshots.len().max(1)) as u64,
+        frames: totals.frames,
+        events: totals.events,
+        bytes: totals.bytes,
+        errors,
+    }
 }
 
 fn short(s: &StepReport) -> String {
@@ -387,6 +573,7 @@ async fn flush_all(ctl: &watch::Sender<Control>, shared: &Shared, clients: usize
 async fn measure(
     cfg: &Config,
     shared: &Shared,
+    live: &LiveStats,
     ctl: &watch::Sender<Control>,
     probe: &Probe,
     rate: f64,
@@ -398,11 +585,13 @@ async fn measure(
 
     let cpu0 = probe.server_cpu();
     let me0 = probe.my_cpu();
+    let live0 = live.totals();
     let w0 = Instant::now();
     shared.start_window();
     tokio::time::sleep(cfg.duration).await;
     shared.end_window();
     let window = w0.elapsed().as_secs_f64();
+    let live_window = (cfg.live_subscribers > 0).then(|| live.totals().since(live0));
     let server = cpu_between(&cpu0, &probe.server_cpu());
     let me = cpu_between(&me0, &probe.my_cpu()).map_or(0.0, |d| d.secs);
     let cpu = server.map(|d| d.secs);
@@ -461,5 +650,8 @@ async fn measure(
         apply_fallback_frames: flush.map(|_| h.apply_fallbacks),
         deferred_applied: flush.map(|f| f.1),
         flush_s: flush.map(|f| f.0),
+        live_frames: live_window.map(|l| l.frames),
+        live_events: live_window.map(|l| l.events),
+        live_bytes: live_window.map(|l| l.bytes),
     }
 }

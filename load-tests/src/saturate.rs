@@ -222,6 +222,9 @@ mod tests {
             apply_fallback_frames: None,
             deferred_applied: None,
             flush_s: None,
+            live_frames: None,
+            live_events: None,
+            live_bytes: None,
         }
     }
 
