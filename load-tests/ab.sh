@@ -124,7 +124,7 @@ for rep in $(seq 0 $((REPS - 1))); do
       extra=(); [[ $s == *:* ]] && extra=(--edit-kind "${s#*:}")
       timeout -k 10 "$GEN_TIMEOUT" taskset -c 1 "$GEN" --json "${extra[@]}" \
         --url "ws://127.0.0.1:$PORT/sync" --scenario "$ROOT/load-tests/scenarios/${s%%:*}.toml" \
-        --server-pid "$SERVER_PID" --label "$side" --run-id "ab-$s-$rep-$side-$$" \
+        --server-pid "$SERVER_PID" --label "$side" --run-id "ab-${s/:/__}-$rep-$side-$$" \
         >"$OUT/$tag.json" 2>"$OUT/$tag.gen.log" &
       GEN_PID=$!
       rc=0; wait "$GEN_PID" || rc=$?
@@ -157,6 +157,7 @@ runs = defaultdict(dict)   # (spec, label) -> {rep: report}; run ids are ab-SPEC
 for line in open(sys.argv[1]):
     r = json.loads(line)
     spec, rep, _, _ = r["run_id"][len("ab-"):].rsplit("-", 3)
+    spec = spec.replace("__", ":")   # run ids cannot hold a colon
     runs[(spec, r["label"])][int(rep)] = r
 METRICS = [("server CPU µs/delivery", lambda r: r["main"]["server_cpu_us_per_delivery"]),
            ("p50 delivery ms", lambda r: r["main"]["delivery_p50_us"] / 1000),

@@ -45,7 +45,7 @@ pub use model::*;
 pub use projection::Projection;
 pub use read::{kr_history, read};
 pub use schema::{Root, ROOTS};
-pub use touched::Touched;
+pub use touched::{Scope, Touched};
 
 #[cfg(test)]
 mod tests;

@@ -33,16 +33,17 @@
 //! and commands) and checks after every step that [`Projection::to_set`] equals a full read and
 //! that the events equal the diff of the two full reads around the step.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use yrs::ReadTxn;
 
 use super::events::{self, Event};
 use super::lint::lint_objective;
 use super::model::*;
-use super::read::{self, Clock, EntryProblems};
+use super::read::{self, Clock, EntryProblems, InTime};
+use super::schema::field as f;
 use super::schema::Root;
-use super::touched::Touched;
+use super::touched::{Scope, Touched};
 
 /// An OKR set, derived as of [`Projection::as_of`], with the indexes an incremental update
 /// needs.
@@ -94,6 +95,8 @@ struct Work {
     objectives: HashMap<String, Was>,
     /// KRs to re-derive.
     krs: HashMap<String, KrBefore>,
+    /// Those of them whose title alone changed: their derived fields stay as they are.
+    titles_only: HashSet<String>,
     new_checkins: Vec<(Millis, String)>,
     new_comments: Vec<(Millis, String)>,
     /// Objectives appeared, disappeared or moved: the board is sorted again.
@@ -165,11 +168,15 @@ impl Projection {
                 self.cycle = cycle;
             }
         }
-        for id in &touched.objectives {
-            self.objective_changed(txn, id, w);
+        for (id, scope) in &touched.objectives {
+            if !self.objective_text_changed(txn, id, scope, w) {
+                self.objective_changed(txn, id, w);
+            }
         }
-        for id in &touched.key_results {
-            self.kr_changed(txn, id, w);
+        for (id, scope) in &touched.key_results {
+            if !self.kr_text_changed(txn, id, scope, w) {
+                self.kr_changed(txn, id, w);
+            }
         }
         for id in &touched.checkins {
             self.checkin_changed(txn, id, w);
@@ -181,18 +188,36 @@ impl Projection {
     }
 
     /// Moves the clock to `now` and returns what time alone changed (KRs becoming overdue,
-    /// with their reminders; falling behind pace).
+    /// with their reminders; falling behind pace). A KR whose only change is its expected
+    /// progress (every KR, every tick) is updated in place: no copy, no event.
     pub fn tick(&mut self, now: Millis) -> Vec<Event> {
         let clock = Clock::new(self.cycle.as_ref(), now);
         if clock == self.clock {
             return Vec::new();
         }
         self.clock = clock;
+        let mut w = Work::default();
+        let Projection {
+            krs,
+            objectives,
+            position,
+            ..
+        } = self;
+        for (id, kr) in krs.iter_mut() {
+            if !objectives.contains_key(&kr.objective) {
+                continue;
+            }
+            let (was, next) = (InTime::current(kr), InTime::of(kr, &clock));
+            if was == next {
+                continue;
+            }
+            if !was.same_news(&next) {
+                let place = (position[&kr.objective], kr.order);
+                w.krs.insert(id.clone(), Some((kr.clone(), place)));
+            }
+            next.set(kr);
+        }
         let mut out = Vec::new();
-        let w = Work {
-            all_krs: true,
-            ..Work::default()
-        };
         self.finish(w, Some(&mut out));
         out
     }
@@ -207,6 +232,73 @@ impl Projection {
         } else {
             self.problems.insert(key, problems);
         }
+    }
+
+    /// The short way for a keystroke in an objective's title or description: those texts are
+    /// read again, nothing else. False (and nothing done) when it does not apply: then the
+    /// entry is read whole.
+    fn objective_text_changed<T: ReadTxn>(
+        &mut self,
+        txn: &T,
+        id: &str,
+        scope: &Scope,
+        w: &mut Work,
+    ) -> bool {
+        let Scope::Text(fields) = scope else {
+            return false;
+        };
+        if !self.objectives.contains_key(id) {
+            return false;
+        }
+        let mut texts = Vec::with_capacity(fields.len());
+        for field in fields {
+            match read::entry_text(txn, Root::Objectives, id, field) {
+                Some(text) => texts.push((*field, text)),
+                None => return false,
+            }
+        }
+        if !matches!(w.objectives.get(id), Some(Was::Entry(_))) {
+            let before =
+                (self.objectives.get(id)).map(|o| (Box::new(o.clone()), self.position[id]));
+            w.objectives.insert(id.to_owned(), Was::Entry(before));
+        }
+        let o = self.objectives.get_mut(id).expect("present");
+        for (field, text) in texts {
+            match field {
+                f::TITLE => o.title = text,
+                _ => o.description = text,
+            }
+        }
+        true
+    }
+
+    /// The short way for a keystroke in a KR's title (see [`Self::objective_text_changed`]).
+    fn kr_text_changed<T: ReadTxn>(
+        &mut self,
+        txn: &T,
+        id: &str,
+        scope: &Scope,
+        w: &mut Work,
+    ) -> bool {
+        let Scope::Text(fields) = scope else {
+            return false;
+        };
+        if !self.krs.contains_key(id) || fields.iter().any(|f| *f != f::TITLE) {
+            return false;
+        }
+        let Some(title) = read::entry_text(txn, Root::KeyResults, id, f::TITLE) else {
+            return false;
+        };
+        let fresh = !w.krs.contains_key(id);
+        self.kr_before(id, w);
+        if fresh {
+            w.titles_only.insert(id.to_owned());
+        }
+        let kr = self.krs.get_mut(id).expect("present");
+        kr.title = title;
+        let objective = kr.objective.clone();
+        self.objective_touched(&objective, w);
+        true
     }
 
     fn objective_changed<T: ReadTxn>(&mut self, txn: &T, id: &str, w: &mut Work) {
@@ -242,6 +334,7 @@ impl Projection {
     }
 
     fn kr_changed<T: ReadTxn>(&mut self, txn: &T, id: &str, w: &mut Work) {
+        w.titles_only.remove(id);
         let (parsed, problems) = read::parse_entry(txn, Root::KeyResults, id, read::key_result);
         self.set_problems(Root::KeyResults, id, problems);
         let new_place = parsed.as_ref().map(|k| (k.objective.clone(), k.order));
@@ -347,6 +440,7 @@ impl Projection {
 
     /// Notes KR `id` for re-deriving, with its current state (the first time only).
     fn kr_before(&self, id: &str, w: &mut Work) {
+        w.titles_only.remove(id);
         if !w.krs.contains_key(id) {
             let before = self
                 .key_result(id)
@@ -384,8 +478,10 @@ impl Projection {
             if !self.objectives.contains_key(&kr.objective) {
                 continue;
             }
-            let (latest, confidence) = latest(&self.checkins_of, &self.checkins, id);
-            read::derive_kr(kr, latest, confidence, &self.clock);
+            if !w.titles_only.contains(id) {
+                let (latest, confidence) = latest(&self.checkins_of, &self.checkins, id);
+                read::derive_kr(kr, latest, confidence, &self.clock);
+            }
             if !w.objectives.contains_key(&kr.objective) {
                 w.objectives.insert(kr.objective.clone(), Was::Derived);
             }

@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use yrs::{Map, Out, ReadTxn};
+use yrs::{GetString, Map, Out, ReadTxn};
 
 use super::fields::{describe, Fields};
 use super::lint::lint_objective;
@@ -112,6 +112,18 @@ pub(crate) fn parse_entry<T: ReadTxn, E>(
     match txn.get_map(root.name()).and_then(|m| m.get(txn, id)) {
         Some(value) => parse_value(txn, root, id, &value, parse),
         None => (None, Vec::new()),
+    }
+}
+
+/// The text of `Y.Text` field `field` of entry `id` of `root` (a shared root), or `None` if the
+/// entry is not a `Y.Map` or the field not a `Y.Text`.
+pub(crate) fn entry_text<T: ReadTxn>(txn: &T, root: Root, id: &str, field: &str) -> Option<String> {
+    let Out::YMap(entry) = txn.get_map(root.name())?.get(txn, id)? else {
+        return None;
+    };
+    match entry.get(txn, field)? {
+        Out::YText(text) => Some(text.get_string(txn)),
+        _ => None,
     }
 }
 
@@ -504,19 +516,67 @@ pub(crate) fn derive_kr(
 
 /// The part of a KR's derived fields that moves with the clock alone.
 pub(crate) fn derive_kr_in_time(kr: &mut KeyResult, clock: &Clock) {
-    kr.expected_progress = clock.expected;
-    kr.behind_pace = rules::behind_pace(kr.progress, clock.expected);
-    kr.status = rules::kr_status(kr.confidence, kr.behind_pace);
-    (kr.checkin_due_at, kr.overdue) = if kr.archived {
-        (None, false)
-    } else {
-        let anchor = clock
-            .span
-            .map_or(kr.created_at, |(start, _)| start.max(kr.created_at));
-        let due = rules::checkin_due_at(kr.cadence_days, anchor, kr.last_checkin_at);
-        let end = clock.span.map(|(_, end)| end);
-        (due, rules::overdue(due, clock.now, end))
-    };
+    InTime::of(kr, clock).set(kr);
+}
+
+/// A KR's derived fields that move with the clock alone, as of a clock.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct InTime {
+    pub expected_progress: Option<f64>,
+    pub behind_pace: bool,
+    pub status: Status,
+    pub checkin_due_at: Option<Millis>,
+    pub overdue: bool,
+}
+
+impl InTime {
+    pub fn of(kr: &KeyResult, clock: &Clock) -> Self {
+        let behind_pace = rules::behind_pace(kr.progress, clock.expected);
+        let (checkin_due_at, overdue) = if kr.archived {
+            (None, false)
+        } else {
+            let anchor = clock
+                .span
+                .map_or(kr.created_at, |(start, _)| start.max(kr.created_at));
+            let due = rules::checkin_due_at(kr.cadence_days, anchor, kr.last_checkin_at);
+            let end = clock.span.map(|(_, end)| end);
+            (due, rules::overdue(due, clock.now, end))
+        };
+        InTime {
+            expected_progress: clock.expected,
+            behind_pace,
+            status: rules::kr_status(kr.confidence, behind_pace),
+            checkin_due_at,
+            overdue,
+        }
+    }
+
+    /// What `kr` says now.
+    pub fn current(kr: &KeyResult) -> Self {
+        InTime {
+            expected_progress: kr.expected_progress,
+            behind_pace: kr.behind_pace,
+            status: kr.status,
+            checkin_due_at: kr.checkin_due_at,
+            overdue: kr.overdue,
+        }
+    }
+
+    /// Equal but for the expected progress (which alone is no news).
+    pub fn same_news(&self, other: &Self) -> bool {
+        InTime {
+            expected_progress: other.expected_progress,
+            ..*self
+        } == *other
+    }
+
+    pub fn set(self, kr: &mut KeyResult) {
+        kr.expected_progress = self.expected_progress;
+        kr.behind_pace = self.behind_pace;
+        kr.status = self.status;
+        kr.checkin_due_at = self.checkin_due_at;
+        kr.overdue = self.overdue;
+    }
 }
 
 /// Fills in an objective's derived fields from its KRs (all of them, in order).

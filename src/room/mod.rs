@@ -923,4 +923,102 @@ mod tests {
             .unwrap();
         assert_eq!(f.room.log_len(), 1);
     }
+
+    fn live(f: &Fixture, user: &str, since: Option<u64>) -> Arc<Queue> {
+        let outbox = Arc::new(Queue::new(4096));
+        let user = UserId::parse(user).unwrap();
+        f.room.join_live(user, since, outbox.clone()).unwrap();
+        outbox
+    }
+
+    fn first_type(frames: &[Bytes]) -> String {
+        let m: serde_json::Value = serde_json::from_slice(&frames[0]).unwrap();
+        m["type"].as_str().unwrap().to_owned()
+    }
+
+    fn command(f: &Fixture, value: serde_json::Value) -> u64 {
+        let cmd: okr::Command = serde_json::from_value(value).unwrap();
+        let actor = UserId::parse("ann").unwrap();
+        f.room.command(&cmd, &actor).unwrap().0
+    }
+
+    #[tokio::test]
+    async fn joiners_share_one_snapshot_until_the_set_or_presence_changes() {
+        let f = fixture(8);
+        command(
+            &f,
+            json!({"type": "objective.create", "title": "Win 3 markets"}),
+        );
+        // The first screen joins (its presence changes the snapshot); two more of the same user
+        // then see the same seq and presence: one frame for both (a reference count).
+        live(&f, "screen", None);
+        let (a, b) = (live(&f, "screen", None), live(&f, "screen", None));
+        let (fa, fb) = (a.drain(), b.drain());
+        assert_eq!(first_type(&fa), "snapshot");
+        assert_eq!(
+            fa[0].as_ptr(),
+            fb[0].as_ptr(),
+            "one snapshot frame for both"
+        );
+        // A change: the next joiner gets a new one, with the change in it.
+        command(
+            &f,
+            json!({"type": "objective.create", "title": "Cut churn to 5%"}),
+        );
+        let c = live(&f, "screen", None).drain();
+        assert_ne!(c[0].as_ptr(), fa[0].as_ptr());
+        let snap: serde_json::Value = serde_json::from_slice(&c[0]).unwrap();
+        assert_eq!(snap["okr"]["objectives"].as_array().unwrap().len(), 2);
+        // The shared encoding is exactly what the typed snapshot encodes to, and REST's view too.
+        let typed = protocol::live::encode(&protocol::live::ServerMessage::Control(
+            protocol::live::Control::Snapshot {
+                room: f.room.id().to_string(),
+                seq: snap["seq"].as_u64().unwrap(),
+                okr: Box::new(f.room.view().1),
+                present: serde_json::from_value(snap["present"].clone()).unwrap(),
+            },
+        ));
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&typed).unwrap(),
+            snap
+        );
+        let rest: serde_json::Value = serde_json::from_slice(&f.room.view_json()).unwrap();
+        assert_eq!(rest["okr"], snap["okr"]);
+    }
+
+    #[tokio::test]
+    async fn the_history_is_bounded_in_bytes_and_a_resume_past_it_gets_a_snapshot() {
+        let f = fixture(8);
+        let o = command(&f, json!({"type": "objective.create", "title": "O"}));
+        let o_id = f.room.view().1.objectives[0].id.clone();
+        assert_eq!(o, 1);
+        // A Yjs client writes a 2 MB description: one event, larger than the whole history.
+        let huge = "x".repeat(2 << 20);
+        f.room
+            .transact(None, |txn| {
+                let objectives = txn.get_or_insert_map("objectives");
+                let m: yrs::MapRef = objectives.get(txn, &o_id).unwrap().cast().unwrap();
+                m.insert(txn, "description", yrs::TextPrelim::new(huge.as_str()));
+            })
+            .unwrap();
+        // Small events after it fit.
+        for i in 0..3 {
+            command(
+                &f,
+                json!({"type": "comment.create", "target": {"objective": o_id}, "text": format!("c{i}")}),
+            );
+        }
+        let seq = f.room.view().0;
+        // Resuming from before the big event: the history no longer reaches back: a snapshot.
+        assert_eq!(first_type(&live(&f, "a", Some(o)).drain()), "snapshot");
+        // Resuming after it: exactly the small events, well under the bound.
+        let resumed = live(&f, "b", Some(seq - 3)).drain();
+        assert_eq!(first_type(&resumed), "resumed");
+        // (Its own presence follows the replay: not an event.)
+        let replayed: Vec<&Bytes> = (resumed[1..].iter())
+            .filter(|f| first_type(std::slice::from_ref(*f)) != "presence")
+            .collect();
+        assert_eq!(replayed.len(), 3, "three comment.created events");
+        assert!(replayed.iter().map(|f| f.len()).sum::<usize>() < 4096);
+    }
 }

@@ -261,6 +261,7 @@ fn yjs(txn: &mut yrs::TransactionMut, edit: &Edit) {
             let root = txn.get_or_insert_map(schema::OBJECTIVES);
             let m = root.insert(txn, objective_id(*id), MapPrelim::default());
             m.insert(txn, "title", TextPrelim::new(TITLES[*title]));
+            m.insert(txn, "description", TextPrelim::new("why"));
             m.insert(txn, "order", f64::from(*order));
             m.insert(txn, "owner", "ann");
             if *archived {
@@ -303,7 +304,14 @@ fn yjs(txn: &mut yrs::TransactionMut, edit: &Edit) {
             let Some(m) = entry_map(txn, root, &id) else {
                 return;
             };
-            let Some(title) = m.get(txn, "title").and_then(|t| t.cast::<TextRef>().ok()) else {
+            // Objectives' descriptions too (every other objective), and — to check the short
+            // way is refused — a KR's description, which KRs do not have.
+            let field = if *text % 3 == 0 {
+                "description"
+            } else {
+                "title"
+            };
+            let Some(title) = m.get(txn, field).and_then(|t| t.cast::<TextRef>().ok()) else {
                 return;
             };
             if *delete && title.len(txn) > 0 {
@@ -327,6 +335,11 @@ fn yjs(txn: &mut yrs::TransactionMut, edit: &Edit) {
                 return;
             };
             let v = f64::from(*value);
+            if *field == 5 && value % 2 == 0 {
+                // A KR's description as a Y.Text: not one of its fields.
+                m.insert(txn, "description", TextPrelim::new("x"));
+                return;
+            }
             match field {
                 0 => {
                     m.insert(txn, "order", v / 10.0);
@@ -636,13 +649,13 @@ fn a_keystroke_touches_one_entry() {
         &Edit::Type {
             kr: true,
             id: 0,
-            text: 3,
+            text: 4,
             delete: false,
         },
     );
     let t = std::mem::take(&mut *touched.lock().unwrap());
     let expected = Touched {
-        key_results: ["k0".to_owned()].into(),
+        key_results: [("k0".to_owned(), Scope::Text(["title"].into()))].into(),
         ..Touched::default()
     };
     assert_eq!(t, expected);
