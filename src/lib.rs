@@ -26,7 +26,7 @@
 //! | room core | [`room`] | one room: doc + awareness, subscribers and fan-out through a [`room::Sink`], lifecycle, OKR projection; no sockets |
 //! | persistence | [`store`] | the [`store::DocStore`] trait, the embedded redb store, the Redis store, the batching persister, export/import |
 //! | wire formats | [`protocol`] | y-sync frames, the `/live` + REST JSON types and their schemas, close reasons |
-//! | domain | [`okr`] | an OKR set on its doc: schema, typed model, rules, lint, commands, events (pure, no I/O) |
+//! | domain | [`okr`] | an OKR set on its doc: schema, typed model, rules, lint, commands, events, the incremental projection (pure, no I/O) |
 //! | foundation | [`room_id`], [`identity`], [`metrics`], [`clock`] | room ids, user ids, Prometheus metrics, the wall clock |
 //!
 //! Where a new thing goes: a JSON command is a file in [`okr::commands`] (and a variant of
