@@ -565,8 +565,16 @@ fn same_patches(before: &OkrSet, after: &OkrSet) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// 300 cases by default; `PROPTEST_CASES=5000` for a longer search.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn the_projection_is_a_full_read_and_its_events_the_diff(ops in prop::collection::vec(op(), 1..60)) {
