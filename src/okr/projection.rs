@@ -9,6 +9,7 @@
 //! | touched | re-derived |
 //! |---|---|
 //! | a KR | that KR; its objective's (and its old objective's) roll-up and lint |
+//! | the text of a title (a keystroke) | that text alone; the objective's lint |
 //! | a check-in | its KR (latest value and confidence come from an index by KR); that KR's objective |
 //! | an objective | that objective; when it appears or disappears, the KRs that name it |
 //! | a comment | nothing else |
@@ -23,7 +24,8 @@
 //!
 //! Some derived fields move with the clock alone (expected progress, pace, overdue). The
 //! projection's clock ([`Projection::as_of`]) advances only in [`Projection::tick`], which
-//! re-derives every KR: an edit is derived as of the last tick, so the whole model is always
+//! re-evaluates every KR's time-derived fields in place (and reports only KRs where more than
+//! the expected progress moved): an edit is derived as of the last tick, so the whole model is always
 //! exactly what [`read`](super::read()) gives at `as_of`. The room ticks on its sweeper's timer
 //! and before an edit when the clock is more than a second behind.
 //!
@@ -101,7 +103,7 @@ struct Work {
     new_comments: Vec<(Millis, String)>,
     /// Objectives appeared, disappeared or moved: the board is sorted again.
     board_changed: bool,
-    /// The clock moved (or the cycle changed): every KR is re-derived.
+    /// The cycle changed (so did the clock's span): every KR is re-derived.
     all_krs: bool,
 }
 
