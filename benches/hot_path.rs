@@ -5,18 +5,12 @@
 //!
 //!     cargo bench --bench hot_path
 
-use std::sync::Arc;
-use std::time::Duration;
+mod common;
 
 use bytes::Bytes;
+use common::{dequeue, join, Rooms};
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
-use okrhub::metrics::Metrics;
 use okrhub::protocol;
-use okrhub::room::Room;
-use okrhub::room_id::RoomId;
-use okrhub::store::embedded::EmbeddedStore;
-use okrhub::store::persister::Persister;
-use okrhub::ws::{Opcode, Outbox};
 use yrs::sync::{Message, SyncMessage};
 use yrs::updates::encoder::Encode;
 use yrs::{Doc, Map, Transact, WriteTxn};
@@ -50,56 +44,24 @@ fn decode(c: &mut Criterion) {
 }
 
 fn receive_and_fan_out(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let _guard = rt.enter();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
-    let metrics = Arc::new(Metrics::new());
-    let tracker = tokio_util::task::TaskTracker::new();
-
+    let rooms = Rooms::new();
+    let _guard = rooms.rt.enter();
     let mut group = c.benchmark_group("room_receive_fan_out");
     for k in [1usize, 10, 100] {
-        let persister = Persister::start(
-            store.clone(),
-            metrics.clone(),
-            Duration::from_millis(50),
-            &tracker,
-        );
-        let room = Room::new(
-            RoomId::parse("bench.room.q1").unwrap(),
-            Doc::new(),
-            0,
-            0,
-            persister,
-            metrics.clone(),
-        );
-        // Detached outboxes (no socket): the room's side of a delivery, then the dequeue a
-        // writer would do.
-        let join = || {
-            let outbox = Arc::new(Outbox::new(1024, Opcode::Binary));
-            (room.join(None, outbox.clone()).unwrap(), outbox)
-        };
-        let (writer, _) = join();
-        let readers: Vec<_> = (0..k).map(|_| join()).collect();
+        let room = rooms.room("bench.room.q1", Doc::new());
+        let (writer, _) = join(&room, 1024);
+        let readers: Vec<_> = (0..k).map(|_| join(&room, 1024).1).collect();
         let mut editor = Editor {
             doc: Doc::new(),
             n: 0,
         };
-        let mut sent = Vec::new();
         group.throughput(Throughput::Elements(k as u64));
         group.bench_with_input(BenchmarkId::from_parameter(k), &k, |b, _| {
             b.iter_batched(
                 || editor.next_frame(),
                 |frame| {
                     room.receive(writer, frame).unwrap();
-                    for (_, outbox) in &readers {
-                        sent.clear();
-                        outbox.take(&mut sent, usize::MAX);
-                    }
+                    dequeue(&readers);
                 },
                 BatchSize::SmallInput,
             )

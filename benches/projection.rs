@@ -12,25 +12,23 @@
 //!
 //!     cargo bench --bench projection
 
-use std::sync::{Arc, Mutex};
+mod common;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::{dequeue, join, Rooms};
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
 use okrhub::identity::UserId;
-use okrhub::metrics::Metrics;
-use okrhub::okr::{self, Projection, Root, Touched};
-use okrhub::room::Room;
-use okrhub::room_id::RoomId;
-use okrhub::store::embedded::EmbeddedStore;
-use okrhub::store::persister::Persister;
+use okrhub::okr::{self, Projection, Watch};
 use okrhub::ws::{Opcode, Outbox};
 use yrs::sync::{Message, SyncMessage};
 use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
 use yrs::{
-    Any, DeepObservable, Doc, Map, MapPrelim, MapRef, ReadTxn, StateVector, Text, TextPrelim,
-    TextRef, Transact, Update, WriteTxn,
+    Any, Doc, Map, MapPrelim, MapRef, ReadTxn, StateVector, Text, TextPrelim, TextRef, Transact,
+    Update, WriteTxn,
 };
 
 const DAY: i64 = 86_400_000;
@@ -165,14 +163,7 @@ fn okr_keystroke(c: &mut Criterion) {
     for &(label, checkins, comment_len) in SIZES {
         let doc = Doc::new();
         seed(&doc, checkins, comment_len);
-        let touched = Arc::new(Mutex::new(Touched::default()));
-        for root in Root::ALL {
-            let t = touched.clone();
-            doc.get_or_insert_map(root.name())
-                .observe_deep("bench", move |txn, events| {
-                    t.lock().unwrap().record(root, txn, events)
-                });
-        }
+        let touched = Watch::new(&doc, "bench");
         let mut typist = Typist::of(&doc, "key_results");
         let apply = |doc: &Doc, update: Vec<u8>| {
             doc.transact_mut()
@@ -180,32 +171,22 @@ fn okr_keystroke(c: &mut Criterion) {
                 .unwrap();
         };
 
+        // `unprojected`: the same keystroke in a title the projection does not watch, what the
+        // doc alone costs.
         let mut p = Projection::load(&doc.transact(), NOW);
-        group.bench_function(BenchmarkId::new("incremental", label), |b| {
-            b.iter_batched(
-                || typist.keystroke(),
-                |update| {
-                    apply(&doc, update);
-                    let t = std::mem::take(&mut *touched.lock().unwrap());
-                    p.apply(&doc.transact(), &t)
-                },
-                BatchSize::SmallInput,
-            )
-        });
-
-        // The same keystroke in a title the projection does not watch: what the doc alone costs.
         let mut draft = Typist::of(&doc, "draft_key_results");
-        group.bench_function(BenchmarkId::new("unprojected", label), |b| {
-            b.iter_batched(
-                || draft.keystroke(),
-                |update| {
-                    apply(&doc, update);
-                    let t = std::mem::take(&mut *touched.lock().unwrap());
-                    p.apply(&doc.transact(), &t)
-                },
-                BatchSize::SmallInput,
-            )
-        });
+        for (name, typist) in [("incremental", &mut typist), ("unprojected", &mut draft)] {
+            group.bench_function(BenchmarkId::new(name, label), |b| {
+                b.iter_batched(
+                    || typist.keystroke(),
+                    |update| {
+                        apply(&doc, update);
+                        p.apply(&doc.transact(), &touched.take())
+                    },
+                    BatchSize::SmallInput,
+                )
+            });
+        }
 
         let mut before = okr::read(&doc.transact(), NOW);
         if checkins > 5_000 {
@@ -216,7 +197,7 @@ fn okr_keystroke(c: &mut Criterion) {
                 || typist.keystroke(),
                 |update| {
                     apply(&doc, update);
-                    touched.lock().unwrap().clear();
+                    touched.take();
                     let after = okr::read(&doc.transact(), NOW);
                     let events = okr::diff(&before, &after);
                     before = after;
@@ -231,17 +212,8 @@ fn okr_keystroke(c: &mut Criterion) {
 }
 
 fn room_keystroke(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let _guard = rt.enter();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
-    let metrics = Arc::new(Metrics::new());
-    let tracker = tokio_util::task::TaskTracker::new();
-
+    let rooms = Rooms::new();
+    let _guard = rooms.rt.enter();
     let mut group = c.benchmark_group("room_keystroke");
     group.sample_size(30).warm_up_time(Duration::from_secs(1));
     for &(label, checkins, comment_len) in [SIZES[1], SIZES[3]].iter() {
@@ -252,35 +224,15 @@ fn room_keystroke(c: &mut Criterion) {
             let doc = Doc::new();
             seed(&doc, checkins, comment_len);
             let mut typist = Typist::of(&doc, root);
-            let persister = Persister::start(
-                store.clone(),
-                metrics.clone(),
-                Duration::from_millis(50),
-                &tracker,
-            );
-            let room = Room::new(
-                RoomId::parse(&format!("bench.{kind}{label}.q4")).unwrap(),
-                doc,
-                0,
-                0,
-                persister,
-                metrics.clone(),
-            );
-            let join = || {
-                let outbox = Arc::new(Outbox::new(4096, Opcode::Binary));
-                (room.join(None, outbox.clone()).unwrap(), outbox)
-            };
-            let (writer, _) = join();
-            let readers: Vec<_> = (0..10).map(|_| join()).collect();
-            let screens: Vec<_> = (0..2)
-                .map(|i| {
-                    let outbox = Arc::new(Outbox::new(4096, Opcode::Text));
-                    let user = UserId::parse(&format!("screen{i}")).unwrap();
-                    room.join_live(user, None, outbox.clone()).unwrap();
-                    outbox
-                })
-                .collect();
-            let mut sent = Vec::new();
+            let room = rooms.room(&format!("bench.{kind}{label}.q4"), doc);
+            let (writer, _) = join(&room, 4096);
+            let mut outboxes: Vec<_> = (0..10).map(|_| join(&room, 4096).1).collect();
+            for i in 0..2 {
+                let outbox = Arc::new(Outbox::new(4096, Opcode::Text));
+                let user = UserId::parse(&format!("screen{i}")).unwrap();
+                room.join_live(user, None, outbox.clone()).unwrap();
+                outboxes.push(outbox);
+            }
             group.bench_function(BenchmarkId::new(kind, label), |b| {
                 b.iter_batched(
                     || {
@@ -289,10 +241,7 @@ fn room_keystroke(c: &mut Criterion) {
                     },
                     |frame| {
                         room.receive(writer, frame).unwrap();
-                        for outbox in readers.iter().map(|(_, o)| o).chain(&screens) {
-                            sent.clear();
-                            outbox.take(&mut sent, usize::MAX);
-                        }
+                        dequeue(&outboxes);
                     },
                     BatchSize::SmallInput,
                 )

@@ -45,7 +45,7 @@ pub use model::*;
 pub use projection::Projection;
 pub use read::{kr_history, read};
 pub use schema::{Root, ROOTS};
-pub use touched::{Scope, Touched};
+pub use touched::{Scope, Touched, Watch};
 
 #[cfg(test)]
 mod tests;

@@ -107,6 +107,18 @@ struct Work {
     all_krs: bool,
 }
 
+/// Notes in `objectives` (a [`Work`]'s) that objective `id`'s roll-up and lint may have changed.
+fn touch(objectives: &mut HashMap<String, Was>, id: &str) {
+    if !objectives.contains_key(id) {
+        objectives.insert(id.to_owned(), Was::Derived);
+    }
+}
+
+/// A KR's place in the board order: its objective's position, then its order.
+fn place(position: &HashMap<String, usize>, kr: &KeyResult) -> (usize, f64) {
+    (position[&kr.objective], kr.order)
+}
+
 impl Projection {
     /// The set in `txn`'s doc as of `now`.
     pub fn load<T: ReadTxn>(txn: &T, now: Millis) -> Self {
@@ -214,8 +226,8 @@ impl Projection {
                 continue;
             }
             if !was.same_news(&next) {
-                let place = (position[&kr.objective], kr.order);
-                w.krs.insert(id.clone(), Some((kr.clone(), place)));
+                w.krs
+                    .insert(id.clone(), Some((kr.clone(), place(position, kr))));
             }
             next.set(kr);
         }
@@ -259,11 +271,7 @@ impl Projection {
                 None => return false,
             }
         }
-        if !matches!(w.objectives.get(id), Some(Was::Entry(_))) {
-            let before =
-                (self.objectives.get(id)).map(|o| (Box::new(o.clone()), self.position[id]));
-            w.objectives.insert(id.to_owned(), Was::Entry(before));
-        }
+        self.objective_before(id, w);
         let o = self.objectives.get_mut(id).expect("present");
         for (field, text) in texts {
             match field {
@@ -299,18 +307,14 @@ impl Projection {
         let kr = self.krs.get_mut(id).expect("present");
         kr.title = title;
         let objective = kr.objective.clone();
-        self.objective_touched(&objective, w);
+        touch(&mut w.objectives, &objective);
         true
     }
 
     fn objective_changed<T: ReadTxn>(&mut self, txn: &T, id: &str, w: &mut Work) {
         let (parsed, problems) = read::parse_entry(txn, Root::Objectives, id, read::objective);
         self.set_problems(Root::Objectives, id, problems);
-        if !matches!(w.objectives.get(id), Some(Was::Entry(_))) {
-            let before =
-                (self.objectives.get(id)).map(|o| (Box::new(o.clone()), self.position[id]));
-            w.objectives.insert(id.to_owned(), Was::Entry(before));
-        }
+        self.objective_before(id, w);
         let old = self.objectives.get(id);
         let existed = old.is_some();
         w.board_changed |= match (&parsed, old) {
@@ -367,15 +371,15 @@ impl Projection {
             }
         }
         for (objective, _) in old_place.iter().chain(&new_place) {
-            self.objective_touched(objective, w);
+            touch(&mut w.objectives, objective);
         }
         // What it was, moved rather than copied (unless something already noted it).
         if !w.krs.contains_key(id) {
             let before = old
                 .filter(|k| self.objectives.contains_key(&k.objective))
                 .map(|k| {
-                    let place = (self.position[&k.objective], k.order);
-                    (k, place)
+                    let at = place(&self.position, &k);
+                    (k, at)
                 });
             w.krs.insert(id.to_owned(), before);
         }
@@ -433,10 +437,12 @@ impl Projection {
         }
     }
 
-    /// Notes that objective `id`'s roll-up and lint may have changed.
-    fn objective_touched(&self, id: &str, w: &mut Work) {
-        if !w.objectives.contains_key(id) {
-            w.objectives.insert(id.to_owned(), Was::Derived);
+    /// Notes objective `id` as re-read, with all of its current state (unless already noted so).
+    fn objective_before(&self, id: &str, w: &mut Work) {
+        if !matches!(w.objectives.get(id), Some(Was::Entry(_))) {
+            let before =
+                (self.objectives.get(id)).map(|o| (Box::new(o.clone()), self.position[id]));
+            w.objectives.insert(id.to_owned(), Was::Entry(before));
         }
     }
 
@@ -444,9 +450,7 @@ impl Projection {
     fn kr_before(&self, id: &str, w: &mut Work) {
         w.titles_only.remove(id);
         if !w.krs.contains_key(id) {
-            let before = self
-                .key_result(id)
-                .map(|k| (k.clone(), (self.position[&k.objective], k.order)));
+            let before = (self.key_result(id)).map(|k| (k.clone(), place(&self.position, k)));
             w.krs.insert(id.to_owned(), before);
         }
     }
@@ -484,9 +488,7 @@ impl Projection {
                 let (latest, confidence) = latest(&self.checkins_of, &self.checkins, id);
                 read::derive_kr(kr, latest, confidence, &self.clock);
             }
-            if !w.objectives.contains_key(&kr.objective) {
-                w.objectives.insert(kr.objective.clone(), Was::Derived);
-            }
+            touch(&mut w.objectives, &kr.objective);
         }
         let mut lint_changed = w.board_changed;
         for (id, was) in w.objectives.iter_mut() {

@@ -3,9 +3,10 @@
 //! transaction commits; the [`Projection`](super::Projection) re-reads exactly these entries.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use yrs::types::{Event, Events, PathSegment};
-use yrs::{Map, ReadTxn, TransactionMut};
+use yrs::{DeepObservable, Doc, Map, ReadTxn, TransactionMut};
 
 use super::schema::{field as f, Root};
 
@@ -138,5 +139,33 @@ impl Touched {
                 }
             }
         }
+    }
+}
+
+/// What a doc's transactions touched in its OKR roots, recorded by deep observers on each root
+/// as the transactions commit, until [`Watch::take`].
+#[derive(Clone)]
+pub struct Watch(Arc<Mutex<Touched>>);
+
+impl Watch {
+    /// Starts watching `doc`'s OKR roots (the observers live as long as the doc; `key` names
+    /// them).
+    pub fn new(doc: &Doc, key: &'static str) -> Self {
+        let watch = Watch(Arc::default());
+        for root in Root::ALL {
+            let w = watch.clone();
+            doc.get_or_insert_map(root.name())
+                .observe_deep(key, move |txn, events| w.lock().record(root, txn, events));
+        }
+        watch
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Touched> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// What was touched since the last call (nothing: an empty `Touched`).
+    pub fn take(&self) -> Touched {
+        std::mem::take(&mut *self.lock())
     }
 }

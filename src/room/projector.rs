@@ -3,7 +3,7 @@
 //!
 //! # How events are derived
 //!
-//! Deep observers on the OKR roots of the doc ([`okr::Root`]) note, as each transaction
+//! Deep observers on the OKR roots of the doc ([`okr::Watch`]) note, as each transaction
 //! commits, which entries it touched ([`Touched`]) — whoever made it: a Yjs client on `/sync`,
 //! a JSON command, REST. After each committed update the room calls [`Projector::updated`],
 //! which hands those entries to the room's [`Projection`]: it re-reads them and what depends on
@@ -35,21 +35,21 @@
 //! Everything here runs under the room's lock, like the rest of the room's state.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use serde_json::value::RawValue;
 use yrs::block::ClientID;
 use yrs::sync::awareness::AwarenessUpdateSummary;
 use yrs::sync::Awareness;
-use yrs::{DeepObservable, Doc, Transact};
+use yrs::{Doc, Transact};
 
 use super::fanout::{Fanout, PeerId};
 use super::sink::{Kicks, Sink};
 use crate::clock::now_millis;
 use crate::identity::UserId;
 use crate::metrics::Metrics;
-use crate::okr::{self, Millis, OkrSet, Projection, Root, Touched};
+use crate::okr::{self, Millis, OkrSet, Projection, Watch};
 use crate::protocol::live::{
     encode, encode_snapshot, Control, EventMessage, Presence, PresenceState, ServerMessage, Via,
 };
@@ -68,8 +68,8 @@ const OBSERVER: &str = "okrhub-live";
 pub struct Projector<S: Sink> {
     room: String,
     okr: Projection,
-    /// Filled by the doc's observers as transactions commit; taken by [`Projector::updated`].
-    touched: Arc<Mutex<Touched>>,
+    /// What the doc's transactions touched; taken by [`Projector::updated`].
+    touched: Watch,
     history: VecDeque<(u64, Bytes)>,
     history_bytes: usize,
     /// The history holds every event with a sequence number above this.
@@ -89,15 +89,7 @@ pub struct Projector<S: Sink> {
 impl<S: Sink> Projector<S> {
     /// Starts projecting `doc` (at sequence number `seq`) and watching its OKR roots.
     pub fn new(room: &str, doc: &Doc, seq: u64) -> Self {
-        let touched = Arc::new(Mutex::new(Touched::default()));
-        for root in Root::ALL {
-            let touched = touched.clone();
-            doc.get_or_insert_map(root.name())
-                .observe_deep(OBSERVER, move |txn, events| {
-                    let mut t = touched.lock().unwrap_or_else(PoisonError::into_inner);
-                    t.record(root, txn, events);
-                });
-        }
+        let touched = Watch::new(doc, OBSERVER);
         let okr = Projection::load(&doc.transact(), now_millis());
         Projector {
             room: room.to_owned(),
@@ -149,13 +141,10 @@ impl<S: Sink> Projector<S> {
     /// After an update at `seq` by `by`: if it touched the OKR set, brings the projection up
     /// to date and publishes the events.
     pub fn updated(&mut self, doc: &Doc, seq: u64, by: Option<&UserId>, metrics: &Metrics) {
-        let touched = {
-            let mut t = self.touched.lock().unwrap_or_else(PoisonError::into_inner);
-            if t.is_empty() {
-                return;
-            }
-            std::mem::take(&mut *t)
-        };
+        let touched = self.touched.take();
+        if touched.is_empty() {
+            return;
+        }
         let now = now_millis();
         if now - self.okr.as_of() >= STALE_MS {
             let events = self.okr.tick(now);

@@ -3,11 +3,9 @@
 //! transaction), commands, and the clock moving — and after every step the projection's set
 //! must equal a full read, and its events the diff of the full reads around the step.
 
-use std::sync::{Arc, Mutex};
-
 use proptest::prelude::*;
 use serde_json::json;
-use yrs::{Any, DeepObservable, Map, MapPrelim, MapRef, Text, TextPrelim, TextRef, WriteTxn};
+use yrs::{Any, Map, MapPrelim, MapRef, Text, TextPrelim, TextRef, WriteTxn};
 
 use super::*;
 
@@ -246,8 +244,13 @@ fn root_name(root: u8) -> &'static str {
     Root::ALL[usize::from(root) % Root::ALL.len()].name()
 }
 
-fn entry_map(txn: &yrs::TransactionMut, root: &str, id: &str) -> Option<MapRef> {
-    txn.get_map(root)?.get(txn, id)?.cast::<MapRef>().ok()
+/// The `Y.Map` of KR `id` (`kr`) or of objective `id` (modulo their number), if it is one.
+fn entry_map(txn: &yrs::TransactionMut, kr: bool, id: u8) -> Option<MapRef> {
+    let (root, id) = match kr {
+        true => (schema::KEY_RESULTS, kr_id(id)),
+        false => (schema::OBJECTIVES, objective_id(id % OBJECTIVES)),
+    };
+    txn.get_map(root)?.get(txn, &id)?.cast::<MapRef>().ok()
 }
 
 fn yjs(txn: &mut yrs::TransactionMut, edit: &Edit) {
@@ -297,11 +300,7 @@ fn yjs(txn: &mut yrs::TransactionMut, edit: &Edit) {
             text,
             delete,
         } => {
-            let (root, id) = match kr {
-                true => (schema::KEY_RESULTS, kr_id(*id)),
-                false => (schema::OBJECTIVES, objective_id(*id % OBJECTIVES)),
-            };
-            let Some(m) = entry_map(txn, root, &id) else {
+            let Some(m) = entry_map(txn, *kr, *id) else {
                 return;
             };
             // Objectives' descriptions too (every other objective), and — to check the short
@@ -327,11 +326,7 @@ fn yjs(txn: &mut yrs::TransactionMut, edit: &Edit) {
             field,
             value,
         } => {
-            let (root, id) = match kr {
-                true => (schema::KEY_RESULTS, kr_id(*id)),
-                false => (schema::OBJECTIVES, objective_id(*id % OBJECTIVES)),
-            };
-            let Some(m) = entry_map(txn, root, &id) else {
+            let Some(m) = entry_map(txn, *kr, *id) else {
                 return;
             };
             let v = f64::from(*value);
@@ -483,21 +478,14 @@ fn command_json(set: &OkrSet, cmd: &Cmd, o: usize, k: usize) -> Option<serde_jso
 }
 
 /// A doc whose OKR roots report what each transaction touched, like the room's.
-fn observed() -> (Doc, Arc<Mutex<Touched>>) {
+fn observed() -> (Doc, Watch) {
     // Text offsets in UTF-16 code units, as JS clients count them (a byte offset could split
     // a Chinese character).
     let doc = Doc::with_options(yrs::Options {
         offset_kind: yrs::OffsetKind::Utf16,
         ..yrs::Options::default()
     });
-    let touched = Arc::new(Mutex::new(Touched::default()));
-    for root in Root::ALL {
-        let t = touched.clone();
-        doc.get_or_insert_map(root.name())
-            .observe_deep("test", move |txn, events| {
-                t.lock().unwrap().record(root, txn, events)
-            });
-    }
+    let touched = Watch::new(&doc, "test");
     (doc, touched)
 }
 
@@ -516,7 +504,7 @@ fn check(ops: &[Op]) -> Result<(), TestCaseError> {
                         yjs(&mut txn, e);
                     }
                 }
-                let t = std::mem::take(&mut *touched.lock().unwrap());
+                let t = touched.take();
                 p.apply(&doc.transact(), &t)
             }
             Op::Command(cmd, o, k) => {
@@ -531,7 +519,7 @@ fn check(ops: &[Op]) -> Result<(), TestCaseError> {
                     // Refused or not: a refused command must change nothing.
                     let _ = apply_in_room(&mut txn, "t.room.q3", &p, &c, "ann", p.as_of());
                 }
-                let t = std::mem::take(&mut *touched.lock().unwrap());
+                let t = touched.take();
                 p.apply(&doc.transact(), &t)
             }
         };
@@ -599,7 +587,7 @@ fn a_missed_entry_is_caught() {
             },
         );
     }
-    let mut t = std::mem::take(&mut *touched.lock().unwrap());
+    let mut t = touched.take();
     assert_eq!(t.objectives.len(), 1, "the observer saw the objective");
     t.objectives.clear();
     p.apply(&doc.transact(), &t);
@@ -651,7 +639,7 @@ fn a_keystroke_touches_one_entry() {
     );
     drop(txn);
     let mut p = Projection::load(&doc.transact(), day(30));
-    *touched.lock().unwrap() = Touched::default();
+    touched.take();
     yjs(
         &mut doc.transact_mut(),
         &Edit::Type {
@@ -661,7 +649,7 @@ fn a_keystroke_touches_one_entry() {
             delete: false,
         },
     );
-    let t = std::mem::take(&mut *touched.lock().unwrap());
+    let t = touched.take();
     let expected = Touched {
         key_results: [("k0".to_owned(), Scope::Text(["title"].into()))].into(),
         ..Touched::default()
