@@ -33,6 +33,50 @@ impl fmt::Display for UserId {
     }
 }
 
+/// What a user may do in a room, lowest first (`Viewer < Editor < Admin`).
+///
+/// - `viewer`: reads and presence (a meeting-room screen); never changes the doc.
+/// - `editor`: co-edits every objective and key result of the room, checks in, comments.
+/// - `admin`: also archives and deletes, changes the cycle, and writes in other people's
+///   personal rooms.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Viewer,
+    Editor,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Editor => "editor",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "viewer" => Ok(Role::Viewer),
+            "editor" => Ok(Role::Editor),
+            "admin" => Ok(Role::Admin),
+            _ => Err(format!("unknown role {s:?}: viewer, editor or admin")),
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
     #[error("invalid user id {0:?}: 1 to 64 letters, digits, '.', '_', '-' or '@'")]
