@@ -5,6 +5,9 @@
 //! (`/live/acme.sales.2026-Q3?user=ann`); swapping it for a verified token later touches this
 //! file (and [`crate::service::access`] for what the token allows).
 
+pub mod keys;
+pub mod token;
+
 use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
