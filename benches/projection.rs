@@ -148,7 +148,7 @@ impl Typist {
         let kr: MapRef = root.get(&txn, "kr-05").unwrap().cast().unwrap();
         let title: TextRef = kr.get(&txn, "title").unwrap().cast().unwrap();
         let len = title.len(&txn);
-        if self.n % 2 == 0 {
+        if self.n.is_multiple_of(2) {
             title.remove_range(&mut txn, len - 1, 1);
         } else {
             title.insert(&mut txn, len, "a");

@@ -3,23 +3,33 @@
 //!
 //! | method | path | answer |
 //! |---|---|---|
-//! | GET | `/api/rooms/{room}` | [`RoomView`](crate::protocol::live::RoomView): the typed OKR set and its sequence number |
-//! | POST | `/api/rooms/{room}/commands?user=ID` | [`CommandAccepted`] once durable, or an error |
+//! | GET | `/api/rooms/{room}` | [`RoomView`](crate::protocol::live::RoomView): the typed OKR set (what the caller may read) and its sequence number |
+//! | POST | `/api/rooms/{room}/commands` | [`CommandAccepted`] once durable, or an error |
 //! | GET | `/api/rooms/{room}/key_results/{kr}/history` | [`KrHistory`]: its check-ins over time |
+//! | GET / POST / DELETE | `/api/session` | who the caller is; set / clear the `okrhub_token` cookie |
 //!
 //! Every error is one JSON shape, [`ErrorResponse`], with a status that fits: 400 for a body or
-//! room id that cannot be read, 401 without a user, 404 for what does not exist, 409 for a
-//! conflict with the set's state (archived, alignment cycle), 422 for invalid values, 403 for
-//! what the principal may not do, 503 when the store cannot confirm the write. Commands go
-//! through the command service ([`crate::service::commands`]), exactly as on `/live`.
+//! room id that cannot be read, 401 without a valid token (or, on an open server, a user),
+//! 403 for what the principal may not do (or a foreign `Origin`), 404 for what does not exist
+//! (or may not be read), 409 for a conflict with the set's state (archived, alignment cycle),
+//! 415 for a command that is not `application/json`, 422 for invalid values, 503 when the
+//! store cannot confirm the write. Commands go through the command service
+//! ([`crate::service::commands`]), exactly as on `/live`.
+//!
+//! Cross-site requests: a command must be `Content-Type: application/json` (which a foreign
+//! page cannot send without a CORS preflight this server never grants) and come from no page,
+//! the server's own or an allowed origin; one authenticated by the cookie must carry an
+//! `Origin` (every browser sends one on a POST), and the cookie itself is `SameSite=Strict`.
+
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use crate::auth::Identity;
+use crate::auth::{Auth, Caller, Refusal, Via, COOKIE};
 use crate::hub::Hub;
 use crate::okr::{Command, ErrorCode};
 use crate::protocol::live::{
@@ -64,6 +74,12 @@ impl From<ErrorBody> for ApiError {
     }
 }
 
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> Self {
+        ApiError(r.status, r.body)
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (self.0, Json(ErrorResponse { error: self.1 })).into_response()
@@ -89,30 +105,63 @@ fn unavailable(e: impl std::fmt::Display) -> ApiError {
     )
 }
 
-/// `GET /api/rooms/{room}`: a `RoomView`, from the set's JSON encoded once per change.
+/// `GET /api/rooms/{room}`: a `RoomView` of what the caller may read (the shared encoding
+/// when that is everything).
 pub async fn get_room(
     Path(room): Path<String>,
+    caller: Caller,
     State(hub): State<Hub<Outbox>>,
 ) -> Result<Response, ApiError> {
     let id = room_id(&room)?;
+    let access = caller.access(&id)?;
     let room = hub.get_or_load(&id).await.map_err(unavailable)?;
-    let body = room.view_json();
+    let reader = crate::okr::audience::Reader {
+        user: caller.user().map(|u| u.to_string()),
+        sees: access.sees(),
+    };
+    let body = room.view_json_for(&reader);
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// The cross-site checks of a state-changing request: its `Origin`, its content type, and —
+/// when the cookie authenticates it — that it says where it comes from.
+fn cross_site(auth: &Auth, headers: &HeaderMap, caller: &Caller) -> Result<(), ApiError> {
+    auth.check_origin(headers)?;
+    let json = (headers.get(header::CONTENT_TYPE))
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        let mut e = ErrorBody::protocol(
+            ProtocolErrorCode::BadRequest,
+            "a command is sent as Content-Type: application/json",
+        )
+        .because("content_type");
+        e.field = Some("content-type".into());
+        return Err(ApiError(StatusCode::UNSUPPORTED_MEDIA_TYPE, e));
+    }
+    if matches!(caller, Caller::Token(_, Via::Cookie)) && headers.get(header::ORIGIN).is_none() {
+        return Err(Refusal::forbidden(
+            "origin",
+            "a request authenticated by the cookie must carry an Origin",
+        )
+        .into());
+    }
+    Ok(())
 }
 
 /// `POST /api/rooms/{room}/commands`: a command as on `/live`, without the `id`.
 pub async fn post_command(
     Path(room): Path<String>,
-    identity: Identity,
+    headers: HeaderMap,
+    caller: Caller,
     State(hub): State<Hub<Outbox>>,
+    State(auth): State<Arc<Auth>>,
     body: Bytes,
 ) -> Result<Json<CommandAccepted>, ApiError> {
+    cross_site(&auth, &headers, &caller)?;
     let id = room_id(&room)?;
-    let principal = identity.principal().map_err(|e| {
-        let mut error = ErrorBody::protocol(ProtocolErrorCode::Unauthenticated, e.to_string());
-        error.field = Some("user".into());
-        ApiError(StatusCode::UNAUTHORIZED, error)
-    })?;
+    let principal = caller.principal(&id)?;
     let command: Command = serde_json::from_slice(&body).map_err(|e| {
         ApiError::protocol(
             StatusCode::BAD_REQUEST,
@@ -129,14 +178,21 @@ pub async fn post_command(
     }))
 }
 
-/// `GET /api/rooms/{room}/key_results/{kr}/history`.
+/// `GET /api/rooms/{room}/key_results/{kr}/history`: 404 as well for a KR of an objective the
+/// caller may not read.
 pub async fn kr_history(
     Path((room, kr)): Path<(String, String)>,
+    caller: Caller,
     State(hub): State<Hub<Outbox>>,
 ) -> Result<Json<KrHistory>, ApiError> {
     let id = room_id(&room)?;
+    let access = caller.access(&id)?;
+    let reader = crate::okr::audience::Reader {
+        user: caller.user().map(|u| u.to_string()),
+        sees: access.sees(),
+    };
     let room = hub.get_or_load(&id).await.map_err(unavailable)?;
-    let points = room.kr_history(&kr).ok_or_else(|| {
+    let points = room.kr_history_for(&kr, &reader).ok_or_else(|| {
         ApiError::protocol(
             StatusCode::NOT_FOUND,
             ProtocolErrorCode::NotFound,
@@ -148,4 +204,80 @@ pub async fn kr_history(
         key_result: kr,
         points,
     }))
+}
+
+/// Who the caller is: `GET /api/session`.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct Session {
+    /// No authentication configured: everyone may do everything.
+    pub open: bool,
+    pub user: Option<String>,
+    pub name: Option<String>,
+    pub org: Option<String>,
+    /// Unix seconds.
+    pub expires_at: Option<u64>,
+}
+
+fn session_of(caller: &Caller) -> Session {
+    match caller {
+        Caller::Open(user) => Session {
+            open: true,
+            user: user.as_ref().map(|u| u.to_string()),
+            name: None,
+            org: None,
+            expires_at: None,
+        },
+        Caller::Token(v, _) => Session {
+            open: false,
+            user: Some(v.user.to_string()),
+            name: v.name.clone(),
+            org: Some(v.org.clone()),
+            expires_at: Some(v.expires_at),
+        },
+    }
+}
+
+/// `GET /api/session`: who the request's credentials say it is.
+pub async fn session_get(caller: Caller) -> Json<Session> {
+    Json(session_of(&caller))
+}
+
+/// `POST /api/session` with `Authorization: Bearer TOKEN`: sets the `okrhub_token` cookie
+/// (HttpOnly, `SameSite=Strict`, until the token expires) for the built-in pages.
+pub async fn session_post(
+    headers: HeaderMap,
+    caller: Caller,
+    State(auth): State<Arc<Auth>>,
+) -> Result<Response, ApiError> {
+    auth.check_origin(&headers)?;
+    let Caller::Token(v, Via::Bearer) = &caller else {
+        return Err(Refusal::unauthenticated(
+            "missing_token",
+            "send the token as Authorization: Bearer to set the cookie",
+        )
+        .into());
+    };
+    let token = (headers.get(header::AUTHORIZATION))
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .trim();
+    let now = (crate::clock::now_millis() / 1000).max(0) as u64;
+    let max_age = v.expires_at.saturating_sub(now);
+    let cookie = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}");
+    let mut response = Json(session_of(&caller)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    Ok(response)
+}
+
+/// `DELETE /api/session`: clears the cookie.
+pub async fn session_delete() -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("okrhub_token=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    response
 }

@@ -1,7 +1,11 @@
 //! The subcommands other than `serve`: `okrhub export` and `okrhub import` (the work is
-//! [`crate::store::transfer`]'s; this file turns their arguments into it and reports).
+//! [`crate::store::transfer`]'s; this file turns their arguments into it and reports), and
+//! `okrhub token` (minting is [`crate::auth::token`]'s).
 
-use crate::config::{ExportArgs, ImportArgs};
+use std::collections::BTreeMap;
+
+use crate::auth::token::{mint_hs256, Claims};
+use crate::config::{ExportArgs, ImportArgs, TokenArgs};
 use crate::store::{self, transfer};
 
 /// `okrhub export`.
@@ -22,5 +26,32 @@ pub async fn import(args: &ImportArgs) -> anyhow::Result<()> {
         args.from.display(),
         store.name()
     );
+    Ok(())
+}
+
+/// The token `okrhub token` prints: HS256, with the claims its arguments say.
+pub fn mint(args: &TokenArgs, now_secs: u64) -> anyhow::Result<String> {
+    let roles: BTreeMap<String, crate::identity::Role> =
+        args.room.iter().map(|r| (r.clone(), args.role)).collect();
+    let claims = Claims {
+        sub: args.user.clone(),
+        name: args.name.clone(),
+        org: args.org.clone(),
+        roles,
+        exp: now_secs + args.ttl.as_secs(),
+        nbf: None,
+        iat: Some(now_secs),
+        iss: args.issuer.clone(),
+        aud: args.audience.clone(),
+    };
+    Ok(mint_hs256(args.jwt_secret.as_bytes(), &claims)?)
+}
+
+/// `okrhub token`: prints a token.
+pub fn token(args: &TokenArgs) -> anyhow::Result<()> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    println!("{}", mint(args, now)?);
     Ok(())
 }

@@ -54,6 +54,71 @@ pub enum Command {
     Export(ExportArgs),
     /// Load every `ROOM.ydoc` of a directory into a store (merged with what it holds).
     Import(ImportArgs),
+    /// Mint an HS256 token with `--jwt-secret` / `OKRHUB_JWT_SECRET`, for trying things out:
+    /// `okrhub token --user ana --org acme --role editor --room 'acme.sales.*' --ttl 8h`.
+    Token(TokenArgs),
+}
+
+/// How requests are authenticated and which pages may call the server.
+#[derive(Debug, Clone, Args, Default)]
+pub struct SecurityArgs {
+    /// Shared secret (32 bytes or more) for HS256 tokens.
+    #[arg(long, env = "OKRHUB_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Public keys for RS256 / ES256 tokens: a PEM file (one or more public keys) or a JWKS
+    /// file (`{"keys": [...]}`), re-read when it changes.
+    #[arg(long, env = "OKRHUB_JWT_KEYS")]
+    pub jwt_keys: Option<PathBuf>,
+
+    /// When set, tokens must carry this `iss`.
+    #[arg(long, env = "OKRHUB_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// When set, tokens must carry this `aud`.
+    #[arg(long, env = "OKRHUB_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// Origins (`https://okr.acme.com`, comma-separated) whose web pages may open WebSockets
+    /// and send commands, besides the server's own origin.
+    #[arg(long, env = "OKRHUB_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// When set, `/metrics` wants `Authorization: Bearer` this token.
+    #[arg(long, env = "OKRHUB_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    /// Shared secret (the server's `--jwt-secret`).
+    #[arg(long, env = "OKRHUB_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: String,
+    /// The user id (`sub`).
+    #[arg(long)]
+    pub user: String,
+    /// Display name (`name`).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The org (`org`); rooms of other orgs are refused.
+    #[arg(long)]
+    pub org: String,
+    /// Role the `--room` patterns grant: viewer, editor or admin.
+    #[arg(long, default_value = "editor")]
+    pub role: crate::identity::Role,
+    /// Room patterns the role is granted in (`acme.sales.*`, `acme.*.*`); repeatable. None:
+    /// only the user's own personal rooms and the org's public objectives.
+    #[arg(long)]
+    pub room: Vec<String>,
+    /// How long the token is valid (e.g. 8h, 30m).
+    #[arg(long, default_value = "8h", value_parser = humantime::parse_duration)]
+    pub ttl: Duration,
+    /// `iss`, if the server wants one.
+    #[arg(long)]
+    pub issuer: Option<String>,
+    /// `aud`, if the server wants one.
+    #[arg(long)]
+    pub audience: Option<String>,
 }
 
 impl Cli {
@@ -175,6 +240,10 @@ pub struct ServeArgs {
     /// How long shutdown waits for connections to close before it flushes anyway.
     #[arg(long, env = "OKRHUB_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: Duration,
+
+    /// Tokens, origins, `/metrics`.
+    #[command(flatten)]
+    pub security: SecurityArgs,
 }
 
 impl ServeArgs {
@@ -190,6 +259,36 @@ impl ServeArgs {
         args.listen = "127.0.0.1:0".parse().expect("valid address");
         args.store.data_dir = data_dir.into();
         args
+    }
+
+    /// The request edge's settings: the verifier (none configured: an open server, allowed on
+    /// a loopback address only), the allowed origins and the metrics token.
+    pub fn auth(&self) -> anyhow::Result<crate::auth::Auth> {
+        let s = &self.security;
+        let verifier = crate::auth::keys::Verifier::new(crate::auth::keys::VerifierConfig {
+            secret: s.jwt_secret.clone(),
+            keys_file: s.jwt_keys.clone(),
+            issuer: s.jwt_issuer.clone(),
+            audience: s.jwt_audience.clone(),
+            ..Default::default()
+        })?;
+        if verifier.is_none() && !self.listen.ip().is_loopback() {
+            anyhow::bail!(
+                "refusing to listen on {} without authentication: set --jwt-secret \
+                 (OKRHUB_JWT_SECRET, 32+ bytes) or --jwt-keys (OKRHUB_JWT_KEYS, a PEM or JWKS \
+                 file), or listen on a loopback address (127.0.0.1) to try it out",
+                self.listen
+            );
+        }
+        let allowed_origins = (s.allowed_origins.iter())
+            .map(|o| o.trim().trim_end_matches('/').to_owned())
+            .filter(|o| !o.is_empty())
+            .collect();
+        Ok(crate::auth::Auth {
+            verifier,
+            allowed_origins,
+            metrics_token: s.metrics_token.clone().filter(|t| !t.is_empty()),
+        })
     }
 
     pub fn buffer_limits(&self) -> BufferLimits {
@@ -257,6 +356,17 @@ mod tests {
         assert_eq!(args.send_queue, 512, "test servers do not");
         assert_eq!(args.store.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!(args.listen.port(), 0);
+    }
+
+    #[test]
+    fn an_open_server_listens_on_loopback_only() {
+        let mut args = ServeArgs::for_data_dir("/tmp/x");
+        assert!(args.auth().unwrap().is_open());
+        args.listen = "0.0.0.0:4680".parse().unwrap();
+        let err = args.auth().err().expect("refused").to_string();
+        assert!(err.contains("--jwt-secret"), "{err}");
+        args.security.jwt_secret = Some("s".repeat(32));
+        assert!(!args.auth().unwrap().is_open());
     }
 
     #[test]

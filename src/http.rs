@@ -7,8 +7,10 @@
 //! buffer over half full: …`) while it does not — a load balancer then sends new sessions
 //! elsewhere while the rooms already here keep being served.
 
+use std::sync::Arc;
+
 use axum::extract::{DefaultBodyLimit, FromRef, Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -17,9 +19,9 @@ use tokio_util::task::TaskTracker;
 
 use serde::Deserialize;
 
-use crate::auth::Identity;
+use crate::auth::{Auth, Caller, Refusal};
 use crate::hub::Hub;
-use crate::identity::IdentityError;
+use crate::protocol::CloseReason;
 use crate::room_id::RoomId;
 use crate::ws::{Outbox, WsUpgrade};
 use crate::{api, live, sync, web};
@@ -32,6 +34,8 @@ pub struct AppState {
     /// graceful shutdown does not see upgraded connections).
     pub sessions: TaskTracker,
     pub shutdown: CancellationToken,
+    /// How requests are authenticated ([`crate::auth`]).
+    pub auth: Arc<Auth>,
 }
 
 /// The REST handlers need only the hub.
@@ -39,6 +43,18 @@ impl FromRef<AppState> for Hub<Outbox> {
     fn from_ref(state: &AppState) -> Self {
         state.hub.clone()
     }
+}
+
+impl FromRef<AppState> for Arc<Auth> {
+    fn from_ref(state: &AppState) -> Self {
+        state.auth.clone()
+    }
+}
+
+/// Counts a refusal at the edge and answers it.
+fn refused(state: &AppState, refusal: Refusal) -> Response {
+    state.hub.metrics().auth_refusals.inc();
+    refusal.into_response()
 }
 
 pub fn router(state: AppState) -> Router {
@@ -54,6 +70,12 @@ pub fn router(state: AppState) -> Router {
             "/api/rooms/{room}/key_results/{kr}/history",
             get(api::kr_history),
         )
+        .route(
+            "/api/session",
+            get(api::session_get)
+                .post(api::session_post)
+                .delete(api::session_delete),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -62,20 +84,62 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Upgrades to the y-websocket protocol. An invalid room id still upgrades, so that the client
-/// gets a close frame that says what is wrong (an HTTP error is invisible to a browser's
+/// Upgrades to the y-websocket protocol, once the caller has shown it may sync the room: a
+/// valid token of the room's org with a role in it (in a personal room: its owner or an
+/// admin), from no web page or an allowed one. A refusal is an HTTP 401/403 with the error
+/// body, before any state is sent. An invalid room id still upgrades, so that the client gets
+/// a close frame that says what is wrong (an HTTP error is invisible to a browser's
 /// WebSocket).
 async fn sync(
     ws: WsUpgrade,
     Path(room): Path<String>,
-    identity: Identity,
+    headers: HeaderMap,
+    caller: Result<Caller, Refusal>,
     State(state): State<AppState>,
 ) -> Response {
-    let room = RoomId::parse(&room);
+    let admitted = admit_upgrade(&state, &headers, caller, &room, |caller, id| {
+        let access = caller.access(id)?;
+        if !access.may_sync(id) {
+            let why = match access.role() {
+                None => "no role in this room: read its public objectives at /live or /api",
+                Some(_) => "a personal room's doc holds its private objectives: only its owner and admins sync it; read it at /live or /api",
+            };
+            return Err(Refusal::forbidden("role", why));
+        }
+        let role = access.role().unwrap_or(crate::identity::Role::Viewer);
+        Ok((caller.user().cloned(), role))
+    });
+    let joining = match admitted {
+        Ok(j) => j,
+        Err(response) => return response,
+    };
     let sessions = state.sessions.clone();
     ws.on_upgrade(&sessions, move |up| {
-        sync::serve(up, state.hub, room, identity.0, state.shutdown)
+        sync::serve(up, state.hub, joining, state.shutdown)
     })
+}
+
+/// The checks every upgrade passes before it is answered: the `Origin`, the caller (a valid
+/// token), and `check` on the room (its access). An invalid room id passes (as a close reason
+/// for the socket).
+fn admit_upgrade<T>(
+    state: &AppState,
+    headers: &HeaderMap,
+    caller: Result<Caller, Refusal>,
+    room: &str,
+    check: impl FnOnce(&Caller, &RoomId) -> Result<T, Refusal>,
+) -> Result<Result<(RoomId, T, Option<u64>), CloseReason>, Response> {
+    state
+        .auth
+        .check_origin(headers)
+        .map_err(|r| refused(state, r))?;
+    let caller = caller.map_err(|r| refused(state, r))?;
+    let id = match RoomId::parse(room) {
+        Ok(id) => id,
+        Err(e) => return Ok(Err(CloseReason::invalid_room(e))),
+    };
+    let admitted = check(&caller, &id).map_err(|r| refused(state, r))?;
+    Ok(Ok((id, admitted, caller.expires_at())))
 }
 
 #[derive(Deserialize)]
@@ -83,21 +147,48 @@ struct LiveParams {
     since: Option<u64>,
 }
 
-/// Upgrades to the live JSON protocol. Like `/sync`, a refusal (invalid room, no user) is a
-/// close frame with the reason rather than an HTTP error a browser would hide.
+/// Upgrades to the live JSON protocol, once the caller has shown who it is (and, with tokens,
+/// that the room is of its org). Everything it is then sent is cut to what it may read. As on
+/// `/sync`, an invalid room id is a close frame with the reason. `/live/~inbox` is the
+/// caller's mentions from every room ([`crate::live::inbox`]).
 async fn live(
     ws: WsUpgrade,
     Path(room): Path<String>,
-    identity: Result<Identity, IdentityError>,
+    headers: HeaderMap,
+    caller: Result<Caller, Refusal>,
     Query(params): Query<LiveParams>,
     State(state): State<AppState>,
 ) -> Response {
-    let room = RoomId::parse(&room);
-    let user = identity.and_then(Identity::require);
     let since = params.since;
+    if room == live::INBOX {
+        if let Err(r) = state.auth.check_origin(&headers) {
+            return refused(&state, r);
+        }
+        let caller = match caller.and_then(|c| match c.user() {
+            Some(_) => Ok(c),
+            None => Err(Refusal::unauthenticated(
+                "missing_user",
+                "the inbox is a user's: ?user=ID (open server) or a token",
+            )),
+        }) {
+            Ok(c) => c,
+            Err(r) => return refused(&state, r),
+        };
+        let sessions = state.sessions.clone();
+        return ws.on_upgrade(&sessions, move |up| {
+            live::inbox::serve(up, state.hub, caller, since, state.shutdown)
+        });
+    }
+    let admitted = admit_upgrade(&state, &headers, caller, &room, |caller, id| {
+        caller.principal(id)
+    });
+    let joining = match admitted {
+        Ok(j) => j,
+        Err(response) => return response,
+    };
     let sessions = state.sessions.clone();
     ws.on_upgrade(&sessions, move |up| {
-        live::serve(up, state.hub, room, user, since, state.shutdown)
+        live::serve(up, state.hub, joining, since, state.shutdown)
     })
 }
 
@@ -107,6 +198,9 @@ async fn healthz() -> &'static str {
 
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.hub.readiness() {
+        Ok(()) if state.auth.is_open() => {
+            "ready (OPEN: no authentication configured; anyone who can reach this address reads and changes every room)".into_response()
+        }
         Ok(()) => "ready".into_response(),
         Err(reason) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -116,7 +210,21 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(token) = &state.auth.metrics_token {
+        let bearer = (headers.get(header::AUTHORIZATION))
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if bearer != Some(token.as_str()) {
+            return refused(
+                &state,
+                Refusal::unauthenticated(
+                    "metrics_token",
+                    "/metrics wants Authorization: Bearer (the --metrics-token)",
+                ),
+            );
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -124,4 +232,5 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         )],
         state.hub.metrics().render(),
     )
+        .into_response()
 }

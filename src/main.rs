@@ -13,6 +13,7 @@ async fn main() -> anyhow::Result<()> {
             okrhub::telemetry::init(false);
             return okrhub::cli::import(&args).await;
         }
+        Command::Token(args) => return okrhub::cli::token(&args),
     };
     okrhub::telemetry::init(args.log_format == LogFormat::Json);
     let server = okrhub::server::start(args).await?;

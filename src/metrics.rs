@@ -51,6 +51,12 @@ pub struct Metrics {
     pub room_load_seconds: Histogram,
     /// Snapshots written (compactions).
     pub compactions: Counter,
+    /// `/sync` updates refused or undone: a viewer's, one writing as another's Yjs client,
+    /// one breaking the document's rules.
+    pub refused_updates: Counter,
+    /// Requests and upgrades refused before any state was sent: no or a bad token, no access
+    /// to the room, a foreign Origin.
+    pub auth_refusals: Counter,
 }
 
 impl Metrics {
@@ -164,6 +170,18 @@ impl Metrics {
                 &mut r,
                 "compactions",
                 "Snapshots written to the store",
+                Counter::default(),
+            ),
+            refused_updates: add(
+                &mut r,
+                "refused_updates",
+                "Yjs updates refused or undone (role, foreign client id, document rules)",
+                Counter::default(),
+            ),
+            auth_refusals: add(
+                &mut r,
+                "auth_refusals",
+                "Requests refused before any state was sent (token, access, origin)",
                 Counter::default(),
             ),
             registry: r,

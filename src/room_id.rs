@@ -74,6 +74,21 @@ impl RoomId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The org part.
+    pub fn org(&self) -> &str {
+        self.0.split('.').next().unwrap_or_default()
+    }
+
+    /// The owner of a personal room (`acme.~ana.2026-Q3` → `ana`), or `None` for a team room.
+    pub fn personal_owner(&self) -> Option<&str> {
+        self.0.split('.').nth(1)?.strip_prefix('~')
+    }
+
+    /// Whether this is a personal room (`{org}.~{user}.{cycle}`).
+    pub fn is_personal(&self) -> bool {
+        self.personal_owner().is_some()
+    }
 }
 
 impl fmt::Display for RoomId {

@@ -118,6 +118,7 @@ const STORE_PROBE_INTERVAL: Duration = Duration::from_secs(1);
 /// Opens the store, binds the listener and starts serving in the background. An unreachable
 /// Redis is not an error here: the server starts not ready and connects when Redis answers.
 pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
+    let auth = Arc::new(args.auth()?);
     let store = crate::store::open(&args.store.store_config())
         .await
         .context("opening the store")?;
@@ -146,8 +147,17 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
         hub: hub.clone(),
         sessions: sessions.clone(),
         shutdown: shutdown.clone(),
+        auth: auth.clone(),
     });
     tracing::info!(%addr, store = store.name(), data_dir = %args.store.data_dir.display(), "listening");
+    match &auth.verifier {
+        Some(v) => tracing::info!(keys = %v.describe(), allowed_origins = ?auth.allowed_origins, "tokens required"),
+        None => tracing::warn!(
+            %addr,
+            "OPEN SERVER: no --jwt-secret or --jwt-keys, so there is no authentication: anyone who \
+             can reach {addr} reads and changes every room, as any user. Allowed on loopback only."
+        ),
+    }
 
     let task = tokio::spawn({
         let hub = hub.clone();

@@ -10,21 +10,19 @@ use tokio_util::sync::CancellationToken;
 use tungstenite::Message;
 
 use crate::hub::Hub;
-use crate::identity::UserId;
+use crate::identity::{Role, UserId};
 use crate::protocol::CloseReason;
-use crate::room::{PeerId, Room};
-use crate::room_id::{RoomId, RoomIdError};
+use crate::room::{Client, PeerId, Room};
+use crate::room_id::RoomId;
 use crate::ws::session::{self, Handler, Settings};
 use crate::ws::{Opcode, Outbox, Upgraded};
 
+/// A `/sync` connection admitted at the upgrade: its room, who it is with its role there,
+/// and when its token expires — or why it is refused (an invalid room id).
+pub type Joining = Result<(RoomId, (Option<UserId>, Role), Option<u64>), CloseReason>;
+
 /// Serves one upgraded `/sync/{room}` socket until it ends.
-pub async fn serve(
-    up: Upgraded,
-    hub: Hub<Outbox>,
-    room: Result<RoomId, RoomIdError>,
-    user: Option<UserId>,
-    shutdown: CancellationToken,
-) {
+pub async fn serve(up: Upgraded, hub: Hub<Outbox>, joining: Joining, shutdown: CancellationToken) {
     let settings = Settings {
         max_message: hub.config().max_message_size,
         opcode: Opcode::Binary,
@@ -32,8 +30,13 @@ pub async fn serve(
     };
     let metrics = hub.metrics().clone();
     session::serve(up, settings, metrics, shutdown, |outbox| async move {
-        let id = room.map_err(CloseReason::invalid_room)?;
-        let (room, peer) = hub.join(&id, user, outbox).await.map_err(|e| {
+        let (id, (user, role), expires_at) = joining?;
+        let client = Client {
+            user,
+            role,
+            expires_at,
+        };
+        let (room, peer) = hub.join(&id, client, outbox).await.map_err(|e| {
             tracing::error!(error = %e, "join failed");
             CloseReason::load_failed()
         })?;
@@ -66,7 +69,7 @@ impl Handler for SyncSession {
 #[cfg(test)]
 mod tests {
     /// The size of the future an async fn item returns.
-    fn future_size<A, B, C, D, E, F>(_: fn(A, B, C, D, E) -> F) -> usize {
+    fn future_size<A, B, C, D, F>(_: fn(A, B, C, D) -> F) -> usize {
         std::mem::size_of::<F>()
     }
 

@@ -34,8 +34,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::identity::UserId;
 use crate::metrics::Metrics;
+use crate::okr::audience::Reader;
 use crate::protocol::CloseReason;
-use crate::room::{PeerId, Room, RoomClosing, Sink};
+use crate::room::inbox::Inboxes;
+use crate::room::{Client, PeerId, Room, RoomClosing, Sink};
 use crate::room_id::RoomId;
 use crate::store::persister::Persister;
 use crate::store::{DocStore, Probe, StoreError};
@@ -106,6 +108,8 @@ struct HubInner<S: Sink> {
     persister: Persister,
     metrics: Arc<Metrics>,
     config: HubConfig,
+    /// Every user's mentions, fed by every room.
+    inboxes: Arc<Inboxes<S>>,
 }
 
 impl<S: Sink> Hub<S> {
@@ -122,8 +126,14 @@ impl<S: Sink> Hub<S> {
                 persister,
                 metrics,
                 config,
+                inboxes: Arc::new(Inboxes::new(crate::clock::now_millis().max(0) as u64)),
             }),
         }
+    }
+
+    /// Every user's inbox of mentions (`/live/~inbox`).
+    pub fn inboxes(&self) -> &Arc<Inboxes<S>> {
+        &self.inner.inboxes
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
@@ -149,10 +159,10 @@ impl<S: Sink> Hub<S> {
     pub async fn join(
         &self,
         id: &RoomId,
-        user: Option<UserId>,
+        client: Client,
         sink: Arc<S>,
     ) -> Result<(Arc<Room<S>>, PeerId), JoinError> {
-        self.enter(id, |room| room.join(user.clone(), sink.clone()))
+        self.enter(id, |room| room.join(&client, sink.clone()))
             .await
     }
 
@@ -162,11 +172,15 @@ impl<S: Sink> Hub<S> {
         &self,
         id: &RoomId,
         user: UserId,
+        reader: Reader,
+        expires_at: Option<u64>,
         since: Option<u64>,
         sink: Arc<S>,
     ) -> Result<(Arc<Room<S>>, PeerId), JoinError> {
-        self.enter(id, |room| room.join_live(user.clone(), since, sink.clone()))
-            .await
+        self.enter(id, |room| {
+            room.join_live(user.clone(), reader.clone(), expires_at, since, sink.clone())
+        })
+        .await
     }
 
     /// Runs `enter` on the loaded room `id`; a room that is unloading is waited out and
@@ -224,7 +238,8 @@ impl<S: Sink> Hub<S> {
             compacted_seq,
             self.inner.persister.clone(),
             self.inner.metrics.clone(),
-        );
+        )
+        .with_inboxes(self.inner.inboxes.clone());
         let elapsed = started.elapsed();
         self.inner
             .metrics

@@ -28,9 +28,11 @@
 //! tests hold it to them. The doc is the only source of truth; the typed model is always derived
 //! from it, never stored.
 
+pub mod audience;
 pub mod commands;
 pub mod events;
 mod fields;
+pub mod guard;
 pub mod lint;
 pub mod model;
 mod projection;

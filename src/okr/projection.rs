@@ -662,6 +662,19 @@ impl Projection {
         ids.unwrap_or_default().iter().map(|k| &self.krs[k])
     }
 
+    /// Whether entry `id` of `root` is in the doc as the projection last read it: readable or
+    /// not, orphan or not.
+    pub fn has_entry(&self, root: Root, id: &str) -> bool {
+        let parsed = match root {
+            Root::Cycle => return true,
+            Root::Objectives => self.objectives.contains_key(id),
+            Root::KeyResults => self.krs.contains_key(id),
+            Root::Checkins => self.checkin_at.contains_key(id),
+            Root::Comments => self.comment_at.contains_key(id),
+        };
+        parsed || self.problems.contains_key(&(root, id.to_owned()))
+    }
+
     pub fn comment(&self, id: &str) -> Option<&Comment> {
         let at = self.comment_at.get(id)?;
         self.comments.get(&(*at, id.to_owned()))

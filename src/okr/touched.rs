@@ -72,6 +72,19 @@ impl Touched {
             && self.comments.is_empty()
     }
 
+    /// Adds what `other` touched.
+    pub fn extend(&mut self, other: Touched) {
+        self.cycle |= other.cycle;
+        for (id, scope) in other.objectives {
+            self.insert_scoped(Root::Objectives, &id, scope);
+        }
+        for (id, scope) in other.key_results {
+            self.insert_scoped(Root::KeyResults, &id, scope);
+        }
+        self.checkins.extend(other.checkins);
+        self.comments.extend(other.comments);
+    }
+
     /// Notes that entry `id` of `root` changed (any id of the cycle: the cycle).
     pub fn insert(&mut self, root: Root, id: &str) {
         self.insert_scoped(root, id, Scope::Entry);

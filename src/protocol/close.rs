@@ -23,8 +23,12 @@ pub enum CloseKind {
     BinaryFrame,
     /// The room id in the URL is not valid: 1008.
     InvalidRoom,
-    /// `/live` without a valid user: 1008.
+    /// `/live` without a valid user, or a token that expired while connected: 1008.
     Unauthenticated,
+    /// The connection tried what its role or the document's rules forbid (a viewer's update,
+    /// a forged check-in, a write as another user's Yjs client): 1008. The doc is as if the
+    /// update never came.
+    Forbidden,
     /// A message over the size limit: 1009.
     TooBig,
     /// The room could not be loaded from the store: 1011.
@@ -49,6 +53,7 @@ impl CloseKind {
             CloseKind::BinaryFrame => "binary_frame",
             CloseKind::InvalidRoom => "invalid_room",
             CloseKind::Unauthenticated => "unauthenticated",
+            CloseKind::Forbidden => "forbidden",
             CloseKind::TooBig => "too_big",
             CloseKind::LoadFailed => "load_failed",
             CloseKind::RoomReset => "room_reset",
@@ -65,7 +70,7 @@ impl CloseKind {
             CloseKind::Malformed => 1002,
             CloseKind::TextFrame | CloseKind::BinaryFrame => 1003,
             CloseKind::Gone => 1006,
-            CloseKind::InvalidRoom | CloseKind::Unauthenticated => 1008,
+            CloseKind::InvalidRoom | CloseKind::Unauthenticated | CloseKind::Forbidden => 1008,
             CloseKind::TooBig => 1009,
             CloseKind::LoadFailed | CloseKind::RoomReset => 1011,
             CloseKind::StoreUnavailable | CloseKind::SlowConsumer => 1013,
@@ -138,6 +143,10 @@ impl CloseReason {
     }
     pub fn unauthenticated(detail: impl std::fmt::Display) -> Self {
         Self::new(CloseKind::Unauthenticated, detail.to_string())
+    }
+    /// "forbidden: …": what the connection tried is not its to do; nothing of it was kept.
+    pub fn forbidden(detail: impl std::fmt::Display) -> Self {
+        Self::new(CloseKind::Forbidden, format!("forbidden: {detail}"))
     }
     pub fn too_big(limit: usize) -> Self {
         Self::new(

@@ -72,6 +72,10 @@ pub struct ErrorBody {
     pub code: WireErrorCode,
     pub message: String,
     pub field: Option<String>,
+    /// A finer, stable reason for `unauthenticated` and `forbidden` (`expired`,
+    /// `bad_signature`, `missing_token`, `other_org`, `origin`, `role`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Every error code a client can get: the command's own ([`ErrorCode`]) or the protocol's.
@@ -87,14 +91,15 @@ pub enum WireErrorCode {
 pub enum ProtocolErrorCode {
     /// Not JSON, or not a known command, or a field of the wrong type.
     BadRequest,
-    /// The request must say who acts (`?user=`), or the user id is invalid.
+    /// No valid token (missing, bad signature, expired, …: `reason` says which); on an open
+    /// server, no or an invalid `?user=`.
     Unauthenticated,
     /// The room id is not `{org}.{team}.{cycle}`.
     InvalidRoom,
     /// Not found (a KR's history for an unknown KR).
     NotFound,
-    /// The principal may not make this change. Not sent yet: until signed tokens and roles
-    /// arrive, everyone may do everything.
+    /// The principal may not do this: its role in the room, another org, a personal room of
+    /// someone else, a foreign `Origin` (`reason` says which).
     Forbidden,
     /// The store cannot take more writes right now (or the room could not be loaded, or is
     /// closing); retry later.
@@ -107,7 +112,14 @@ impl ErrorBody {
             code: WireErrorCode::Protocol(code),
             message: message.into(),
             field: None,
+            reason: None,
         }
+    }
+
+    /// The same error with a finer reason.
+    pub fn because(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
     }
 }
 
@@ -117,6 +129,7 @@ impl From<CommandError> for ErrorBody {
             code: WireErrorCode::Command(e.code),
             message: e.message,
             field: e.field,
+            reason: None,
         }
     }
 }

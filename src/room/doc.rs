@@ -12,10 +12,28 @@ use bytes::Bytes;
 use yrs::block::ClientID;
 use yrs::sync::awareness::AwarenessUpdateSummary;
 use yrs::sync::{Awareness, AwarenessUpdate, Message, SyncMessage};
-use yrs::{Doc, ReadTxn, StateVector, Transact, TransactionMut, Update};
+use yrs::undo::{Options as UndoOptions, UndoManager};
+use yrs::{Doc, Origin, ReadTxn, StateVector, Transact, TransactionMut, Update};
 
 use super::fanout::PeerId;
+use crate::identity::UserId;
+use crate::okr::Root;
 use crate::protocol;
+
+/// The origin of the transactions that apply a client's update: the only ones the undo
+/// manager records, so that an update breaking the document's rules can be taken back.
+const CLIENT_ORIGIN: &str = "okrhub-client-update";
+
+/// Why a client's update is refused before it is applied.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Unfit {
+    /// It writes as a Yjs client id that another user (or the server) writes as.
+    #[error("the update writes as Yjs client {0}, which is another writer's")]
+    ForeignClient(u64),
+    /// It continues a client's history past what the room has: it would wait, unapplied.
+    #[error("the update depends on changes of Yjs client {0} the room does not have")]
+    Gap(u64),
+}
 
 /// Why an update was not applied.
 #[derive(Debug, thiserror::Error)]
@@ -38,14 +56,30 @@ pub struct DocState {
     /// the doc does not change: in a quiet room, every fresh joiner after the first costs a
     /// reference-count increment instead of encoding the doc again.
     full_state: Option<Bytes>,
+    /// Records each client update (and nothing else), so that one that breaks the document's
+    /// rules is undone; cleared after every accepted one.
+    undo: UndoManager<()>,
+    /// Which user writes as each Yjs client id seen since the room loaded: an update may only
+    /// write as ids that are new or its own user's. The server's own id is nobody's.
+    writers: HashMap<ClientID, UserId>,
 }
 
 impl DocState {
     pub fn new(doc: Doc) -> Self {
+        let mut undo = UndoManager::with_options(UndoOptions {
+            capture_timeout_millis: 0,
+            ..UndoOptions::default()
+        });
+        for root in Root::ALL {
+            undo.expand_scope(&doc, &doc.get_or_insert_map(root.name()));
+        }
+        undo.include_origin(Origin::from(CLIENT_ORIGIN));
         DocState {
             awareness: Awareness::new(doc),
             owner: HashMap::new(),
             full_state: None,
+            undo,
+            writers: HashMap::new(),
         }
     }
 
@@ -83,8 +117,81 @@ impl DocState {
         crate::store::transfer::encode_full(self.doc())
     }
 
-    /// Applies a client's update. A panic inside yrs is caught: the caller must then treat the
-    /// doc as lost ([`ApplyError::Panicked`]).
+    /// Checks, before applying it, that `update` by `user` writes only as Yjs client ids that
+    /// are new or already `user`'s (never the server's), and continues each client's history
+    /// exactly where the room's ends. Binds the new ids to `user`.
+    pub fn admit_update(&mut self, update: &Update, user: Option<&UserId>) -> Result<(), Unfit> {
+        let have = self.doc().transact().state_vector();
+        let server = self.doc().client_id();
+        let lower = update.state_vector_lower();
+        for (client, from) in lower.iter() {
+            if *from > have.get(client) {
+                return Err(Unfit::Gap(client.get()));
+            }
+        }
+        let Some(user) = user else {
+            return Ok(());
+        };
+        // Only the ids it brings new items of: a replica resending known items (a late sync
+        // step 2) changes nothing with them.
+        let upper = update.state_vector();
+        let writes = (upper.iter()).filter(|(client, to)| **to > have.get(client));
+        for (client, _) in writes {
+            if *client == server {
+                return Err(Unfit::ForeignClient(client.get()));
+            }
+            match self.writers.get(client) {
+                Some(owner) if owner != user => return Err(Unfit::ForeignClient(client.get())),
+                Some(_) => {}
+                None => {
+                    self.writers.insert(*client, user.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The doc's state vector (what [`DocState::undo_since`] takes back to).
+    pub fn state_vector(&self) -> StateVector {
+        self.doc().transact().state_vector()
+    }
+
+    /// Applies a client's update, recorded so that [`DocState::undo_client_update`] can take it
+    /// back. A panic inside yrs is caught: the caller must then treat the doc as lost
+    /// ([`ApplyError::Panicked`]).
+    pub fn apply_client_update(&mut self, update: Update) -> Result<(), ApplyError> {
+        let applied = catch_unwind(AssertUnwindSafe(|| {
+            self.doc()
+                .transact_mut_with(Origin::from(CLIENT_ORIGIN))
+                .apply_update(update)
+        }));
+        let result = match applied {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(ApplyError::Invalid(e)),
+            Err(_) => Err(ApplyError::Panicked),
+        };
+        if result.is_err() {
+            self.undo.clear_all();
+        }
+        result
+    }
+
+    /// The last client update was fine: forget how to undo it.
+    pub fn keep_client_update(&mut self) {
+        self.undo.clear_all();
+    }
+
+    /// Takes back the last client update (a new transaction that reverts what it did in the
+    /// OKR roots) and returns everything the doc gained since `before` — the update and its
+    /// undoing as one v1 update, which every other replica needs to stay in step.
+    pub fn undo_client_update(&mut self, before: &StateVector) -> Vec<u8> {
+        let _ = self.undo.undo_blocking();
+        self.undo.clear_all();
+        self.doc().transact().encode_state_as_update_v1(before)
+    }
+
+    /// Applies an update from a trusted source (another node's log). A panic inside yrs is
+    /// caught: the caller must then treat the doc as lost ([`ApplyError::Panicked`]).
     pub fn apply(&mut self, update: Update) -> Result<(), ApplyError> {
         let applied = catch_unwind(AssertUnwindSafe(|| {
             self.doc().transact_mut().apply_update(update)
@@ -121,14 +228,38 @@ impl DocState {
         Some(protocol::encode(&Message::Awareness(update)))
     }
 
-    /// Applies `peer`'s awareness update; the summary of what it changed (None when nothing:
-    /// e.g. the JS provider echoing a state it received). `peer` becomes the owner of the
-    /// states it changed, so that they are removed when it leaves.
+    /// Keeps of `peer`'s awareness update only the states it may set: those of client ids it
+    /// introduced, or new ones (a state, not a removal), or ones a connection of the same user
+    /// introduced (`same_user(owner)`: a reconnecting tab takes its own state back). Everything
+    /// else — another connection's state set or removed — is dropped. Returns the update kept
+    /// and whether anything was dropped.
+    pub fn own_awareness(
+        &self,
+        peer: PeerId,
+        mut update: AwarenessUpdate,
+        same_user: impl Fn(PeerId) -> bool,
+    ) -> (AwarenessUpdate, bool) {
+        let before = update.clients.len();
+        update.clients.retain(|id, entry| match self.owner.get(id) {
+            Some(owner) => *owner == peer || same_user(*owner),
+            None => &*entry.json != "null",
+        });
+        let dropped = update.clients.len() != before;
+        (update, dropped)
+    }
+
+    /// Applies `peer`'s awareness update (cut to what it may set: [`DocState::own_awareness`]);
+    /// the summary of what it changed (None when nothing: e.g. the JS provider echoing a state
+    /// it received). `peer` becomes the owner of the states it changed, so that they are
+    /// removed when it leaves.
     pub fn apply_awareness(
         &mut self,
         peer: PeerId,
         update: AwarenessUpdate,
     ) -> Result<Option<AwarenessUpdateSummary>, yrs::sync::awareness::Error> {
+        if update.clients.is_empty() {
+            return Ok(None);
+        }
         let summary = self.awareness.apply_update_summary(update)?;
         if let Some(summary) = &summary {
             for id in summary.added.iter().chain(&summary.updated) {

@@ -12,17 +12,20 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::sink::{Kicks, Sink};
-use crate::identity::UserId;
+use crate::identity::{Role, UserId};
 use crate::metrics::Metrics;
 use crate::protocol::CloseReason;
 
 /// A connection's id within its room (unique across both protocols).
 pub type PeerId = u64;
 
-/// One subscriber: where its frames go, and who it is (when it said so).
+/// One subscriber: where its frames go, who it is (when known) and its role in the room.
 pub struct Member<S> {
     pub sink: Arc<S>,
     pub user: Option<UserId>,
+    pub role: Role,
+    /// When its credentials expire (unix seconds): it is closed then.
+    pub expires_at: Option<u64>,
 }
 
 pub struct Fanout<S: Sink> {
@@ -41,8 +44,36 @@ impl<S: Sink> Default for Fanout<S> {
 }
 
 impl<S: Sink> Fanout<S> {
-    pub fn insert(&mut self, peer: PeerId, sink: Arc<S>, user: Option<UserId>) {
-        self.members.insert(peer, Member { sink, user });
+    pub fn insert(&mut self, peer: PeerId, sink: Arc<S>, user: Option<UserId>, role: Role) {
+        let expires_at = None;
+        self.members.insert(
+            peer,
+            Member {
+                sink,
+                user,
+                role,
+                expires_at,
+            },
+        );
+    }
+
+    /// Closes the member at `expires_at` (unix seconds; see [`Fanout::close_expired`]).
+    pub fn expire_at(&mut self, peer: PeerId, expires_at: Option<u64>) {
+        if let Some(m) = self.members.get_mut(&peer) {
+            m.expires_at = expires_at;
+        }
+    }
+
+    /// Closes every member whose credentials have expired by `now` (unix seconds); their
+    /// sessions then end and leave.
+    pub fn close_expired(&self, now: u64) {
+        for m in self.members.values() {
+            if m.expires_at.is_some_and(|at| at <= now) {
+                m.sink.close(CloseReason::unauthenticated(
+                    "token expired: reconnect with a new token",
+                ));
+            }
+        }
     }
 
     pub fn remove(&mut self, peer: PeerId) -> Option<Member<S>> {
@@ -55,6 +86,37 @@ impl<S: Sink> Fanout<S> {
 
     pub fn user(&self, peer: PeerId) -> Option<&UserId> {
         self.members.get(&peer).and_then(|m| m.user.as_ref())
+    }
+
+    /// The member's role (a viewer for one that is not here).
+    pub fn role(&self, peer: PeerId) -> Role {
+        self.members.get(&peer).map_or(Role::Viewer, |m| m.role)
+    }
+
+    /// Whether two members are known to be the same user.
+    pub fn same_user(&self, a: PeerId, b: PeerId) -> bool {
+        matches!((self.user(a), self.user(b)), (Some(x), Some(y)) if x == y)
+    }
+
+    /// Queues `frame` for the members `to` accepts. Like [`Fanout::broadcast`], returns those
+    /// whose sink was full (closed, still registered).
+    #[must_use]
+    pub fn broadcast_to(
+        &mut self,
+        frame: &Bytes,
+        to: impl Fn(PeerId) -> bool,
+        metrics: &Metrics,
+    ) -> Vec<PeerId> {
+        let mut overflowed = Vec::new();
+        for (&id, m) in &self.members {
+            if to(id) && self.kicks.push(&m.sink, frame.clone()).is_err() {
+                overflowed.push(id);
+            }
+        }
+        for &id in &overflowed {
+            self.close_slow(id, metrics);
+        }
+        overflowed
     }
 
     pub fn len(&self) -> usize {

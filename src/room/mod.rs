@@ -41,6 +41,7 @@
 
 pub mod doc;
 pub mod fanout;
+pub mod inbox;
 pub mod lifecycle;
 pub mod projector;
 pub mod sink;
@@ -52,11 +53,11 @@ use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 use yrs::sync::{AwarenessUpdate, Message, SyncMessage};
 use yrs::updates::decoder::Decode;
-use yrs::{Doc, StateVector, Update};
+use yrs::{Doc, StateVector, Transact, Update};
 
-use crate::identity::UserId;
+use crate::identity::{Role, UserId};
 use crate::metrics::Metrics;
-use crate::okr;
+use crate::okr::{self, Touched};
 use crate::protocol::{self, CloseReason};
 use crate::room_id::RoomId;
 use crate::store::persister::{Persister, StoreUnavailable};
@@ -66,6 +67,16 @@ pub use fanout::PeerId;
 use lifecycle::Lifecycle;
 use projector::Projector;
 pub use sink::{Full, Kicks, Pushed, Sink};
+
+/// Who a connection is, as far as the room cares.
+#[derive(Debug, Clone)]
+pub struct Client {
+    /// The user, when known (an open server's anonymous `/sync` client is nobody).
+    pub user: Option<UserId>,
+    pub role: Role,
+    /// When its credentials expire (unix seconds): the room closes it then.
+    pub expires_at: Option<u64>,
+}
 
 /// The room is closing (unloading, or reset after an internal error); join again once
 /// [`Room::unloaded`] resolves.
@@ -94,8 +105,12 @@ pub enum RemoteError {
 }
 
 /// What a room needs from outside, passed down to its parts as one value.
-struct Ctx {
+struct Ctx<S: Sink> {
     id: RoomId,
+    /// Where the mentions made here go.
+    inboxes: Option<Arc<inbox::Inboxes<S>>>,
+    /// A team room (`org.team.cycle`), not a personal one (`org.~user.cycle`).
+    team_room: bool,
     persister: Persister,
     metrics: Arc<Metrics>,
 }
@@ -103,7 +118,7 @@ struct Ctx {
 /// A loaded room, generic over where its frames go ([`Sink`]). Shared by its connections and
 /// the hub's registry.
 pub struct Room<S: Sink> {
-    ctx: Ctx,
+    ctx: Ctx<S>,
     state: Mutex<RoomState<S>>,
     unloaded: CancellationToken,
 }
@@ -128,6 +143,8 @@ struct Change<'a> {
     origin: Option<PeerId>,
     /// The acting user, for the events it causes.
     by: Option<&'a UserId>,
+    /// What it touched, when already taken from the projector's watch.
+    touched: Option<Touched>,
 }
 
 impl<S: Sink> Room<S> {
@@ -144,6 +161,8 @@ impl<S: Sink> Room<S> {
         let live = Projector::new(id.as_str(), &doc, last_seq);
         Room {
             ctx: Ctx {
+                inboxes: None,
+                team_room: !id.is_personal(),
                 id,
                 persister,
                 metrics,
@@ -159,6 +178,12 @@ impl<S: Sink> Room<S> {
         }
     }
 
+    /// Sends the mentions made in this room to `inboxes`.
+    pub fn with_inboxes(mut self, inboxes: Arc<inbox::Inboxes<S>>) -> Self {
+        self.ctx.inboxes = Some(inboxes);
+        self
+    }
+
     pub fn id(&self) -> &RoomId {
         &self.ctx.id
     }
@@ -172,9 +197,11 @@ impl<S: Sink> Room<S> {
         }
     }
 
-    /// Subscribes a `/sync` connection whose frames go to `sink`. The sink starts with the
-    /// server's sync step 1 and, if anyone is present, the awareness states.
-    pub fn join(&self, user: Option<UserId>, sink: Arc<S>) -> Result<PeerId, RoomClosing> {
+    /// Subscribes a `/sync` connection of `user` with `role` whose frames go to `sink`. The
+    /// sink starts with the server's sync step 1 and, if anyone is present, the awareness
+    /// states. A viewer's updates are refused; an editor's and an admin's are held to the
+    /// document's rules ([`okr::guard`]).
+    pub fn join(&self, client: &Client, sink: Arc<S>) -> Result<PeerId, RoomClosing> {
         let mut st = self.lock();
         if st.life.is_closing() {
             return Err(RoomClosing);
@@ -184,7 +211,9 @@ impl<S: Sink> Room<S> {
             let _ = sink.push(frame);
         }
         let peer = st.new_peer();
-        st.peers.insert(peer, sink, user);
+        st.peers
+            .insert(peer, sink, client.user.clone(), client.role);
+        st.peers.expire_at(peer, client.expires_at);
         Ok(peer)
     }
 
@@ -213,47 +242,34 @@ impl<S: Sink> Room<S> {
                     }
                 }
                 Action::Update { raw, update, relay } => {
-                    // Refused, not applied, when the store cannot take it (never dropped later).
-                    if ctx.persister.admit().is_err() {
-                        return Err(CloseReason::store_unavailable());
-                    }
-                    match st.doc.apply(update) {
-                        Ok(()) => {}
-                        Err(ApplyError::Invalid(e)) => return Err(CloseReason::malformed(e)),
-                        Err(ApplyError::Panicked) => {
-                            // yrs panicked half-way through an update: the doc can no longer
-                            // be trusted. Reset the room: everyone reconnects and the room
-                            // reloads from the store, which holds every update before this one.
-                            tracing::error!(room = %ctx.id, peer, "update panicked inside yrs; resetting the room");
-                            st.life.poison();
-                            st.peers.close_all(&CloseReason::room_reset());
-                            return Err(CloseReason::malformed("update could not be applied"));
-                        }
-                    }
-                    let frame = relay.unwrap_or_else(|| protocol::update_frame(&raw));
-                    let by = st.peers.user(peer).cloned();
-                    st.commit(
-                        ctx,
-                        Change {
-                            update: Bytes::from(raw),
-                            frame,
-                            origin: Some(peer),
-                            by: by.as_ref(),
-                        },
-                    );
+                    st.receive_update(ctx, peer, raw, update, relay)?;
                 }
                 Action::Awareness { update, relay } => {
-                    let frame = relay
-                        .unwrap_or_else(|| protocol::encode(&Message::Awareness(update.clone())));
+                    let (update, dropped) = {
+                        let RoomState { doc, peers, .. } = &*st;
+                        doc.own_awareness(peer, update, |owner| peers.same_user(peer, owner))
+                    };
+                    if dropped {
+                        tracing::debug!(room = %ctx.id, peer, "awareness for another connection's client ids dropped");
+                    }
+                    let frame = match relay {
+                        Some(frame) if !dropped => frame,
+                        _ => protocol::encode(&Message::Awareness(update.clone())),
+                    };
                     match st.doc.apply_awareness(peer, update) {
                         Ok(Some(summary)) => {
                             st.broadcast(&frame, Some(peer), &ctx.metrics);
                             let RoomState {
-                                live, doc, life, ..
+                                live,
+                                doc,
+                                life,
+                                peers,
+                                ..
                             } = &mut *st;
                             live.awareness_changed(
                                 doc.awareness(),
                                 &summary,
+                                peers.user(peer),
                                 life.seq(),
                                 &ctx.metrics,
                             );
@@ -347,7 +363,8 @@ impl<S: Sink> Room<S> {
         st.life.advance_to(seq);
         let seq = st.life.seq();
         let frame = protocol::update_frame(&update);
-        st.deliver(ctx, seq, &frame, None, by);
+        let touched = st.live.touched();
+        st.deliver(ctx, seq, &frame, None, by, touched);
         Ok(())
     }
 
@@ -374,11 +391,14 @@ impl<S: Sink> Room<S> {
         self.lock().life.is_closing()
     }
 
-    /// Subscribes a `/live` connection of `user` whose frames go to `sink`: it starts with a
-    /// snapshot, or with the events after `since` when the room's history reaches back that far.
+    /// Subscribes a `/live` connection of `user`, reading as `reader`, whose frames go to
+    /// `sink`: it starts with a snapshot, or with the events after `since` when the room's
+    /// history reaches back that far; it gets only what `reader` may read.
     pub fn join_live(
         &self,
         user: UserId,
+        reader: okr::audience::Reader,
+        expires_at: Option<u64>,
         since: Option<u64>,
         sink: Arc<S>,
     ) -> Result<PeerId, RoomClosing> {
@@ -389,7 +409,8 @@ impl<S: Sink> Room<S> {
         let peer = st.new_peer();
         let seq = st.life.seq();
         st.live
-            .subscribe(peer, user, sink, since, seq, &self.ctx.metrics);
+            .subscribe(peer, user, reader, sink, since, seq, &self.ctx.metrics);
+        st.live.expire_at(peer, expires_at);
         Ok(peer)
     }
 
@@ -419,9 +440,36 @@ impl<S: Sink> Room<S> {
         protocol::live::encode_room_view(self.ctx.id.as_str(), seq, &okr)
     }
 
+    /// The REST view of the room as `reader` may see it: the shared encoding when it hides
+    /// nothing, one cut for it otherwise.
+    pub fn view_json_for(&self, reader: &okr::audience::Reader) -> Bytes {
+        let (seq, okr) = {
+            let mut st = self.lock();
+            let hidden = reader.hidden(st.live.projection());
+            (st.life.seq(), st.live.set_json_for(&hidden))
+        };
+        protocol::live::encode_room_view(self.ctx.id.as_str(), seq, &okr)
+    }
+
     /// A KR's check-ins as a time series, or `None` if the set has no such KR.
     pub fn kr_history(&self, kr: &str) -> Option<Vec<okr::HistoryPoint>> {
         self.lock().live.projection().kr_history(kr)
+    }
+
+    /// A KR's check-ins as a time series, or `None` if the set has no such KR or `reader` may
+    /// not read its objective (the same answer: its existence is not told either).
+    pub fn kr_history_for(
+        &self,
+        kr: &str,
+        reader: &okr::audience::Reader,
+    ) -> Option<Vec<okr::HistoryPoint>> {
+        let st = self.lock();
+        let okr = st.live.projection();
+        let objective = okr.objective(&okr.key_result(kr)?.objective)?;
+        if !reader.may_read_objective(objective) {
+            return None;
+        }
+        okr.kr_history(kr)
     }
 
     /// Moves the OKR projection's clock to now, publishing what time alone changed (overdue
@@ -429,6 +477,9 @@ impl<S: Sink> Room<S> {
     /// anyone is listening.
     pub fn tick(&self) {
         let mut st = self.lock();
+        let now_secs = (crate::clock::now_millis() / 1000).max(0) as u64;
+        st.peers.close_expired(now_secs);
+        st.live.close_expired(now_secs);
         let RoomState { live, life, .. } = &mut *st;
         live.tick(life.seq(), &self.ctx.metrics);
     }
@@ -587,7 +638,7 @@ impl<S: Sink> RoomState<S> {
     }
 
     /// Commits what a server-side transaction changed, if anything.
-    fn commit_local(&mut self, ctx: &Ctx, update: Vec<u8>, by: Option<&UserId>) {
+    fn commit_local(&mut self, ctx: &Ctx<S>, update: Vec<u8>, by: Option<&UserId>) {
         if protocol::is_empty_update(&update) {
             return;
         }
@@ -599,31 +650,124 @@ impl<S: Sink> RoomState<S> {
                 frame,
                 origin: None,
                 by,
+                touched: None,
             },
         );
     }
 
+    /// Applies a `/sync` client's update: refused whole, before it is applied, when the
+    /// connection is a viewer's, the store is behind, or it writes as another writer's Yjs
+    /// client id; applied and checked against the document's rules otherwise — and, if it
+    /// breaks one, undone at once, so that the doc (and every event) is as if it never came.
+    fn receive_update(
+        &mut self,
+        ctx: &Ctx<S>,
+        peer: PeerId,
+        raw: Vec<u8>,
+        update: Update,
+        relay: Option<Bytes>,
+    ) -> Result<(), CloseReason> {
+        let role = self.peers.role(peer);
+        let user = self.peers.user(peer).cloned();
+        if role == Role::Viewer {
+            ctx.metrics.refused_updates.inc();
+            return Err(CloseReason::forbidden(
+                "a viewer cannot change the document",
+            ));
+        }
+        // Refused, not applied, when the store cannot take it (never dropped later).
+        if ctx.persister.admit().is_err() {
+            return Err(CloseReason::store_unavailable());
+        }
+        if let Err(e) = self.doc.admit_update(&update, user.as_ref()) {
+            ctx.metrics.refused_updates.inc();
+            tracing::warn!(room = %ctx.id, peer, user = ?user.as_ref().map(UserId::as_str), error = %e, "update refused");
+            return Err(CloseReason::forbidden(e));
+        }
+        let before = self.doc.state_vector();
+        match self.doc.apply_client_update(update) {
+            Ok(()) => {}
+            Err(ApplyError::Invalid(e)) => return Err(CloseReason::malformed(e)),
+            Err(ApplyError::Panicked) => {
+                // yrs panicked half-way through an update: the doc can no longer be trusted.
+                // Reset the room: everyone reconnects and the room reloads from the store,
+                // which holds every update before this one.
+                tracing::error!(room = %ctx.id, peer, "update panicked inside yrs; resetting the room");
+                self.life.poison();
+                self.peers.close_all(&CloseReason::room_reset());
+                return Err(CloseReason::malformed("update could not be applied"));
+            }
+        }
+        let mut touched = self.live.touched();
+        let writer = okr::guard::Writer {
+            user: user.as_ref().map(UserId::as_str),
+            admin: role == Role::Admin,
+            team_room: ctx.team_room,
+        };
+        let verdict = okr::guard::check(
+            &self.doc.doc().transact(),
+            self.live.projection(),
+            &touched,
+            &writer,
+            crate::clock::now_millis(),
+        );
+        let (update, frame, refused) = match verdict {
+            Ok(()) => {
+                self.doc.keep_client_update();
+                let frame = relay.unwrap_or_else(|| protocol::update_frame(&raw));
+                (raw, frame, None)
+            }
+            Err(violation) => {
+                // The update and its undoing go out as one change: every replica (the store,
+                // the other peers) needs both to stay in step, and together they change nothing.
+                let net = self.doc.undo_client_update(&before);
+                touched.extend(self.live.touched());
+                ctx.metrics.refused_updates.inc();
+                tracing::warn!(room = %ctx.id, peer, user = ?writer.user, %violation, "update undone: it breaks the document's rules");
+                let frame = protocol::update_frame(&net);
+                (net, frame, Some(CloseReason::forbidden(violation)))
+            }
+        };
+        self.commit(
+            ctx,
+            Change {
+                update: Bytes::from(update),
+                frame,
+                origin: Some(peer),
+                by: user.as_ref(),
+                touched: Some(touched),
+            },
+        );
+        refused.map_or(Ok(()), Err)
+    }
+
     /// The one place an update made on this node leaves the room: numbered, persisted, then
     /// delivered. (The relay to other nodes belongs here too.)
-    fn commit(&mut self, ctx: &Ctx, change: Change<'_>) {
+    fn commit(&mut self, ctx: &Ctx<S>, change: Change<'_>) {
         let seq = self.life.next_seq();
         ctx.persister.append(ctx.id.clone(), seq, change.update);
-        self.deliver(ctx, seq, &change.frame, change.origin, change.by);
+        let touched = change.touched.unwrap_or_else(|| self.live.touched());
+        self.deliver(ctx, seq, &change.frame, change.origin, change.by, touched);
     }
 
     /// Delivers an applied update at `seq`: the cached full state dropped, the frame fanned
     /// out to every `/sync` peer but `origin`, the OKR projection brought up to date.
     fn deliver(
         &mut self,
-        ctx: &Ctx,
+        ctx: &Ctx<S>,
         seq: u64,
         frame: &Bytes,
         origin: Option<PeerId>,
         by: Option<&UserId>,
+        touched: Touched,
     ) {
         self.doc.changed();
         self.broadcast(frame, origin, &ctx.metrics);
-        self.live.updated(self.doc.doc(), seq, by, &ctx.metrics);
+        self.live
+            .updated(self.doc.doc(), touched, seq, by, &ctx.metrics);
+        if let Some(inboxes) = &ctx.inboxes {
+            inboxes.deliver(&ctx.id, self.live.take_mail(), &ctx.metrics);
+        }
     }
 
     /// Queues `frame` for every `/sync` peer but `except`; removes those cut off.

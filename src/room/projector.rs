@@ -34,7 +34,7 @@
 //!
 //! Everything here runs under the room's lock, like the rest of the room's state.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -45,11 +45,13 @@ use yrs::sync::Awareness;
 use yrs::{Doc, Transact};
 
 use super::fanout::{Fanout, PeerId};
+use super::inbox::Mail;
 use super::sink::{Kicks, Sink};
 use crate::clock::now_millis;
 use crate::identity::UserId;
 use crate::metrics::Metrics;
-use crate::okr::{self, Millis, OkrSet, Projection, Watch};
+use crate::okr::audience::{audience_of, About, Audience, Hidden, Reader, Sees};
+use crate::okr::{self, Millis, OkrSet, Projection, Touched, Watch};
 use crate::protocol::live::{
     encode, encode_snapshot, Control, EventMessage, Presence, PresenceState, ServerMessage, Via,
 };
@@ -62,20 +64,64 @@ pub const HISTORY_BYTES: usize = 1 << 20;
 /// How far the projection's clock may lag behind when an edit arrives (ms).
 pub const STALE_MS: Millis = 1_000;
 
+/// Most snapshots cut for restricted readers kept at once (one per distinct hidden set).
+const MAX_CUT_SNAPSHOTS: usize = 8;
+
 /// The origin key of the projector's deep observers.
 const OBSERVER: &str = "okrhub-live";
+
+/// One kept event: its sequence number, its frame, and who may read it (`None`: every reader;
+/// `Lint`: cut per reader).
+struct Kept {
+    seq: u64,
+    frame: Bytes,
+    audience: Shown,
+}
+
+/// Who may read an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Shown {
+    /// Every reader of the room.
+    Everyone,
+    /// Readers of an objective with this audience.
+    Audience(Audience),
+    /// The lint list: readers who see everything get it whole, the others their part.
+    Lint,
+}
+
+/// A `/live` subscriber's view: who reads, and what they may not see now.
+struct View {
+    reader: Reader,
+    hidden: Hidden,
+}
 
 pub struct Projector<S: Sink> {
     room: String,
     okr: Projection,
     /// What the doc's transactions touched; taken by [`Projector::updated`].
     touched: Watch,
-    history: VecDeque<(u64, Bytes)>,
+    history: VecDeque<Kept>,
     history_bytes: usize,
     /// The history holds every event with a sequence number above this.
     floor: u64,
     /// The `/live` subscribers (each with its user).
     subscribers: Fanout<S>,
+    /// What each subscriber reads.
+    views: HashMap<PeerId, View>,
+    /// How many subscribers do not see everything (0: every frame goes to all).
+    partial: usize,
+    /// How many subscribers hide some objective of the set now (0: every snapshot and lint
+    /// list is shared by all).
+    restricted: usize,
+    /// The sequence number of the last change of an existing objective's audience (its
+    /// visibility or owner) or of a KR's objective: a restricted reader cannot resume from
+    /// before it (the events it would replay were cut for the audiences of then).
+    audiences_changed: u64,
+    /// Snapshots cut for restricted readers, by what they hide, until the set or presence
+    /// changes.
+    cut_snapshots: Vec<(Hidden, Bytes)>,
+    /// Mentions published since [`Projector::take_mail`], for the users' inboxes.
+    mail: Vec<Mail>,
     /// Who is present, with how many connections or awareness states each.
     present: HashMap<Presence, usize>,
     /// The presence each Yjs awareness state stands for.
@@ -99,6 +145,12 @@ impl<S: Sink> Projector<S> {
             history_bytes: 0,
             floor: seq,
             subscribers: Fanout::default(),
+            views: HashMap::new(),
+            partial: 0,
+            restricted: 0,
+            audiences_changed: 0,
+            cut_snapshots: Vec::new(),
+            mail: Vec::new(),
             present: HashMap::new(),
             aware: HashMap::new(),
             set_json: None,
@@ -138,70 +190,244 @@ impl<S: Sink> Projector<S> {
         self.subscribers.kicks()
     }
 
-    /// After an update at `seq` by `by`: if it touched the OKR set, brings the projection up
-    /// to date and publishes the events.
-    pub fn updated(&mut self, doc: &Doc, seq: u64, by: Option<&UserId>, metrics: &Metrics) {
-        let touched = self.touched.take();
+    /// The mentions published since the last call.
+    pub fn take_mail(&mut self) -> Vec<Mail> {
+        std::mem::take(&mut self.mail)
+    }
+
+    /// What the doc's transactions touched since the last call (for [`Projector::updated`]).
+    pub fn touched(&mut self) -> Touched {
+        self.touched.take()
+    }
+
+    /// After an update at `seq` by `by` that touched `touched`: if it touched the OKR set,
+    /// brings the projection up to date and publishes the events.
+    pub fn updated(
+        &mut self,
+        doc: &Doc,
+        touched: Touched,
+        seq: u64,
+        by: Option<&UserId>,
+        metrics: &Metrics,
+    ) {
         if touched.is_empty() {
             return;
         }
         let now = now_millis();
         if now - self.okr.as_of() >= STALE_MS {
             let events = self.okr.tick(now);
-            self.publish_all(events, seq, None, now, metrics);
+            self.publish_all(events, seq, None, now, &HashMap::new(), metrics);
         }
+        // Who could read each touched objective (and which objective each touched KR was
+        // under) before the change: what decides who sees its events, and who must resync.
+        let before: HashMap<String, Option<Audience>> = (touched.objectives.iter())
+            .filter(|(_, scope)| !matches!(scope, okr::Scope::Text(_)))
+            .map(|(id, _)| (id.clone(), audience_of(&self.okr, id)))
+            .collect();
+        let kr_before: Vec<(String, Option<String>)> = (touched.key_results.keys())
+            .map(|id| (id.clone(), self.okr.key_result(id).map(|k| k.objective.clone())))
+            .collect();
         let events = self.okr.apply(&doc.transact(), &touched);
         self.changed();
-        self.publish_all(events, seq, by, now, metrics);
+        let resync = self.audiences_moved(&before, &kr_before, seq);
+        self.publish_all(events, seq, by, now, &before, metrics);
+        for peer in resync {
+            let frame = self.snapshot_for(peer, seq);
+            if self.subscribers.send_to(peer, frame, metrics) {
+                self.unsubscribe(peer, seq, metrics);
+            }
+        }
     }
 
+    /// After an update: if an objective appeared, disappeared or changed its audience, or a KR
+    /// moved, each restricted reader's hidden set is computed again. Returns the readers who
+    /// must resync — an objective that stayed but that they now see, or no longer see, or a
+    /// KR that moved between objectives they see differently — to get a fresh snapshot
+    /// instead of this update's events.
+    fn audiences_moved(
+        &mut self,
+        before: &HashMap<String, Option<Audience>>,
+        kr_before: &[(String, Option<String>)],
+        seq: u64,
+    ) -> HashSet<PeerId> {
+        let mut resync = HashSet::new();
+        let changed: Vec<(&String, &Option<Audience>, Option<Audience>)> = (before.iter())
+            .map(|(id, was)| (id, was, audience_of(&self.okr, id)))
+            .filter(|(_, was, now)| *was != now)
+            .collect();
+        let moved: Vec<(Option<Audience>, Option<Audience>)> = (kr_before.iter())
+            .filter_map(|(kr, was)| {
+                let now = self.okr.key_result(kr).map(|k| k.objective.clone());
+                match (was, now) {
+                    (Some(a), Some(b)) if *a != b => {
+                        Some((audience_of(&self.okr, a), audience_of(&self.okr, &b)))
+                    }
+                    _ => None,
+                }
+            })
+            .collect();
+        if changed.is_empty() && moved.is_empty() {
+            return resync;
+        }
+        if changed.iter().any(|(_, was, now)| was.is_some() && now.is_some()) || !moved.is_empty()
+        {
+            self.audiences_changed = seq;
+        }
+        let okr = &self.okr;
+        for (peer, view) in self.views.iter_mut() {
+            if view.reader.sees == Sees::All {
+                continue;
+            }
+            let r = &view.reader;
+            let flips = |a: &Option<Audience>, b: &Option<Audience>| {
+                a.is_some()
+                    && b.is_some()
+                    && r.may_read_audience(a.as_ref()) != r.may_read_audience(b.as_ref())
+            };
+            if changed.iter().any(|(_, was, now)| flips(was, now))
+                || moved.iter().any(|(a, b)| flips(a, b))
+            {
+                resync.insert(*peer);
+            }
+            view.hidden = r.hidden(okr);
+        }
+        self.restricted = self.views.values().filter(|v| !v.hidden.is_empty()).count();
+        resync
+    }
     /// Moves the projection's clock to now and publishes what time alone changed (a KR
     /// becoming overdue, with its reminder). Called on a timer.
     pub fn tick(&mut self, seq: u64, metrics: &Metrics) {
         let now = now_millis();
         let events = self.okr.tick(now);
         self.changed();
-        self.publish_all(events, seq, None, now, metrics);
+        self.publish_all(events, seq, None, now, &HashMap::new(), metrics);
     }
 
     /// The set changed: its encodings are stale.
     fn changed(&mut self) {
         self.set_json = None;
         self.snapshot = None;
+        self.cut_snapshots.clear();
     }
 
+    /// Publishes `events` at `seq`; `before` holds the audiences of objectives as they were
+    /// before the update (for one it removed).
     fn publish_all(
         &mut self,
         events: Vec<okr::Event>,
         seq: u64,
         by: Option<&UserId>,
         at: Millis,
+        before: &HashMap<String, Option<Audience>>,
         metrics: &Metrics,
     ) {
         for event in events {
-            let message = ServerMessage::Event(Box::new(EventMessage {
+            let shown = match About::of(&event, &self.okr) {
+                About::Room => Shown::Everyone,
+                About::Lint => Shown::Lint,
+                About::Objective(id) => {
+                    let audience = audience_of(&self.okr, &id)
+                        .or_else(|| before.get(&id).cloned().flatten())
+                        // Unknown (an orphan's, a removed one's): admins only.
+                        .unwrap_or((okr::Visibility::Private, None));
+                    Shown::Audience(audience)
+                }
+            };
+            let mention = match (&shown, &event) {
+                (Shown::Audience(a), okr::Event::Mention { user, .. }) => {
+                    Some((user.clone(), a.clone()))
+                }
+                _ => None,
+            };
+            let lint = match (&shown, &event) {
+                (Shown::Lint, okr::Event::LintChanged { lint }) if self.restricted > 0 => {
+                    Some(lint.clone())
+                }
+                _ => None,
+            };
+            let message = Box::new(EventMessage {
                 seq,
                 by: by.map(|u| u.to_string()),
                 at,
                 event,
-            }));
-            self.publish(seq, encode(&message), metrics);
+            });
+            if let Some((user, audience)) = mention {
+                self.mail.push(Mail {
+                    user,
+                    audience,
+                    message: (*message).clone(),
+                });
+            }
+            let message = ServerMessage::Event(message);
+            let frame = encode(&message);
+            self.publish(seq, frame, shown, metrics);
+            if let (Some(lint), ServerMessage::Event(message)) = (lint, message) {
+                self.publish_cut_lint(*message, &lint, seq, metrics);
+            }
         }
     }
 
-    /// Queues `frame` to every subscriber and keeps it in the history, dropping the oldest
-    /// events past the history's bounds.
-    fn publish(&mut self, seq: u64, frame: Bytes, metrics: &Metrics) {
+    /// Sends each restricted reader its part of a `lint.changed`.
+    fn publish_cut_lint(
+        &mut self,
+        mut message: EventMessage,
+        lint: &[okr::LintFinding],
+        seq: u64,
+        metrics: &Metrics,
+    ) {
+        let okr = &self.okr;
+        let objective_of = |k: &str| okr.key_result(k).map(|kr| kr.objective.as_str());
+        let mut full = Vec::new();
+        for (peer, view) in &self.views {
+            if view.hidden.is_empty() {
+                continue;
+            }
+            message.event = okr::Event::LintChanged {
+                lint: view.hidden.filter_lint(lint, objective_of),
+            };
+            let frame = encode(&ServerMessage::Event(Box::new(message.clone())));
+            if self.subscribers.send_to(*peer, frame, metrics) {
+                full.push(*peer);
+            }
+        }
+        for peer in full {
+            self.unsubscribe(peer, seq, metrics);
+        }
+    }
+
+    /// Queues `frame` to every subscriber who may read it and keeps it in the history,
+    /// dropping the oldest events past the history's bounds.
+    fn publish(&mut self, seq: u64, frame: Bytes, shown: Shown, metrics: &Metrics) {
         self.history_bytes += frame.len();
-        self.history.push_back((seq, frame.clone()));
+        let to_all = self.partial == 0 || shown == Shown::Everyone;
+        let views = &self.views;
+        let reads = |peer: PeerId| {
+            views.get(&peer).is_some_and(|v| match &shown {
+                Shown::Everyone => true,
+                // Restricted readers got their own cut.
+                Shown::Lint => v.hidden.is_empty(),
+                Shown::Audience(a) => v.reader.may_read_audience(Some(a)),
+            })
+        };
+        let full = match to_all {
+            true => self.subscribers.broadcast(&frame, None, metrics),
+            false => self.subscribers.broadcast_to(&frame, reads, metrics),
+        };
+        self.history.push_back(Kept {
+            seq,
+            frame,
+            audience: shown,
+        });
         while self.history.len() > HISTORY || self.history_bytes > HISTORY_BYTES {
-            let Some((dropped, f)) = self.history.pop_front() else {
+            let Some(dropped) = self.history.pop_front() else {
                 break;
             };
-            self.history_bytes -= f.len();
-            self.floor = dropped;
+            self.history_bytes -= dropped.frame.len();
+            self.floor = dropped.seq;
         }
-        self.broadcast(&frame, seq, metrics);
+        for peer in full {
+            self.unsubscribe(peer, seq, metrics);
+        }
     }
 
     /// Queues `frame` to every subscriber; cuts off those whose sink is full (their departure
@@ -213,18 +439,40 @@ impl<S: Sink> Projector<S> {
         }
     }
 
-    /// Adds a `/live` subscriber at `seq`: queues a snapshot, or — when `since` is within the
-    /// history — a `resumed` and the events after `since`. Then announces its presence.
+    /// Adds a `/live` subscriber of `user`, reading as `reader`, at `seq`: queues a snapshot
+    /// (cut to what the reader may see), or — when `since` is within the history, and the
+    /// reader sees everything or no audience changed since — a `resumed` and the events after
+    /// `since` that it may read. Then announces its presence.
+    #[allow(clippy::too_many_arguments)]
     pub fn subscribe(
         &mut self,
         peer: PeerId,
         user: UserId,
+        reader: Reader,
         sink: Arc<S>,
         since: Option<u64>,
         seq: u64,
         metrics: &Metrics,
     ) {
-        let resumable = since.filter(|s| *s >= self.floor && *s <= seq);
+        let hidden = reader.hidden(&self.okr);
+        let everything = reader.sees == Sees::All;
+        let resumable = since.filter(|s| {
+            *s >= self.floor && *s <= seq && (everything || *s >= self.audiences_changed)
+        });
+        // A restricted reader's lint comes cut: one in the range makes it a snapshot.
+        let resumable = resumable.filter(|from| {
+            hidden.is_empty()
+                || !(self.history.iter())
+                    .any(|k| k.seq > *from && k.audience == Shown::Lint)
+        });
+        let restricted = !hidden.is_empty();
+        if !everything {
+            self.partial += 1;
+        }
+        self.views.insert(peer, View { reader, hidden });
+        if restricted {
+            self.restricted += 1;
+        }
         match resumable {
             Some(from) => {
                 let _ = sink.push(encode(&ServerMessage::Control(Control::Resumed {
@@ -232,12 +480,19 @@ impl<S: Sink> Projector<S> {
                     seq,
                     present: self.present_list(),
                 })));
-                for (_, frame) in self.history.iter().filter(|(s, _)| *s > from) {
-                    let _ = sink.push(frame.clone());
+                let view = &self.views[&peer];
+                for kept in self.history.iter().filter(|k| k.seq > from) {
+                    let reads = match &kept.audience {
+                        Shown::Everyone | Shown::Lint => true,
+                        Shown::Audience(a) => view.reader.may_read_audience(Some(a)),
+                    };
+                    if reads {
+                        let _ = sink.push(kept.frame.clone());
+                    }
                 }
             }
             None => {
-                let _ = sink.push(self.snapshot(seq));
+                let _ = sink.push(self.snapshot_for(peer, seq));
             }
         }
         let who = Presence {
@@ -245,12 +500,20 @@ impl<S: Sink> Projector<S> {
             via: Via::Live,
             client: None,
         };
-        self.subscribers.insert(peer, sink, Some(user));
+        self.subscribers.insert(peer, sink, Some(user), crate::identity::Role::Viewer);
         self.arrive(who, seq, metrics);
     }
 
     /// Removes a `/live` subscriber and announces its departure.
     pub fn unsubscribe(&mut self, peer: PeerId, seq: u64, metrics: &Metrics) {
+        if let Some(view) = self.views.remove(&peer) {
+            if !view.hidden.is_empty() {
+                self.restricted -= 1;
+            }
+            if view.reader.sees != Sees::All {
+                self.partial -= 1;
+            }
+        }
         if let Some(user) = self.subscribers.remove(peer).and_then(|s| s.user) {
             let who = Presence {
                 user: user.to_string(),
@@ -261,8 +524,44 @@ impl<S: Sink> Projector<S> {
         }
     }
 
-    /// The snapshot message at `seq`, shared by every joiner until the set or presence
-    /// changes.
+    /// The snapshot message at `seq` for subscriber `peer`: the shared one, or one cut to what
+    /// it may see.
+    fn snapshot_for(&mut self, peer: PeerId, seq: u64) -> Bytes {
+        let hidden = self.views.get(&peer).map(|v| v.hidden.clone());
+        match hidden {
+            Some(h) if !h.is_empty() => self.cut_snapshot(&h, seq),
+            _ => self.snapshot(seq),
+        }
+    }
+
+    /// A snapshot without the objectives `hidden` hides, shared by every reader who hides the
+    /// same ones until the set or presence changes.
+    fn cut_snapshot(&mut self, hidden: &Hidden, seq: u64) -> Bytes {
+        if let Some((_, frame)) = self.cut_snapshots.iter().find(|(h, _)| h == hidden) {
+            return frame.clone();
+        }
+        let okr = self.set_json_for(hidden);
+        let frame = encode_snapshot(&self.room, seq, &okr, &self.present_list());
+        if self.cut_snapshots.len() >= MAX_CUT_SNAPSHOTS {
+            self.cut_snapshots.remove(0);
+        }
+        self.cut_snapshots.push((hidden.clone(), frame.clone()));
+        frame
+    }
+
+    /// The set as JSON without what `hidden` hides.
+    pub fn set_json_for(&mut self, hidden: &Hidden) -> Arc<RawValue> {
+        if hidden.is_empty() {
+            return self.set_json();
+        }
+        let cut = hidden.filter_set(&self.okr.to_set());
+        let raw = serde_json::value::to_raw_value(&cut)
+            .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("valid JSON"));
+        Arc::from(raw)
+    }
+
+    /// The snapshot message at `seq`, shared by every joiner who sees everything until the set
+    /// or presence changes.
     pub fn snapshot(&mut self, seq: u64) -> Bytes {
         if let Some((at, frame)) = &self.snapshot {
             if *at == seq {
@@ -282,19 +581,25 @@ impl<S: Sink> Projector<S> {
         present
     }
 
-    /// Follows Yjs awareness: a state with a `user` (`{"user": {"id" | "name": …}}`, the
-    /// y-websocket convention) is a presence.
+    /// Follows Yjs awareness: a state is the presence of its connection's user; on an open
+    /// server, of the `user` it names (`{"user": {"id" | "name": …}}`, the y-websocket
+    /// convention), if it names one.
     pub fn awareness_changed(
         &mut self,
         awareness: &Awareness,
         summary: &AwarenessUpdateSummary,
+        user: Option<&UserId>,
         seq: u64,
         metrics: &Metrics,
     ) {
         for id in summary.added.iter().chain(&summary.updated) {
+            // A connection that is known to be a user is that user, whatever its state says.
             let who = awareness
                 .state::<serde_json::Value>(*id)
-                .and_then(|state| awareness_user(&state))
+                .and_then(|state| match user {
+                    Some(u) => Some(u.to_string()),
+                    None => awareness_user(&state),
+                })
                 .map(|user| Presence {
                     user,
                     via: Via::Sync,
@@ -350,6 +655,7 @@ impl<S: Sink> Projector<S> {
 
     fn announce(&mut self, who: Presence, state: PresenceState, seq: u64, metrics: &Metrics) {
         self.snapshot = None;
+        self.cut_snapshots.clear();
         if self.subscribers.is_empty() {
             return;
         }
@@ -359,6 +665,16 @@ impl<S: Sink> Projector<S> {
             who,
         }));
         self.broadcast(&frame, seq, metrics);
+    }
+
+    /// Closes subscriber `peer` at `expires_at` (unix seconds).
+    pub fn expire_at(&mut self, peer: PeerId, expires_at: Option<u64>) {
+        self.subscribers.expire_at(peer, expires_at);
+    }
+
+    /// Closes the subscribers whose credentials expired by `now` (unix seconds).
+    pub fn close_expired(&self, now: u64) {
+        self.subscribers.close_expired(now);
     }
 
     /// Closes every subscriber with `reason`.

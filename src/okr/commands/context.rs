@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use yrs::{Map, MapRef, Out, ReadTxn, TransactionMut};
 
 use super::{CommandError, ErrorCode};
-use crate::okr::model::{AlignRef, KeyResult, Millis, Objective};
+use crate::okr::model::{AlignRef, KeyResult, Millis, Objective, Visibility};
 use crate::okr::schema::field as f;
 use crate::okr::Projection;
 
@@ -24,6 +24,24 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// Refuses `private` in a team room: a private objective lives in its owner's personal
+    /// room (`{org}.~{user}.{cycle}`), whose doc only the owner and admins sync, so that no
+    /// Yjs client of a team room ever holds an objective it may not read.
+    pub fn visibility_allowed(&self, v: Option<Visibility>, was: Option<Visibility>) -> Result<()> {
+        let team_room = self
+            .room
+            .is_some_and(|r| !r.split('.').nth(1).unwrap_or("").starts_with('~'));
+        if team_room && v == Some(Visibility::Private) && was != Some(Visibility::Private) {
+            return Err(CommandError::new(
+                ErrorCode::InvalidValue,
+                "visibility",
+                "a private objective lives in its owner's personal room ({org}.~{user}.{cycle}); \
+                 a team room's objectives are public or team",
+            ));
+        }
+        Ok(())
+    }
+
     pub fn objective(&self, id: &str, field: &str) -> Result<&Objective> {
         self.view
             .objective(id)

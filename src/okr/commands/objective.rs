@@ -31,6 +31,7 @@ pub(crate) fn create(txn: &mut TransactionMut, ctx: &Ctx, c: &ObjectiveCreate) -
             ctx.parent_objective(r, &format!("aligned_to[{i}]"))?;
         }
     }
+    ctx.visibility_allowed(c.visibility, None)?;
     let order = ctx.view.objectives().map(|o| o.order).fold(0.0, f64::max) + 1.0;
 
     // Writes only from here on.
@@ -105,6 +106,8 @@ pub(crate) fn update(txn: &mut TransactionMut, ctx: &Ctx, c: &ObjectiveUpdate) -
             "nothing to update",
         ));
     }
+    let was = ctx.objective(&c.objective, "objective")?.visibility;
+    ctx.visibility_allowed(c.visibility, Some(was))?;
     let map = entry(&*txn, schema::OBJECTIVES, &c.objective)?;
 
     // Writes only from here on.

@@ -15,14 +15,13 @@ use tokio_util::sync::CancellationToken;
 use tungstenite::Message;
 
 use crate::hub::Hub;
-use crate::identity::{IdentityError, UserId};
 use crate::metrics::Metrics;
 use crate::protocol::live::{
     encode, ClientCommand, Control, ErrorBody, ProtocolErrorCode, ServerMessage,
 };
 use crate::protocol::CloseReason;
 use crate::room::{PeerId, Room};
-use crate::room_id::{RoomId, RoomIdError};
+use crate::room_id::RoomId;
 use crate::service::{self, Principal};
 use crate::ws::session::{self, Handler, Settings};
 use crate::ws::{Opcode, Outbox, Upgraded};
@@ -33,12 +32,20 @@ pub const MAX_LIVE_MESSAGE: usize = 256 * 1024;
 /// Longest client command id.
 const MAX_COMMAND_ID: usize = 64;
 
+pub mod inbox;
+
+/// The path of the inbox (`/live/~inbox`): not a room.
+pub const INBOX: &str = "~inbox";
+
+/// A `/live` connection admitted at the upgrade: its room, its principal there and when its
+/// token expires — or why it is refused (an invalid room id).
+pub type Joining = Result<(RoomId, Principal, Option<u64>), CloseReason>;
+
 /// Serves one upgraded `/live/{room}` socket until it ends.
 pub async fn serve(
     up: Upgraded,
     hub: Hub<Outbox>,
-    room: Result<RoomId, RoomIdError>,
-    user: Result<UserId, IdentityError>,
+    joining: Joining,
     since: Option<u64>,
     shutdown: CancellationToken,
 ) {
@@ -54,10 +61,11 @@ pub async fn serve(
         metrics.clone(),
         shutdown,
         |outbox| async move {
-            let id = room.map_err(CloseReason::invalid_room)?;
-            let user = user.map_err(CloseReason::unauthenticated)?;
+            let (id, principal, expires_at) = joining?;
+            let user = principal.user.clone();
+            let reader = principal.reader();
             let (room, peer) = hub
-                .join_live(&id, user.clone(), since, outbox.clone())
+                .join_live(&id, user.clone(), reader, expires_at, since, outbox.clone())
                 .await
                 .map_err(|e| {
                     tracing::error!(error = %e, "join failed");
@@ -68,7 +76,7 @@ pub async fn serve(
                 hub,
                 room,
                 peer,
-                principal: Principal::open(user),
+                principal,
                 outbox,
                 metrics,
             })

@@ -1,0 +1,162 @@
+//! The document's rules for writers who bypass commands: a Yjs client on `/sync` edits the doc
+//! directly, so what its update changed is checked here against the set as it was before.
+//!
+//! JSON commands keep these rules by construction; a Yjs update is held to the same ones:
+//!
+//! - check-ins and comments are append-only: an existing one is never changed, and removed
+//!   only by an admin;
+//! - a new check-in or comment is readable, its `author` is the writer and its `at` the
+//!   server's clock, give or take [`SKEW_MS`];
+//! - removing an objective or a key result, archiving or restoring one, and changing the cycle
+//!   are an admin's acts (so deleting every root's entries in one update is one too);
+//! - no objective becomes `private` in a team room: a private objective lives in its owner's
+//!   personal room (`{org}.~{user}.{cycle}`), whose doc only its owner and admins sync.
+//!
+//! The check reads only what the update touched ([`Touched`]); a keystroke in a title
+//! ([`Scope::Text`]) needs no check at all. Pure: the room decides what to do with a
+//! [`Violation`] (undo the update and close the connection).
+
+use yrs::ReadTxn;
+
+use super::model::{Millis, Visibility};
+use super::projection::Projection;
+use super::read::{self, parse_entry};
+use super::schema::Root;
+use super::touched::{Scope, Touched};
+
+/// How far a new check-in's or comment's `at` may be from the server's clock (ms).
+pub const SKEW_MS: Millis = 2 * 60 * 1000;
+
+/// Who wrote an update, as far as the rules care.
+#[derive(Debug, Clone, Copy)]
+pub struct Writer<'a> {
+    /// The writer's user id; `None` for an anonymous writer of an open server (then authors
+    /// are not checked).
+    pub user: Option<&'a str>,
+    /// Whether the writer is an admin of the room.
+    pub admin: bool,
+    /// Whether the room is a team room (not a personal one).
+    pub team_room: bool,
+}
+
+/// Why an update breaks the rules: the reason a client is told.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Violation(pub String);
+
+fn refuse<T>(message: impl Into<String>) -> Result<T, Violation> {
+    Err(Violation(message.into()))
+}
+
+/// Checks what an update touched (`touched`, with `txn` reading the doc after it) against the
+/// set before it (`before`), for `writer`, at server time `now`.
+pub fn check<T: ReadTxn>(
+    txn: &T,
+    before: &Projection,
+    touched: &Touched,
+    writer: &Writer<'_>,
+    now: Millis,
+) -> Result<(), Violation> {
+    if touched.cycle && !writer.admin {
+        return refuse("only an admin changes the cycle");
+    }
+    let present = |root: Root, id: &str| {
+        txn.get_map(root.name())
+            .is_some_and(|m| yrs::Map::get(&m, txn, id).is_some())
+    };
+    for (id, scope) in &touched.objectives {
+        let existed = before.has_entry(Root::Objectives, id);
+        if !present(Root::Objectives, id) {
+            if existed && !writer.admin {
+                return refuse(format!("only an admin removes an objective ({id})"));
+            }
+            continue;
+        }
+        if matches!(scope, Scope::Text(_)) {
+            continue;
+        }
+        let (after, _) = parse_entry(txn, Root::Objectives, id, read::objective);
+        let Some(after) = after else { continue };
+        let was = before.objective(id);
+        if was.map_or(after.archived, |w| w.archived != after.archived) && !writer.admin {
+            return refuse(format!("only an admin archives or restores an objective ({id})"));
+        }
+        let was_private = was.is_some_and(|w| w.visibility == Visibility::Private);
+        if writer.team_room && after.visibility == Visibility::Private && !was_private {
+            return refuse(format!(
+                "objective {id}: a private objective lives in its owner's personal room"
+            ));
+        }
+    }
+    for (id, scope) in &touched.key_results {
+        let existed = before.has_entry(Root::KeyResults, id);
+        if !present(Root::KeyResults, id) {
+            if existed && !writer.admin {
+                return refuse(format!("only an admin removes a key result ({id})"));
+            }
+            continue;
+        }
+        if matches!(scope, Scope::Text(_)) || writer.admin {
+            continue;
+        }
+        let (after, _) = parse_entry(txn, Root::KeyResults, id, read::key_result);
+        let Some(after) = after else { continue };
+        let was = before.key_result(id).map(|k| k.archived);
+        if was.map_or(after.archived, |w| w != after.archived) {
+            return refuse(format!("only an admin archives or restores a key result ({id})"));
+        }
+    }
+    for (root, ids) in [
+        (Root::Checkins, &touched.checkins),
+        (Root::Comments, &touched.comments),
+    ] {
+        let what = match root {
+            Root::Checkins => "check-in",
+            _ => "comment",
+        };
+        for id in ids {
+            let existed = before.has_entry(root, id);
+            let here = present(root, id);
+            match (existed, here) {
+                (true, false) if writer.admin => continue,
+                (true, false) => {
+                    return refuse(format!("{what}s are append-only: {id} was removed"))
+                }
+                (true, true) => {
+                    return refuse(format!("{what}s are append-only: {id} was changed"))
+                }
+                (false, false) => continue,
+                (false, true) => {}
+            }
+            let (author, at) = match root {
+                Root::Checkins => match parse_entry(txn, root, id, read::checkin) {
+                    (Some(c), _) => (c.author, c.at),
+                    (None, problems) => return refuse(unreadable(what, id, &problems)),
+                },
+                _ => match parse_entry(txn, root, id, read::comment) {
+                    (Some(c), _) => (c.author, c.at),
+                    (None, problems) => return refuse(unreadable(what, id, &problems)),
+                },
+            };
+            if let Some(user) = writer.user {
+                if author != user {
+                    return refuse(format!(
+                        "{what} {id}: its author must be you ({user}), not {author:?}"
+                    ));
+                }
+            }
+            if (at - now).abs() > SKEW_MS {
+                return refuse(format!(
+                    "{what} {id}: its time must be the server's (now {now}, ±{} s), not {at}",
+                    SKEW_MS / 1000
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn unreadable(what: &str, id: &str, problems: &[super::model::Problem]) -> String {
+    let why = problems.first().map_or("unreadable", |p| p.message.as_str());
+    format!("{what} {id} is not valid: {why}")
+}
