@@ -230,7 +230,14 @@ fn room_keystroke(c: &mut Criterion) {
             for i in 0..2 {
                 let outbox = Arc::new(Outbox::new(4096, Opcode::Text));
                 let user = UserId::parse(&format!("screen{i}")).unwrap();
-                room.join_live(user, None, outbox.clone()).unwrap();
+                room.join_live(
+                    user,
+                    okrhub::okr::audience::Reader::all(),
+                    None,
+                    None,
+                    outbox.clone(),
+                )
+                .unwrap();
                 outboxes.push(outbox);
             }
             group.bench_function(BenchmarkId::new(kind, label), |b| {

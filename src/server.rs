@@ -151,7 +151,9 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
     });
     tracing::info!(%addr, store = store.name(), data_dir = %args.store.data_dir.display(), "listening");
     match &auth.verifier {
-        Some(v) => tracing::info!(keys = %v.describe(), allowed_origins = ?auth.allowed_origins, "tokens required"),
+        Some(v) => {
+            tracing::info!(keys = %v.describe(), allowed_origins = ?auth.allowed_origins, "tokens required")
+        }
         None => tracing::warn!(
             %addr,
             "OPEN SERVER: no --jwt-secret or --jwt-keys, so there is no authentication: anyone who \

@@ -94,7 +94,7 @@ impl Process {
 }
 
 fn count(doc: &yrs::Doc, prefix: &str) -> usize {
-    let map = doc.get_or_insert_map("checkins");
+    let map = doc.get_or_insert_map("edits");
     let txn = doc.transact();
     map.keys(&txn).filter(|k| k.starts_with(prefix)).count()
 }
@@ -115,7 +115,7 @@ async fn sigkill_mid_stream_loses_no_flushed_update() {
     for (c, client) in clients.iter().enumerate() {
         for i in 0..100 {
             client.edit(|_, txn| {
-                txn.get_or_insert_map("checkins")
+                txn.get_or_insert_map("edits")
                     .insert(txn, format!("flushed-{c}-{i}"), i as i64);
             });
         }
@@ -129,11 +129,8 @@ async fn sigkill_mid_stream_loses_no_flushed_update() {
     for (c, client) in clients.iter().enumerate() {
         for i in 0..100 {
             client.edit(|_, txn| {
-                txn.get_or_insert_map("checkins").insert(
-                    txn,
-                    format!("inflight-{c}-{i}"),
-                    i as i64,
-                );
+                txn.get_or_insert_map("edits")
+                    .insert(txn, format!("inflight-{c}-{i}"), i as i64);
             });
         }
     }
@@ -162,7 +159,7 @@ async fn sigterm_flushes_and_exits_cleanly() {
     let a = YClient::synced(&server.url(&room)).await;
     for i in 0..50 {
         a.edit(|_, txn| {
-            txn.get_or_insert_map("checkins")
+            txn.get_or_insert_map("edits")
                 .insert(txn, format!("flushed-{i}"), i as i64);
         });
     }

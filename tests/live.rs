@@ -484,12 +484,6 @@ async fn garbage_from_a_yjs_client_is_reported_and_the_room_keeps_serving() {
         }
         let objectives = txn.get_or_insert_map("objectives");
         objectives.insert(txn, "o-bad", 42);
-        let checkins = txn.get_or_insert_map("checkins");
-        checkins.insert(
-            txn,
-            "ci-bad",
-            yrs::any!({"key_result": kr2.as_str(), "author": "mallory", "at": 1, "value": "lots", "confidence": 99}),
-        );
         txn.get_or_insert_map("cycle").insert(txn, "starts", true);
     });
     // Query-awareness round trip: the server has applied the edit once it answers.
@@ -506,7 +500,6 @@ async fn garbage_from_a_yjs_client_is_reported_and_the_room_keeps_serving() {
         "key_results/kr-bad".to_owned(),
         format!("key_results/{kr}/weight"),
         "objectives/o-bad".to_owned(),
-        "checkins/ci-bad".to_owned(),
     ] {
         assert!(
             problems.iter().any(|p| p.starts_with(&path)),
@@ -528,6 +521,25 @@ async fn garbage_from_a_yjs_client_is_reported_and_the_room_keeps_serving() {
         )
         .await;
     assert_eq!(e["code"], "not_found");
+    assert!(ann.closed().is_none() && carl.closed().is_none() && y.closed().is_none());
+
+    // A check-in is append-only, so one that cannot be read could never be mended: it is
+    // refused (undone, the connection closed), not kept as a problem.
+    let z = YClient::synced(&env.sync_url("mallory")).await;
+    let kr3 = kr.clone();
+    z.edit(move |_, txn| {
+        let now = okrhub::clock::now_millis();
+        txn.get_or_insert_map("checkins").insert(
+            txn,
+            "ci-bad",
+            yrs::any!({"key_result": kr3.as_str(), "author": "mallory", "at": now, "value": "lots", "confidence": 99}),
+        );
+    });
+    let closed = z.wait_closed().await;
+    assert_eq!(closed.code, Some(1008), "{closed:?}");
+    assert!(closed.reason.contains("ci-bad"), "{closed:?}");
+    let view = env.view().await;
+    assert!(!view["okr"].to_string().contains("ci-bad"), "{view}");
     assert!(ann.closed().is_none() && carl.closed().is_none() && y.closed().is_none());
     env.server.shutdown().await.unwrap();
 }
@@ -706,13 +718,16 @@ async fn live_close_codes() {
     let env = Env::new("close").await;
     let addr = env.addr();
 
-    let c = LiveClient::connect(&live_url(addr, &env.room, ""), "nobody").await;
-    let closed = c.wait_closed().await;
-    assert_eq!(closed.code, Some(1008), "{closed:?}");
-    assert!(c.frames().is_empty());
-
-    let c = LiveClient::connect(&live_url(addr, &env.room, "user=a%20b"), "bad").await;
-    assert_eq!(c.wait_closed().await.code, Some(1008));
+    // Who acts is settled before the upgrade: without a user (or with an invalid one) there
+    // is no WebSocket at all, just a 401.
+    for query in ["", "user=a%20b"] {
+        match tokio_tungstenite::connect_async(live_url(addr, &env.room, query)).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+                assert_eq!(r.status().as_u16(), 401, "{query}")
+            }
+            other => panic!("{query}: expected a 401, got {:?}", other.map(|_| ())),
+        }
+    }
 
     let c = LiveClient::connect(&live_url(addr, "not-a-room", "user=ann"), "ann").await;
     let closed = c.wait_closed().await;

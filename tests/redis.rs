@@ -35,7 +35,7 @@ async fn stored_doc(redis: &RedisServer, room: &str) -> Doc {
 }
 
 fn count(doc: &Doc, prefix: &str) -> usize {
-    let map = doc.get_or_insert_map("checkins");
+    let map = doc.get_or_insert_map("edits");
     let txn = doc.transact();
     map.keys(&txn).filter(|k| k.starts_with(prefix)).count()
 }
@@ -47,7 +47,7 @@ fn full_state(doc: &Doc) -> Vec<u8> {
 
 fn edit(client: &YClient, key: String) {
     client.edit(|_, txn| {
-        txn.get_or_insert_map("checkins").insert(txn, key, 1);
+        txn.get_or_insert_map("edits").insert(txn, key, 1);
     });
 }
 
@@ -252,7 +252,7 @@ async fn sigkill_of_the_hub_loses_no_written_update() {
         .flat_map(|c| (0..=50).map(move |i| format!("inflight-{c}-{i}")))
         .filter(|k| {
             in_redis
-                .get_or_insert_map("checkins")
+                .get_or_insert_map("edits")
                 .contains_key(&in_redis.transact(), k)
         })
         .count();

@@ -61,7 +61,11 @@ impl Rooms {
 /// A `/sync` connection to `room` whose frames stay in its outbox.
 pub fn join(room: &Room<Outbox>, capacity: usize) -> (PeerId, Arc<Outbox>) {
     let outbox = Arc::new(Outbox::new(capacity, Opcode::Binary));
-    (room.join(None, outbox.clone()).unwrap(), outbox)
+    (
+        room.join(&okrhub::room::Client::anonymous(), outbox.clone())
+            .unwrap(),
+        outbox,
+    )
 }
 
 /// Takes every queued frame, as a writer would.

@@ -225,7 +225,9 @@ impl Auth {
         let Some((token, via)) = presented(parts) else {
             return Err(Refusal::unauthenticated(
                 "missing_token",
-                format!("a token is required: ?token=, Authorization: Bearer, or the {COOKIE} cookie"),
+                format!(
+                    "a token is required: ?token=, Authorization: Bearer, or the {COOKIE} cookie"
+                ),
             ));
         };
         match verifier.verify(&token) {
@@ -309,6 +311,9 @@ mod tests {
         assert!(h("https://okr.acme.com"), "allowed");
         assert!(!h("https://evil.example"));
         assert!(!h("null"));
-        assert!(auth.check_origin(&parts("/x", &[]).headers).is_ok(), "no Origin");
+        assert!(
+            auth.check_origin(&parts("/x", &[]).headers).is_ok(),
+            "no Origin"
+        );
     }
 }

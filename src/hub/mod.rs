@@ -178,7 +178,13 @@ impl<S: Sink> Hub<S> {
         sink: Arc<S>,
     ) -> Result<(Arc<Room<S>>, PeerId), JoinError> {
         self.enter(id, |room| {
-            room.join_live(user.clone(), reader.clone(), expires_at, since, sink.clone())
+            room.join_live(
+                user.clone(),
+                reader.clone(),
+                expires_at,
+                since,
+                sink.clone(),
+            )
         })
         .await
     }
@@ -463,7 +469,7 @@ mod tests {
         // for the unload to finish and then load the room again.
         let ((), joined) = tokio::join!(
             hub.try_unload(&first),
-            hub.join(&id, None, Arc::new(Queue::new(8)))
+            hub.join(&id, Client::anonymous(), Arc::new(Queue::new(8)))
         );
         let (second, joined) = joined.unwrap();
         assert!(
@@ -481,7 +487,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let hub = hub(dir.path());
         let id = RoomId::parse("t.busy.q1").unwrap();
-        let (room, joined) = hub.join(&id, None, Arc::new(Queue::new(8))).await.unwrap();
+        let (room, joined) = hub
+            .join(&id, Client::anonymous(), Arc::new(Queue::new(8)))
+            .await
+            .unwrap();
         hub.try_unload(&room).await;
         assert_eq!(hub.loaded().len(), 1);
         room.leave(joined);

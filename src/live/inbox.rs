@@ -31,34 +31,40 @@ pub async fn serve(
         send_queue: hub.config().send_queue,
     };
     let metrics = hub.metrics().clone();
-    session::serve(up, settings, metrics.clone(), shutdown, |outbox| async move {
-        let user = caller
-            .user()
-            .cloned()
-            .ok_or_else(|| CloseReason::unauthenticated("the inbox is a user's"))?;
-        // A mention is shown when the caller may read the room it was made in (its org, a
-        // role or the org's public objectives) and the objective it is about.
-        let may_read: MayRead = Arc::new(move |room, audience| {
-            caller.access(room).is_ok_and(|access| {
-                let principal = Principal {
-                    user: user_of(&caller),
-                    access,
-                };
-                principal.reader().may_read_audience(Some(audience))
+    session::serve(
+        up,
+        settings,
+        metrics.clone(),
+        shutdown,
+        |outbox| async move {
+            let user = caller
+                .user()
+                .cloned()
+                .ok_or_else(|| CloseReason::unauthenticated("the inbox is a user's"))?;
+            // A mention is shown when the caller may read the room it was made in (its org, a
+            // role or the org's public objectives) and the objective it is about.
+            let may_read: MayRead = Arc::new(move |room, audience| {
+                caller.access(room).is_ok_and(|access| {
+                    let principal = Principal {
+                        user: user_of(&caller),
+                        access,
+                    };
+                    principal.reader().may_read_audience(Some(audience))
+                })
+            });
+            let id = hub
+                .inboxes()
+                .subscribe(user.as_str(), since, outbox.clone(), may_read);
+            tracing::debug!(%user, "inbox connected");
+            Ok(InboxSession {
+                hub,
+                user,
+                id,
+                outbox,
+                metrics,
             })
-        });
-        let id = hub
-            .inboxes()
-            .subscribe(user.as_str(), since, outbox.clone(), may_read);
-        tracing::debug!(%user, "inbox connected");
-        Ok(InboxSession {
-            hub,
-            user,
-            id,
-            outbox,
-            metrics,
-        })
-    })
+        },
+    )
     .await
 }
 

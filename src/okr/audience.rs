@@ -251,7 +251,10 @@ mod tests {
         assert!(!org.may_read(Private, Some("ana")));
         assert!(member.may_read(Team, Some("ana")));
         assert!(!member.may_read(Private, Some("ana")));
-        assert!(member.may_read(Private, Some("li")), "an owner reads their own");
+        assert!(
+            member.may_read(Private, Some("li")),
+            "an owner reads their own"
+        );
         assert!(org.may_read(Team, Some("li")));
         assert!(admin.may_read(Private, Some("ana")));
         assert!(!member.may_read(Private, None));

@@ -79,7 +79,9 @@ pub fn check<T: ReadTxn>(
         let Some(after) = after else { continue };
         let was = before.objective(id);
         if was.map_or(after.archived, |w| w.archived != after.archived) && !writer.admin {
-            return refuse(format!("only an admin archives or restores an objective ({id})"));
+            return refuse(format!(
+                "only an admin archives or restores an objective ({id})"
+            ));
         }
         let was_private = was.is_some_and(|w| w.visibility == Visibility::Private);
         if writer.team_room && after.visibility == Visibility::Private && !was_private {
@@ -103,7 +105,9 @@ pub fn check<T: ReadTxn>(
         let Some(after) = after else { continue };
         let was = before.key_result(id).map(|k| k.archived);
         if was.map_or(after.archived, |w| w != after.archived) {
-            return refuse(format!("only an admin archives or restores a key result ({id})"));
+            return refuse(format!(
+                "only an admin archives or restores a key result ({id})"
+            ));
         }
     }
     for (root, ids) in [
@@ -157,6 +161,8 @@ pub fn check<T: ReadTxn>(
 }
 
 fn unreadable(what: &str, id: &str, problems: &[super::model::Problem]) -> String {
-    let why = problems.first().map_or("unreadable", |p| p.message.as_str());
+    let why = problems
+        .first()
+        .map_or("unreadable", |p| p.message.as_str());
     format!("{what} {id} is not valid: {why}")
 }

@@ -167,7 +167,13 @@ impl<S: Sink> Inboxes<S> {
     /// Subscribes `sink` to `user`'s inbox: a hello, then the kept mentions after `since`
     /// (all kept ones without `since`) that `may_read` allows, then every new one it allows.
     /// Returns the subscription's id.
-    pub fn subscribe(&self, user: &str, since: Option<u64>, sink: Arc<S>, may_read: MayRead) -> u64 {
+    pub fn subscribe(
+        &self,
+        user: &str,
+        since: Option<u64>,
+        sink: Arc<S>,
+        may_read: MayRead,
+    ) -> u64 {
         let mut st = self.lock();
         let (id, seq) = (st.next_id, st.seq);
         st.next_id += 1;

@@ -78,6 +78,17 @@ pub struct Client {
     pub expires_at: Option<u64>,
 }
 
+impl Client {
+    /// Nobody in particular, who may write (an open server's anonymous `/sync` client).
+    pub fn anonymous() -> Self {
+        Client {
+            user: None,
+            role: Role::Admin,
+            expires_at: None,
+        }
+    }
+}
+
 /// The room is closing (unloading, or reset after an internal error); join again once
 /// [`Room::unloaded`] resolves.
 #[derive(Debug, thiserror::Error)]
@@ -827,7 +838,7 @@ mod tests {
     impl Fixture {
         fn join(&self) -> Result<Joined, RoomClosing> {
             let outbox = Arc::new(Queue::new(self.send_queue));
-            let peer = self.room.join(None, outbox.clone())?;
+            let peer = self.room.join(&Client::anonymous(), outbox.clone())?;
             Ok(Joined { peer, outbox })
         }
     }
@@ -1071,7 +1082,15 @@ mod tests {
     fn live(f: &Fixture, user: &str, since: Option<u64>) -> Arc<Queue> {
         let outbox = Arc::new(Queue::new(4096));
         let user = UserId::parse(user).unwrap();
-        f.room.join_live(user, since, outbox.clone()).unwrap();
+        f.room
+            .join_live(
+                user,
+                okr::audience::Reader::all(),
+                None,
+                since,
+                outbox.clone(),
+            )
+            .unwrap();
         outbox
     }
 

@@ -225,7 +225,12 @@ impl<S: Sink> Projector<S> {
             .map(|(id, _)| (id.clone(), audience_of(&self.okr, id)))
             .collect();
         let kr_before: Vec<(String, Option<String>)> = (touched.key_results.keys())
-            .map(|id| (id.clone(), self.okr.key_result(id).map(|k| k.objective.clone())))
+            .map(|id| {
+                (
+                    id.clone(),
+                    self.okr.key_result(id).map(|k| k.objective.clone()),
+                )
+            })
             .collect();
         let events = self.okr.apply(&doc.transact(), &touched);
         self.changed();
@@ -269,7 +274,10 @@ impl<S: Sink> Projector<S> {
         if changed.is_empty() && moved.is_empty() {
             return resync;
         }
-        if changed.iter().any(|(_, was, now)| was.is_some() && now.is_some()) || !moved.is_empty()
+        if changed
+            .iter()
+            .any(|(_, was, now)| was.is_some() && now.is_some())
+            || !moved.is_empty()
         {
             self.audiences_changed = seq;
         }
@@ -462,8 +470,7 @@ impl<S: Sink> Projector<S> {
         // A restricted reader's lint comes cut: one in the range makes it a snapshot.
         let resumable = resumable.filter(|from| {
             hidden.is_empty()
-                || !(self.history.iter())
-                    .any(|k| k.seq > *from && k.audience == Shown::Lint)
+                || !(self.history.iter()).any(|k| k.seq > *from && k.audience == Shown::Lint)
         });
         let restricted = !hidden.is_empty();
         if !everything {
@@ -500,7 +507,8 @@ impl<S: Sink> Projector<S> {
             via: Via::Live,
             client: None,
         };
-        self.subscribers.insert(peer, sink, Some(user), crate::identity::Role::Viewer);
+        self.subscribers
+            .insert(peer, sink, Some(user), crate::identity::Role::Viewer);
         self.arrive(who, seq, metrics);
     }
 
