@@ -401,6 +401,7 @@ impl<S: Sink> Hub<S> {
             room.begin_close();
             room.close_all(&reason);
         }
+        self.inner.inboxes.close_all(&reason);
     }
 
     /// Flushes the persister and writes the final snapshot of every loaded room.

@@ -49,6 +49,22 @@ pub enum Control {
         #[serde(skip_serializing_if = "Option::is_none")]
         created_id: Option<String>,
     },
+    /// The first message of `/live/~inbox`: whose inbox, its sequence number now, and
+    /// whether every mention after the asked `since` follows (false: some were dropped, or
+    /// made before this server started).
+    Inbox {
+        user: String,
+        seq: u64,
+        complete: bool,
+    },
+    /// `/live/~inbox`: a mention of the inbox's user, made in `room`; `seq` is the inbox's
+    /// (resume with `?since=` it), `mention` the room's `mention` event.
+    #[serde(rename = "inbox.mention")]
+    InboxMention {
+        seq: u64,
+        room: String,
+        mention: Box<EventMessage>,
+    },
     /// A command (or a message) was refused; nothing changed.
     Error {
         /// The command's `id`, when it could be read.

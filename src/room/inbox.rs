@@ -15,12 +15,11 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use serde::Serialize;
 
 use super::sink::{Pushed, Sink};
 use crate::metrics::Metrics;
 use crate::okr::audience::Audience;
-use crate::protocol::live::EventMessage;
+use crate::protocol::live::{encode, Control, EventMessage, ServerMessage};
 use crate::protocol::CloseReason;
 use crate::room_id::RoomId;
 
@@ -39,26 +38,6 @@ pub struct Mail {
     /// The audience of the objective it was made about.
     pub audience: Audience,
     pub message: EventMessage,
-}
-
-/// `{"type": "inbox.mention", "seq": N, "room": "…", "mention": {…the event…}}`.
-#[derive(Serialize)]
-struct MentionFrame<'a> {
-    r#type: &'static str,
-    seq: u64,
-    room: &'a str,
-    mention: &'a EventMessage,
-}
-
-/// `{"type": "inbox", "user": "…", "seq": N, "complete": bool}`: the first message.
-#[derive(Serialize)]
-struct Hello<'a> {
-    r#type: &'static str,
-    user: &'a str,
-    seq: u64,
-    /// Whether every mention after the asked `since` follows (false: some were dropped or
-    /// made before this process started).
-    complete: bool,
 }
 
 struct Kept {
@@ -118,13 +97,11 @@ impl<S: Sink> Inboxes<S> {
         for m in mail {
             st.seq += 1;
             let seq = st.seq;
-            let frame = MentionFrame {
-                r#type: "inbox.mention",
+            let frame = encode(&ServerMessage::Control(Control::InboxMention {
                 seq,
-                room: room.as_str(),
-                mention: &m.message,
-            };
-            let frame = Bytes::from(serde_json::to_vec(&frame).unwrap_or_default());
+                room: room.to_string(),
+                mention: Box::new(m.message),
+            }));
             if !st.users.contains_key(&m.user) && st.users.len() >= MAX_USERS {
                 st.users.retain(|_, inbox| !inbox.subscribers.is_empty());
             }
@@ -189,13 +166,12 @@ impl<S: Sink> Inboxes<S> {
                 subscribers: Vec::new(),
             });
         let from = since.unwrap_or(0);
-        let hello = Hello {
-            r#type: "inbox",
-            user,
+        let hello = Control::Inbox {
+            user: user.to_owned(),
             seq,
             complete: since.is_some_and(|s| s >= inbox.floor && s <= seq),
         };
-        let _ = sink.push(Bytes::from(serde_json::to_vec(&hello).unwrap_or_default()));
+        let _ = sink.push(encode(&ServerMessage::Control(hello)));
         for k in inbox.kept.iter().filter(|k| k.seq > from) {
             if may_read(&k.room, &k.audience) {
                 let _ = sink.push(k.frame.clone());
@@ -204,6 +180,15 @@ impl<S: Sink> Inboxes<S> {
         sink.hand_over();
         inbox.subscribers.push(Subscriber { id, sink, may_read });
         id
+    }
+
+    /// Closes every inbox connection with `reason` (shutdown).
+    pub fn close_all(&self, reason: &CloseReason) {
+        for inbox in self.lock().users.values() {
+            for s in &inbox.subscribers {
+                s.sink.close(reason.clone());
+            }
+        }
     }
 
     /// Ends subscription `id` of `user`.
