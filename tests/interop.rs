@@ -63,10 +63,22 @@ struct JsPeer {
 
 impl JsPeer {
     fn spawn(base_url: &str, room: &str, name: &str, expect: &[&str]) -> JsPeer {
+        JsPeer::spawn_with_token(base_url, room, name, expect, "")
+    }
+
+    /// A peer whose provider sends `token` (`params: { token }`, i.e. `?token=`).
+    fn spawn_with_token(
+        base_url: &str,
+        room: &str,
+        name: &str,
+        expect: &[&str],
+        token: &str,
+    ) -> JsPeer {
         let mut child = Command::new("node")
             .arg(interop_dir().join("peer.mjs"))
             .args(["--url", base_url, "--room", room, "--name", name])
             .args(["--expect", &expect.join(",")])
+            .args(["--token", token])
             .args(["--timeout-ms", &WAIT.as_millis().to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -388,5 +400,57 @@ async fn js_client_typing_into_a_kr_title_is_kr_updated_on_live() {
             .any(|m| ty(m) == "presence" && m["user"] == "wang" && m["state"] == "left")
     })
     .await;
+    server.shutdown().await.unwrap();
+}
+
+/// The stock provider passes a signed token as `params: { token }` and co-edits like any
+/// client of an open server.
+#[tokio::test]
+async fn the_stock_js_provider_connects_with_a_token() {
+    use okrhub::auth::token::{mint_hs256, Claims};
+    require_node();
+    const SECRET: &str = "interop-secret-of-at-least-32-bytes!";
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), |a| a.security.jwt_secret = Some(SECRET.into())).await;
+    let room = room("interop-token");
+    let org = room.split('.').next().unwrap().to_owned();
+    let token = |user: &str| {
+        let exp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 600;
+        let claims = Claims {
+            sub: user.into(),
+            name: None,
+            org: org.clone(),
+            roles: [(format!("{org}.*.*"), okrhub::identity::Role::Editor)].into(),
+            exp,
+            nbf: None,
+            iat: None,
+            iss: None,
+            aud: None,
+        };
+        mint_hs256(SECRET.as_bytes(), &claims).unwrap()
+    };
+    let url = format!("{}?token={}", sync_url(&server, &room), token("yrs"));
+    let y = YClient::synced(&url).await;
+    y.set_awareness(serde_json::json!({"user": {"name": "yrs"}}));
+    y.edit(|_, txn| {
+        txn.get_or_insert_map("interop")
+            .insert(txn, "yrs", "hello from yrs");
+    });
+    y.round_trip().await;
+    let base = format!("ws://{}/sync", server.local_addr());
+    let mut js = JsPeer::spawn_with_token(&base, &room, "js", &["yrs"], &token("js"));
+    let ready = js.line("ready line").await;
+    let map = js_map(&ready);
+    assert_eq!(map.get("yrs").map(String::as_str), Some("hello from yrs"));
+    y.wait_for("yrs sees js's key", |v| {
+        map_of(v.doc()).get("js").map(String::as_str) == Some("hello from js")
+    })
+    .await;
+    js.send("quit").await;
+    assert_eq!(js.wait_exit().await, Some(0));
     server.shutdown().await.unwrap();
 }

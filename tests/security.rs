@@ -1029,3 +1029,28 @@ fn okrhub_token_mints_what_the_server_accepts() {
     assert_eq!(v.role_in(&room), Some(Role::Editor));
     assert!(v.expires_at > now() + 7 * 3600);
 }
+
+#[tokio::test]
+async fn a_connection_ends_when_its_token_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    // A short idle period makes the sweeper (which closes expired connections) run every 100 ms.
+    let server = start_server(dir.path(), |a| {
+        a.security.jwt_secret = Some(SECRET.into());
+        a.idle_unload = std::time::Duration::from_millis(400);
+    })
+    .await;
+    let mut c = claims("li", "acme", &[("acme.sales.*", Role::Editor)]);
+    c.exp = now() + 2; // valid now; expires within the test
+    let token = okrhub::auth::token::mint_hs256(SECRET.as_bytes(), &c).unwrap();
+    let y = YClient::synced(&format!("{}?token={token}", sync_url(&server, SALES))).await;
+    let live = LiveClient::connect(
+        &live_url(server.local_addr(), SALES, &format!("token={token}")),
+        "li",
+    )
+    .await;
+    for closed in [y.wait_closed().await, live.wait_closed().await] {
+        assert_eq!(closed.code, Some(1008), "{closed:?}");
+        assert!(closed.reason.contains("expired"), "{closed:?}");
+    }
+    server.shutdown().await.unwrap();
+}

@@ -2,7 +2,7 @@
 // Reference Yjs peer for the okrhub interop tests.
 //
 //   node peer.mjs --url ws://127.0.0.1:PORT/sync --room ROOM --name NAME
-//                 [--expect a,b] [--timeout-ms 20000]
+//                 [--expect a,b] [--timeout-ms 20000] [--token JWT]
 //
 // Connects with the stock y-websocket client, writes one map entry and one
 // text insertion, waits until every --expect peer is visible (map key + awareness),
@@ -40,6 +40,7 @@ const { values: opts } = parseArgs({
     room: { type: 'string' },
     name: { type: 'string' },
     expect: { type: 'string', default: '' },
+    token: { type: 'string', default: '' },
     'timeout-ms': { type: 'string', default: '20000' }
   }
 })
@@ -58,7 +59,9 @@ const title = doc.getText('title')
 // disableBc: no BroadcastChannel shortcut, everything must go through the server.
 const provider = new WebsocketProvider(opts.url, opts.room, doc, {
   WebSocketPolyfill: WebSocket,
-  disableBc: true
+  disableBc: true,
+  // A signed token goes as ?token=, the way a browser app passes it.
+  params: opts.token ? { token: opts.token } : {}
 })
 const awareness = provider.awareness
 awareness.setLocalState({ user: { name } })
