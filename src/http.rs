@@ -111,7 +111,7 @@ async fn sync(
     });
     let joining = match admitted {
         Ok(j) => j,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let sessions = state.sessions.clone();
     ws.on_upgrade(&sessions, move |up| {
@@ -128,19 +128,21 @@ fn admit_upgrade<T>(
     caller: Result<Caller, Refusal>,
     room: &str,
     check: impl FnOnce(&Caller, &RoomId) -> Result<T, Refusal>,
-) -> Result<Result<(RoomId, T, Option<u64>), CloseReason>, Response> {
-    state
-        .auth
-        .check_origin(headers)
-        .map_err(|r| refused(state, r))?;
-    let caller = caller.map_err(|r| refused(state, r))?;
+) -> Result<Admitted<T>, Box<Response>> {
+    let answer = |r: Refusal| Box::new(refused(state, r));
+    state.auth.check_origin(headers).map_err(answer)?;
+    let caller = caller.map_err(answer)?;
     let id = match RoomId::parse(room) {
         Ok(id) => id,
         Err(e) => return Ok(Err(CloseReason::invalid_room(e))),
     };
-    let admitted = check(&caller, &id).map_err(|r| refused(state, r))?;
+    let admitted = check(&caller, &id).map_err(answer)?;
     Ok(Ok((id, admitted, caller.expires_at())))
 }
+
+/// An upgrade admitted: the room, what the check found, when the token expires — or the
+/// close reason for an invalid room id.
+type Admitted<T> = Result<(RoomId, T, Option<u64>), CloseReason>;
 
 #[derive(Deserialize)]
 struct LiveParams {
@@ -184,7 +186,7 @@ async fn live(
     });
     let joining = match admitted {
         Ok(j) => j,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let sessions = state.sessions.clone();
     ws.on_upgrade(&sessions, move |up| {
