@@ -217,15 +217,26 @@ fn room_keystroke(c: &mut Criterion) {
     let mut group = c.benchmark_group("room_keystroke");
     group.sample_size(30).warm_up_time(Duration::from_secs(1));
     for &(label, checkins, comment_len) in [SIZES[1], SIZES[3]].iter() {
+        // `kr_title_editor`: the same keystrokes by an authenticated editor (client id bound to
+        // its user, the document's rules checked) rather than an open server's anonymous client.
         for (kind, root) in [
             ("kr_title", "key_results"),
             ("draft_title", "draft_key_results"),
+            ("kr_title_editor", "key_results"),
         ] {
             let doc = Doc::new();
             seed(&doc, checkins, comment_len);
             let mut typist = Typist::of(&doc, root);
-            let room = rooms.room(&format!("bench.{kind}{label}.q4"), doc);
-            let (writer, _) = join(&room, 4096);
+            let room = rooms.room(&format!("bench.{}{label}.q4", kind.replace('_', "")), doc);
+            let client = match kind {
+                "kr_title_editor" => okrhub::room::Client {
+                    user: Some(UserId::parse("typist").unwrap()),
+                    role: okrhub::identity::Role::Editor,
+                    expires_at: None,
+                },
+                _ => okrhub::room::Client::anonymous(),
+            };
+            let (writer, _) = common::join_as(&room, 4096, &client);
             let mut outboxes: Vec<_> = (0..10).map(|_| join(&room, 4096).1).collect();
             for i in 0..2 {
                 let outbox = Arc::new(Outbox::new(4096, Opcode::Text));

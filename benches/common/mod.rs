@@ -58,14 +58,20 @@ impl Rooms {
     }
 }
 
-/// A `/sync` connection to `room` whose frames stay in its outbox.
+/// A `/sync` connection to `room` whose frames stay in its outbox (an open server's anonymous
+/// client).
 pub fn join(room: &Room<Outbox>, capacity: usize) -> (PeerId, Arc<Outbox>) {
+    join_as(room, capacity, &okrhub::room::Client::anonymous())
+}
+
+/// A `/sync` connection of `client` to `room` whose frames stay in its outbox.
+pub fn join_as(
+    room: &Room<Outbox>,
+    capacity: usize,
+    client: &okrhub::room::Client,
+) -> (PeerId, Arc<Outbox>) {
     let outbox = Arc::new(Outbox::new(capacity, Opcode::Binary));
-    (
-        room.join(&okrhub::room::Client::anonymous(), outbox.clone())
-            .unwrap(),
-        outbox,
-    )
+    (room.join(client, outbox.clone()).unwrap(), outbox)
 }
 
 /// Takes every queued frame, as a writer would.

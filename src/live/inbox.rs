@@ -14,8 +14,11 @@ use crate::protocol::live::{encode, Control, ErrorBody, ProtocolErrorCode, Serve
 use crate::protocol::CloseReason;
 use crate::room::inbox::MayRead;
 use crate::service::Principal;
-use crate::ws::session::{self, Handler, Settings};
-use crate::ws::{Opcode, Outbox, Upgraded};
+use crate::ws::session::{self, Handler};
+use crate::ws::{Outbox, Upgraded};
+
+/// Largest message accepted on the inbox (it takes none; each gets an `error`).
+const MAX_INBOX_MESSAGE: usize = 4096;
 
 /// Serves one upgraded `/live/~inbox` socket until it ends. `caller` has a user.
 pub async fn serve(
@@ -25,11 +28,7 @@ pub async fn serve(
     since: Option<u64>,
     shutdown: CancellationToken,
 ) {
-    let settings = Settings {
-        max_message: 4096,
-        opcode: Opcode::Text,
-        send_queue: hub.config().send_queue,
-    };
+    let settings = super::text_settings(&hub, MAX_INBOX_MESSAGE);
     let metrics = hub.metrics().clone();
     session::serve(
         up,
@@ -43,10 +42,11 @@ pub async fn serve(
                 .ok_or_else(|| CloseReason::unauthenticated("the inbox is a user's"))?;
             // A mention is shown when the caller may read the room it was made in (its org, a
             // role or the org's public objectives) and the objective it is about.
+            let reader = user.clone();
             let may_read: MayRead = Arc::new(move |room, audience| {
                 caller.access(room).is_ok_and(|access| {
                     let principal = Principal {
-                        user: user_of(&caller),
+                        user: reader.clone(),
                         access,
                     };
                     principal.reader().may_read_audience(Some(audience))
@@ -66,13 +66,6 @@ pub async fn serve(
         },
     )
     .await
-}
-
-fn user_of(caller: &Caller) -> crate::identity::UserId {
-    caller
-        .user()
-        .cloned()
-        .unwrap_or_else(|| crate::identity::UserId::parse("anonymous").expect("valid"))
 }
 
 struct InboxSession {

@@ -49,11 +49,7 @@ pub async fn serve(
     since: Option<u64>,
     shutdown: CancellationToken,
 ) {
-    let settings = Settings {
-        max_message: MAX_LIVE_MESSAGE,
-        opcode: Opcode::Text,
-        send_queue: hub.config().send_queue,
-    };
+    let settings = text_settings(&hub, MAX_LIVE_MESSAGE);
     let metrics = hub.metrics().clone();
     session::serve(
         up,
@@ -83,6 +79,15 @@ pub async fn serve(
         },
     )
     .await
+}
+
+/// How a JSON WebSocket of this hub is served: text frames, messages up to `max_message`.
+fn text_settings(hub: &Hub<Outbox>, max_message: usize) -> Settings {
+    Settings {
+        max_message,
+        opcode: Opcode::Text,
+        send_queue: hub.config().send_queue,
+    }
 }
 
 /// A `/live` connection that has joined its room.
