@@ -119,8 +119,13 @@ impl DocState {
 
     /// Checks, before applying it, that `update` by `user` writes only as Yjs client ids that
     /// are new or already `user`'s (never the server's), and continues each client's history
-    /// exactly where the room's ends. Binds the new ids to `user`.
-    pub fn admit_update(&mut self, update: &Update, user: Option<&UserId>) -> Result<(), Unfit> {
+    /// exactly where the room's ends. Binds the new ids to `user`. Returns the doc's state
+    /// vector (what [`DocState::undo_client_update`] takes back to).
+    pub fn admit_update(
+        &mut self,
+        update: &Update,
+        user: Option<&UserId>,
+    ) -> Result<StateVector, Unfit> {
         let have = self.doc().transact().state_vector();
         let server = self.doc().client_id();
         let lower = update.state_vector_lower();
@@ -130,13 +135,17 @@ impl DocState {
             }
         }
         let Some(user) = user else {
-            return Ok(());
+            return Ok(have);
         };
         // Only the ids it brings new items of: a replica resending known items (a late sync
-        // step 2) changes nothing with them.
-        let upper = update.state_vector();
-        let writes = (upper.iter()).filter(|(client, to)| **to > have.get(client));
-        for (client, _) in writes {
+        // step 2) changes nothing with them. (`Update::state_vector` counts only updates that
+        // start at clock 0, so the end of each client's inserted ranges is taken here.)
+        let inserted = update.insertions(true);
+        let writes = inserted.iter().filter_map(|(client, ranges)| {
+            let end = ranges.iter().map(|r| r.end).max()?;
+            (end > have.get(client)).then_some(client)
+        });
+        for client in writes {
             if *client == server {
                 return Err(Unfit::ForeignClient(client.get()));
             }
@@ -148,12 +157,7 @@ impl DocState {
                 }
             }
         }
-        Ok(())
-    }
-
-    /// The doc's state vector (what [`DocState::undo_since`] takes back to).
-    pub fn state_vector(&self) -> StateVector {
-        self.doc().transact().state_vector()
+        Ok(have)
     }
 
     /// Applies a client's update, recorded so that [`DocState::undo_client_update`] can take it

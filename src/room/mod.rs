@@ -690,12 +690,14 @@ impl<S: Sink> RoomState<S> {
         if ctx.persister.admit().is_err() {
             return Err(CloseReason::store_unavailable());
         }
-        if let Err(e) = self.doc.admit_update(&update, user.as_ref()) {
-            ctx.metrics.refused_updates.inc();
-            tracing::warn!(room = %ctx.id, peer, user = ?user.as_ref().map(UserId::as_str), error = %e, "update refused");
-            return Err(CloseReason::forbidden(e));
-        }
-        let before = self.doc.state_vector();
+        let before = match self.doc.admit_update(&update, user.as_ref()) {
+            Ok(before) => before,
+            Err(e) => {
+                ctx.metrics.refused_updates.inc();
+                tracing::warn!(room = %ctx.id, peer, user = ?user.as_ref().map(UserId::as_str), error = %e, "update refused");
+                return Err(CloseReason::forbidden(e));
+            }
+        };
         match self.doc.apply_client_update(update) {
             Ok(()) => {}
             Err(ApplyError::Invalid(e)) => return Err(CloseReason::malformed(e)),
@@ -1011,6 +1013,57 @@ mod tests {
             .apply_update(Update::decode_v1(update).unwrap())
             .unwrap();
         assert_eq!(check.get_or_insert_map("m").len(&check.transact()), 2);
+    }
+
+    #[tokio::test]
+    async fn an_update_may_write_only_as_its_users_client_ids_and_without_gaps() {
+        let f = fixture(64);
+        let client = |user: &str| Client {
+            user: Some(UserId::parse(user).unwrap()),
+            role: Role::Editor,
+            expires_at: None,
+        };
+        let ana = f
+            .room
+            .join(&client("ana"), Arc::new(Queue::new(64)))
+            .unwrap();
+        let li = f
+            .room
+            .join(&client("li"), Arc::new(Queue::new(64)))
+            .unwrap();
+        let ana_doc = Doc::new();
+        f.room
+            .receive(ana, update_frame_from(&ana_doc, "a1"))
+            .unwrap();
+        // li sends items under ana's Yjs client id (the next ones ana would write): a doc of
+        // ana's id, synced with what she wrote.
+        let forger = Doc::with_client_id(ana_doc.client_id().get());
+        let state =
+            yrs::ReadTxn::encode_state_as_update_v1(&ana_doc.transact(), &StateVector::default());
+        forger
+            .transact_mut()
+            .apply_update(Update::decode_v1(&state).unwrap())
+            .unwrap();
+        let forged = update_frame_from(&forger, "forged");
+        let refused = f.room.receive(li, forged).unwrap_err();
+        assert_eq!(refused.kind, protocol::CloseKind::Forbidden, "{refused:?}");
+        assert!(refused.text.contains("another writer"), "{refused:?}");
+        // ana herself may send it.
+        let next = update_frame_from(&ana_doc, "a2");
+        f.room.receive(ana, next).unwrap();
+        // An update that skips one of its own earlier ones would wait, unapplied: refused.
+        let _skipped = update_frame_from(&ana_doc, "a3");
+        let gap = update_frame_from(&ana_doc, "a4");
+        let refused = f.room.receive(ana, gap).unwrap_err();
+        assert!(refused.text.contains("does not have"), "{refused:?}");
+        let keys = f.room.read(|d| {
+            let m = d.get_or_insert_map("m");
+            let txn = d.transact();
+            let mut keys: Vec<String> = m.keys(&txn).map(str::to_owned).collect();
+            keys.sort();
+            keys
+        });
+        assert_eq!(keys, vec!["a1", "a2"]);
     }
 
     #[tokio::test]
