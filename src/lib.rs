@@ -16,21 +16,22 @@
 //! | config, CLI | [`config`], [`cli`], [`telemetry`] | flags and `OKRHUB_*` environment (clap); `export` / `import`; logging and signals |
 //! | HTTP | [`http`] | the router: every route below, `/healthz`, `/readyz`, `/metrics` |
 //! | endpoints | [`sync`] | `GET /sync/{room}`: the y-websocket protocol for one Yjs client |
-//! | | [`live`] | `GET /live/{room}`: JSON snapshot, events, commands |
-//! | | [`api`] | `/api/rooms/{room}`, `…/commands`, `…/key_results/{kr}/history`: REST |
+//! | | [`live`] | `GET /live/{room}`: JSON snapshot, events, commands; `GET /live/~inbox`: a user's mentions |
+//! | | [`api`] | `/api/rooms/{room}`, `…/commands`, `…/key_results/{kr}/history`, `/api/session`: REST |
 //! | | [`web`] | `GET /`, `GET /web/{file}`: the built-in dashboard (`web/`, embedded) |
-//! | request edge | [`auth`] | who a request says it is ([`auth::Identity`], today `?user=`) |
+//! | request edge | [`auth`] | who a request is ([`auth::Caller`]: a verified token, or `?user=` on an open server), the `Origin` check, refusals before any state |
 //! | WebSocket | [`ws`] | handshake, frame headers, each connection's outbox (socket writes) and session (reads, close) |
 //! | services | [`service`] | applying a command as a principal ([`service::commands`]), who may do what ([`service::access`]) |
 //! | registry | [`hub`] | loaded rooms: load once on first join, snapshot, unload when idle, store probe |
-//! | room core | [`room`] | one room: doc + awareness, subscribers and fan-out through a [`room::Sink`], lifecycle, OKR projection; no sockets |
+//! | room core | [`room`] | one room: doc + awareness, subscribers and fan-out through a [`room::Sink`], lifecycle, OKR projection cut per reader, the document's rules on Yjs updates, users' inboxes; no sockets |
 //! | persistence | [`store`] | the [`store::DocStore`] trait, the embedded redb store, the Redis store, the batching persister, export/import |
 //! | wire formats | [`protocol`] | y-sync frames, the `/live` + REST JSON types and their schemas, close reasons |
-//! | domain | [`okr`] | an OKR set on its doc: schema, typed model, rules, lint, commands, events, the incremental projection (pure, no I/O) |
+//! | domain | [`okr`] | an OKR set on its doc: schema, typed model, rules, lint, commands, events, the incremental projection, who reads what (`audience`), what a Yjs update may change (`guard`) (pure, no I/O) |
 //! | foundation | [`room_id`], [`identity`], [`metrics`], [`clock`] | room ids, user ids, Prometheus metrics, the wall clock |
 //!
 //! Where a new thing goes: a JSON command is a file in [`okr::commands`] (and a variant of
-//! [`okr::Command`]); an authorization rule is [`service::access`]; a third store is a file in
+//! [`okr::Command`]); an authorization rule is [`service::access`] (what a role may do),
+//! [`okr::audience`] (who reads what) or [`okr::guard`] (what a Yjs update may change); a third store is a file in
 //! [`store`] implementing [`store::DocStore`]; a relay to other nodes is a new module beside
 //! the store, called from the room's replication seam (`RoomState::commit` out,
 //! [`room::Room::apply_remote`] in).
