@@ -224,8 +224,10 @@ impl<S: Sink> Projector<S> {
             .filter(|(_, scope)| !matches!(scope, okr::Scope::Text(_)))
             .map(|(id, _)| (id.clone(), audience_of(&self.okr, id)))
             .collect();
-        let kr_before: Vec<(String, Option<String>)> = (touched.key_results.keys())
-            .map(|id| {
+        // A keystroke in a KR's title cannot move it to another objective.
+        let kr_before: Vec<(String, Option<String>)> = (touched.key_results.iter())
+            .filter(|(_, scope)| !matches!(scope, okr::Scope::Text(_)))
+            .map(|(id, _)| {
                 (
                     id.clone(),
                     self.okr.key_result(id).map(|k| k.objective.clone()),
