@@ -461,11 +461,28 @@ async fn an_editor_of_one_team_cannot_write_another_teams_room() {
     .await;
     let (status, _) = upgrade(&env.sync(HR, &sales), &[]).await;
     assert_eq!(status, 403);
-    // Reading the org's public objectives is fine.
+    // Reading the org's public objectives is fine; HR's team objectives are HR's.
+    let (team, team_kr) = env.seed(HR, &admin, "team", "Cut attrition to 5%").await;
     let (status, view) = env.get(&format!("/api/rooms/{HR}"), &sales).await;
     assert_eq!(
         (status, view["okr"]["objectives"][0]["title"].as_str()),
         (200, Some("Hire 5 engineers"))
+    );
+    assert_eq!(view["okr"]["objectives"].as_array().unwrap().len(), 1);
+    assert!(!view.to_string().contains(&team), "{view}");
+    let (status, _) = env
+        .get(
+            &format!("/api/rooms/{HR}/key_results/{team_kr}/history"),
+            &sales,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let hr = env.token("hana", &[("acme.hr.*", Role::Viewer)]);
+    let (_, view) = env.get(&format!("/api/rooms/{HR}"), &hr).await;
+    assert_eq!(
+        view["okr"]["objectives"].as_array().unwrap().len(),
+        2,
+        "a member sees both"
     );
     env.server.shutdown().await.unwrap();
 }
