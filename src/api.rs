@@ -115,11 +115,7 @@ pub async fn get_room(
     let id = room_id(&room)?;
     let access = caller.access(&id)?;
     let room = hub.get_or_load(&id).await.map_err(unavailable)?;
-    let reader = crate::okr::audience::Reader {
-        user: caller.user().map(|u| u.to_string()),
-        sees: access.sees(),
-    };
-    let body = room.view_json_for(&reader);
+    let body = room.view_json_for(&access.reader(caller.user()));
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
@@ -186,11 +182,7 @@ pub async fn kr_history(
     State(hub): State<Hub<Outbox>>,
 ) -> Result<Json<KrHistory>, ApiError> {
     let id = room_id(&room)?;
-    let access = caller.access(&id)?;
-    let reader = crate::okr::audience::Reader {
-        user: caller.user().map(|u| u.to_string()),
-        sees: access.sees(),
-    };
+    let reader = caller.access(&id)?.reader(caller.user());
     let room = hub.get_or_load(&id).await.map_err(unavailable)?;
     let points = room.kr_history_for(&kr, &reader).ok_or_else(|| {
         ApiError::protocol(
@@ -257,11 +249,7 @@ pub async fn session_post(
         )
         .into());
     };
-    let token = (headers.get(header::AUTHORIZATION))
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .unwrap_or_default()
-        .trim();
+    let token = crate::auth::bearer(&headers).unwrap_or_default();
     let now = (crate::clock::now_millis() / 1000).max(0) as u64;
     let max_age = v.expires_at.saturating_sub(now);
     let cookie = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}");

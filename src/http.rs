@@ -214,10 +214,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
 
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(token) = &state.auth.metrics_token {
-        let bearer = (headers.get(header::AUTHORIZATION))
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if bearer != Some(token.as_str()) {
+        if crate::auth::bearer(&headers) != Some(token.as_str()) {
             return refused(
                 &state,
                 Refusal::unauthenticated(

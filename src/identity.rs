@@ -81,8 +81,6 @@ impl fmt::Display for Role {
 pub enum IdentityError {
     #[error("invalid user id {0:?}: 1 to 64 letters, digits, '.', '_', '-' or '@'")]
     InvalidUser(String),
-    #[error("this request changes the OKR set: say who you are with ?user=ID")]
-    Missing,
 }
 
 #[cfg(test)]

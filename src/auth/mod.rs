@@ -174,16 +174,19 @@ fn presented(parts: &Parts) -> Option<(String, Via)> {
     {
         return Some((t, Via::Query));
     }
-    let bearer = (parts.headers.get(header::AUTHORIZATION))
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        });
-    if let Some(t) = bearer {
-        return Some((t.trim().to_owned(), Via::Bearer));
+    if let Some(t) = bearer(&parts.headers) {
+        return Some((t.to_owned(), Via::Bearer));
     }
     cookie(&parts.headers, COOKIE).map(|t| (t, Via::Cookie))
+}
+
+/// The token of an `Authorization: Bearer …` header.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let token = v
+        .strip_prefix("Bearer ")
+        .or_else(|| v.strip_prefix("bearer "))?;
+    Some(token.trim())
 }
 
 /// The value of cookie `name`.

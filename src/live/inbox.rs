@@ -13,7 +13,6 @@ use crate::hub::Hub;
 use crate::protocol::live::{encode, Control, ErrorBody, ProtocolErrorCode, ServerMessage};
 use crate::protocol::CloseReason;
 use crate::room::inbox::MayRead;
-use crate::service::Principal;
 use crate::ws::session::{self, Handler};
 use crate::ws::{Outbox, Upgraded};
 
@@ -42,14 +41,9 @@ pub async fn serve(
                 .ok_or_else(|| CloseReason::unauthenticated("the inbox is a user's"))?;
             // A mention is shown when the caller may read the room it was made in (its org, a
             // role or the org's public objectives) and the objective it is about.
-            let reader = user.clone();
             let may_read: MayRead = Arc::new(move |room, audience| {
                 caller.access(room).is_ok_and(|access| {
-                    let principal = Principal {
-                        user: reader.clone(),
-                        access,
-                    };
-                    principal.reader().may_read_audience(Some(audience))
+                    (access.reader(caller.user())).may_read_audience(Some(audience))
                 })
             });
             let id = hub

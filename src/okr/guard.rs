@@ -65,25 +65,32 @@ pub fn check<T: ReadTxn>(
         txn.get_map(root.name())
             .is_some_and(|m| yrs::Map::get(&m, txn, id).is_some())
     };
-    for (id, scope) in &touched.objectives {
-        let existed = before.has_entry(Root::Objectives, id);
-        if !present(Root::Objectives, id) {
-            if existed && !writer.admin {
-                return refuse(format!("only an admin removes an objective ({id})"));
+    // A touched objective or KR: its removal is an admin's; whether its fields are to be
+    // checked (it is still there, and more than its text changed).
+    let kept = |root: Root, id: &str, scope: &Scope, what: &str| {
+        if !present(root, id) {
+            if before.has_entry(root, id) && !writer.admin {
+                return refuse(format!("only an admin removes {what} ({id})"));
             }
-            continue;
+            return Ok(false);
         }
-        if matches!(scope, Scope::Text(_)) {
+        Ok(!matches!(scope, Scope::Text(_)))
+    };
+    // Archiving or restoring (or creating archived: `was` is `None`) is an admin's.
+    let archiving = |was: Option<bool>, now: bool, what: &str, id: &str| {
+        if was.map_or(now, |w| w != now) && !writer.admin {
+            return refuse(format!("only an admin archives or restores {what} ({id})"));
+        }
+        Ok(())
+    };
+    for (id, scope) in &touched.objectives {
+        if !kept(Root::Objectives, id, scope, "an objective")? {
             continue;
         }
         let (after, _) = parse_entry(txn, Root::Objectives, id, read::objective);
         let Some(after) = after else { continue };
         let was = before.objective(id);
-        if was.map_or(after.archived, |w| w.archived != after.archived) && !writer.admin {
-            return refuse(format!(
-                "only an admin archives or restores an objective ({id})"
-            ));
-        }
+        archiving(was.map(|w| w.archived), after.archived, "an objective", id)?;
         let was_private = was.is_some_and(|w| w.visibility == Visibility::Private);
         if writer.team_room && after.visibility == Visibility::Private && !was_private {
             return refuse(format!(
@@ -92,24 +99,13 @@ pub fn check<T: ReadTxn>(
         }
     }
     for (id, scope) in &touched.key_results {
-        let existed = before.has_entry(Root::KeyResults, id);
-        if !present(Root::KeyResults, id) {
-            if existed && !writer.admin {
-                return refuse(format!("only an admin removes a key result ({id})"));
-            }
-            continue;
-        }
-        if matches!(scope, Scope::Text(_)) || writer.admin {
+        if !kept(Root::KeyResults, id, scope, "a key result")? || writer.admin {
             continue;
         }
         let (after, _) = parse_entry(txn, Root::KeyResults, id, read::key_result);
         let Some(after) = after else { continue };
         let was = before.key_result(id).map(|k| k.archived);
-        if was.map_or(after.archived, |w| w != after.archived) {
-            return refuse(format!(
-                "only an admin archives or restores a key result ({id})"
-            ));
-        }
+        archiving(was, after.archived, "a key result", id)?;
     }
     for (root, ids) in [
         (Root::Checkins, &touched.checkins),

@@ -66,6 +66,23 @@ struct State<S> {
     next_id: u64,
 }
 
+impl<S> State<S> {
+    /// `user`'s inbox, made (complete from `floor`) if it has none; past [`MAX_USERS`], the
+    /// inboxes nobody is connected to are dropped first.
+    fn inbox(&mut self, user: &str, floor: u64) -> &mut UserInbox<S> {
+        if !self.users.contains_key(user) && self.users.len() >= MAX_USERS {
+            self.users.retain(|_, inbox| !inbox.subscribers.is_empty());
+        }
+        self.users
+            .entry(user.to_owned())
+            .or_insert_with(|| UserInbox {
+                kept: VecDeque::new(),
+                floor,
+                subscribers: Vec::new(),
+            })
+    }
+}
+
 /// The inboxes of every user of this node.
 pub struct Inboxes<S: Sink> {
     state: Mutex<State<S>>,
@@ -102,14 +119,7 @@ impl<S: Sink> Inboxes<S> {
                 room: room.to_string(),
                 mention: Box::new(m.message),
             }));
-            if !st.users.contains_key(&m.user) && st.users.len() >= MAX_USERS {
-                st.users.retain(|_, inbox| !inbox.subscribers.is_empty());
-            }
-            let inbox = st.users.entry(m.user).or_insert_with(|| UserInbox {
-                kept: VecDeque::new(),
-                floor: seq - 1,
-                subscribers: Vec::new(),
-            });
+            let inbox = st.inbox(&m.user, seq - 1);
             inbox.subscribers.retain(|s| {
                 if !(s.may_read)(room, &m.audience) {
                     return true;
@@ -154,17 +164,7 @@ impl<S: Sink> Inboxes<S> {
         let mut st = self.lock();
         let (id, seq) = (st.next_id, st.seq);
         st.next_id += 1;
-        if !st.users.contains_key(user) && st.users.len() >= MAX_USERS {
-            st.users.retain(|_, inbox| !inbox.subscribers.is_empty());
-        }
-        let inbox = st
-            .users
-            .entry(user.to_owned())
-            .or_insert_with(|| UserInbox {
-                kept: VecDeque::new(),
-                floor: seq,
-                subscribers: Vec::new(),
-            });
+        let inbox = st.inbox(user, seq);
         let from = since.unwrap_or(0);
         let hello = Control::Inbox {
             user: user.to_owned(),

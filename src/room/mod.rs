@@ -436,19 +436,10 @@ impl<S: Sink> Room<S> {
     }
 
     /// The typed OKR set and the sequence number it is at (built on each call; REST serves
-    /// [`Room::view_json`]).
+    /// [`Room::view_json_for`]).
     pub fn view(&self) -> (u64, okr::OkrSet) {
         let st = self.lock();
         (st.life.seq(), st.live.model())
-    }
-
-    /// The REST view of the room (`{room, seq, okr}`), from the set's cached JSON.
-    pub fn view_json(&self) -> Bytes {
-        let (seq, okr) = {
-            let mut st = self.lock();
-            (st.life.seq(), st.live.set_json())
-        };
-        protocol::live::encode_room_view(self.ctx.id.as_str(), seq, &okr)
     }
 
     /// The REST view of the room as `reader` may see it: the shared encoding when it hides
@@ -460,11 +451,6 @@ impl<S: Sink> Room<S> {
             (st.life.seq(), st.live.set_json_for(&hidden))
         };
         protocol::live::encode_room_view(self.ctx.id.as_str(), seq, &okr)
-    }
-
-    /// A KR's check-ins as a time series, or `None` if the set has no such KR.
-    pub fn kr_history(&self, kr: &str) -> Option<Vec<okr::HistoryPoint>> {
-        self.lock().live.projection().kr_history(kr)
     }
 
     /// A KR's check-ins as a time series, or `None` if the set has no such KR or `reader` may
@@ -1198,7 +1184,8 @@ mod tests {
             serde_json::from_slice::<serde_json::Value>(&typed).unwrap(),
             snap
         );
-        let rest: serde_json::Value = serde_json::from_slice(&f.room.view_json()).unwrap();
+        let rest: serde_json::Value =
+            serde_json::from_slice(&f.room.view_json_for(&okr::audience::Reader::all())).unwrap();
         assert_eq!(rest["okr"], snap["okr"]);
     }
 

@@ -53,6 +53,14 @@ impl Access {
         }
     }
 
+    /// What `user` reads as with this access.
+    pub fn reader(&self, user: Option<&UserId>) -> Reader {
+        Reader {
+            user: user.map(|u| u.to_string()),
+            sees: self.sees(),
+        }
+    }
+
     /// Whether this access allows `command`.
     pub fn permits(&self, command: &Command) -> bool {
         match self.role() {
@@ -99,10 +107,7 @@ impl Principal {
 
     /// What it reads as.
     pub fn reader(&self) -> Reader {
-        Reader {
-            user: Some(self.user.to_string()),
-            sees: self.access.sees(),
-        }
+        self.access.reader(Some(&self.user))
     }
 }
 
