@@ -29,7 +29,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use crate::auth::{Auth, Caller, Refusal, Via, COOKIE};
+use crate::auth::{Auth, Caller, ClientIp, Refusal, Via, COOKIE};
 use crate::hub::Hub;
 use crate::okr::{Command, ErrorCode};
 use crate::protocol::live::{
@@ -37,6 +37,7 @@ use crate::protocol::live::{
 };
 use crate::room_id::RoomId;
 use crate::service;
+use crate::service::admission::Admission;
 use crate::ws::Outbox;
 
 /// Largest command body accepted.
@@ -68,6 +69,8 @@ impl From<ErrorBody> for ApiError {
                 ProtocolErrorCode::Forbidden => StatusCode::FORBIDDEN,
                 ProtocolErrorCode::NotFound => StatusCode::NOT_FOUND,
                 ProtocolErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+                ProtocolErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+                ProtocolErrorCode::DocTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             },
         };
         ApiError(status, body)
@@ -96,6 +99,19 @@ fn room_id(raw: &str) -> Result<RoomId, ApiError> {
     })
 }
 
+/// Charges loading room `id` (when it is not loaded yet) to the caller: 429 over the limit.
+fn enter(
+    admission: &Admission,
+    hub: &Hub<Outbox>,
+    id: &RoomId,
+    ip: ClientIp,
+    caller: &Caller,
+) -> Result<(), ApiError> {
+    admission
+        .enter(hub, id, ip.0, caller.user())
+        .map_err(|l| Refusal::rate_limited(l.reason, l.message).into())
+}
+
 fn unavailable(e: impl std::fmt::Display) -> ApiError {
     tracing::error!(error = %e, "room could not be loaded");
     ApiError::protocol(
@@ -110,10 +126,13 @@ fn unavailable(e: impl std::fmt::Display) -> ApiError {
 pub async fn get_room(
     Path(room): Path<String>,
     caller: Caller,
+    ip: ClientIp,
     State(hub): State<Hub<Outbox>>,
+    State(admission): State<Arc<Admission>>,
 ) -> Result<Response, ApiError> {
     let id = room_id(&room)?;
     let access = caller.access(&id)?;
+    enter(&admission, &hub, &id, ip, &caller)?;
     let room = hub.get_or_load(&id).await.map_err(unavailable)?;
     let body = room.view_json_for(&access.reader(caller.user()));
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
@@ -151,13 +170,16 @@ pub async fn post_command(
     Path(room): Path<String>,
     headers: HeaderMap,
     caller: Caller,
+    ip: ClientIp,
     State(hub): State<Hub<Outbox>>,
     State(auth): State<Arc<Auth>>,
+    State(admission): State<Arc<Admission>>,
     body: Bytes,
 ) -> Result<Json<CommandAccepted>, ApiError> {
     cross_site(&auth, &headers, &caller)?;
     let id = room_id(&room)?;
     let principal = caller.principal(&id)?;
+    enter(&admission, &hub, &id, ip, &caller)?;
     let command: Command = serde_json::from_slice(&body).map_err(|e| {
         ApiError::protocol(
             StatusCode::BAD_REQUEST,
@@ -179,10 +201,13 @@ pub async fn post_command(
 pub async fn kr_history(
     Path((room, kr)): Path<(String, String)>,
     caller: Caller,
+    ip: ClientIp,
     State(hub): State<Hub<Outbox>>,
+    State(admission): State<Arc<Admission>>,
 ) -> Result<Json<KrHistory>, ApiError> {
     let id = room_id(&room)?;
     let reader = caller.access(&id)?.reader(caller.user());
+    enter(&admission, &hub, &id, ip, &caller)?;
     let room = hub.get_or_load(&id).await.map_err(unavailable)?;
     let points = room.kr_history_for(&kr, &reader).ok_or_else(|| {
         ApiError::protocol(

@@ -244,6 +244,59 @@ pub struct ServeArgs {
     /// Tokens, origins, `/metrics`.
     #[command(flatten)]
     pub security: SecurityArgs,
+
+    /// What one client, connection and room may take.
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// Limits against inputs that cost more than they are worth (README, "Limits").
+#[derive(Debug, Clone, Args)]
+pub struct LimitArgs {
+    /// Largest a room's document may grow, in bytes (its size when last snapshotted plus the
+    /// updates since); an update that would pass it is refused (1009), a command gets
+    /// `doc_too_large`.
+    #[arg(long, env = "OKRHUB_MAX_DOC_SIZE", default_value_t = 64 * 1024 * 1024)]
+    pub max_doc_size: usize,
+
+    /// Messages a second one WebSocket connection may send, sustained (a token bucket; 0: no
+    /// limit). Beyond it and its burst the connection is closed (1008 `rate limit`).
+    #[arg(long, env = "OKRHUB_MESSAGE_RATE", default_value_t = 100)]
+    pub message_rate: u32,
+
+    /// Messages a connection may send at once above its rate (the bucket's size).
+    #[arg(long, env = "OKRHUB_MESSAGE_BURST", default_value_t = 500)]
+    pub message_burst: u32,
+
+    /// WebSocket connections (`/sync` and `/live`) one room takes at once; more are closed
+    /// with 1013 `room full`.
+    #[arg(long, env = "OKRHUB_MAX_CONNECTIONS_PER_ROOM", default_value_t = 1000)]
+    pub max_connections_per_room: usize,
+
+    /// WebSocket connections one user (token subject) may hold at once; more are refused
+    /// with 429 (0: no limit).
+    #[arg(long, env = "OKRHUB_MAX_CONNECTIONS_PER_USER", default_value_t = 64)]
+    pub max_connections_per_user: usize,
+
+    /// Rooms one client address, and one user, may load into memory a minute (a room that
+    /// is already loaded costs nothing); more are refused with 429 (0: no limit).
+    #[arg(long, env = "OKRHUB_NEW_ROOMS_PER_MINUTE", default_value_t = 120)]
+    pub new_rooms_per_minute: u32,
+
+    /// Awareness states one `/sync` connection may publish (a browser tab publishes one);
+    /// more close it (1008).
+    #[arg(long, env = "OKRHUB_MAX_AWARENESS_STATES", default_value_t = 16)]
+    pub max_awareness_states: usize,
+
+    /// Largest awareness message, in bytes of state JSON; a larger one closes the connection
+    /// (1008).
+    #[arg(long, env = "OKRHUB_MAX_AWARENESS_BYTES", default_value_t = 64 * 1024)]
+    pub max_awareness_bytes: usize,
+
+    /// Bytes of one connection's updates that may wait to be written (its share of the
+    /// persist buffer); an update beyond it is refused (1013) until the store catches up.
+    #[arg(long, env = "OKRHUB_MAX_PENDING_PER_CONNECTION", default_value_t = 16 * 1024 * 1024)]
+    pub max_pending_per_connection: usize,
 }
 
 impl ServeArgs {
@@ -307,7 +360,33 @@ impl ServeArgs {
             sweep_interval: (self.idle_unload / 4)
                 .clamp(Duration::from_millis(100), Duration::from_secs(5)),
             max_message_size: self.max_message_size,
+            room_limits: crate::room::RoomLimits {
+                max_doc_bytes: self.limits.max_doc_size,
+                max_connections: self.limits.max_connections_per_room.max(1),
+                max_awareness_states: self.limits.max_awareness_states,
+                max_awareness_bytes: self.limits.max_awareness_bytes,
+                // A quarter of a `/live` queue per tick: presence alone never fills one.
+                presence_per_tick: (self.send_queue / 4).max(1),
+                persist_share_bytes: self.limits.max_pending_per_connection,
+            },
+            message_rate: self.message_rate(),
         }
+    }
+
+    /// The edge's limits: connections per user, rooms loaded a minute.
+    pub fn admission_limits(&self) -> crate::service::admission::AdmissionLimits {
+        crate::service::admission::AdmissionLimits {
+            connections_per_user: self.limits.max_connections_per_user,
+            new_rooms_per_minute: self.limits.new_rooms_per_minute,
+        }
+    }
+
+    /// The per-connection message rate: None when unlimited.
+    pub fn message_rate(&self) -> Option<crate::hub::RateLimit> {
+        (self.limits.message_rate > 0).then(|| crate::hub::RateLimit {
+            per_second: self.limits.message_rate,
+            burst: self.limits.message_burst.max(self.limits.message_rate),
+        })
     }
 }
 

@@ -19,10 +19,11 @@ use tokio_util::task::TaskTracker;
 
 use serde::Deserialize;
 
-use crate::auth::{Auth, Caller, Refusal};
+use crate::auth::{Auth, Caller, ClientIp, Refusal};
 use crate::hub::Hub;
 use crate::protocol::CloseReason;
 use crate::room_id::RoomId;
+use crate::service::admission::{Admission, ConnectionPermit, Limited};
 use crate::ws::{Outbox, WsUpgrade};
 use crate::{api, live, sync, web};
 
@@ -36,12 +37,25 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// How requests are authenticated ([`crate::auth`]).
     pub auth: Arc<Auth>,
+    /// How much one client may take ([`crate::service::admission`]).
+    pub admission: Arc<Admission>,
+}
+
+/// A limit's refusal at the edge: 429 with the limit's reason.
+pub fn limited(l: Limited) -> Refusal {
+    Refusal::rate_limited(l.reason, l.message)
 }
 
 /// The REST handlers need only the hub.
 impl FromRef<AppState> for Hub<Outbox> {
     fn from_ref(state: &AppState) -> Self {
         state.hub.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Admission> {
+    fn from_ref(state: &AppState) -> Self {
+        state.admission.clone()
     }
 }
 
@@ -95,9 +109,10 @@ async fn sync(
     Path(room): Path<String>,
     headers: HeaderMap,
     caller: Result<Caller, Refusal>,
+    ip: ClientIp,
     State(state): State<AppState>,
 ) -> Response {
-    let admitted = admit_upgrade(&state, &headers, caller, &room, |caller, id| {
+    let admitted = admit_upgrade(&state, &headers, caller, ip, &room, |caller, id| {
         let access = caller.access(id)?;
         if !access.may_sync(id) {
             let why = match access.role() {
@@ -109,35 +124,45 @@ async fn sync(
         let role = access.role().unwrap_or(crate::identity::Role::Viewer);
         Ok((caller.user().cloned(), role))
     });
-    let joining = match admitted {
+    let (joining, permit) = match admitted {
         Ok(j) => j,
         Err(response) => return *response,
     };
     let sessions = state.sessions.clone();
-    ws.on_upgrade(&sessions, move |up| {
-        sync::serve(up, state.hub, joining, state.shutdown)
+    ws.on_upgrade(&sessions, move |up| async move {
+        let _counted = permit;
+        sync::serve(up, state.hub, joining, state.shutdown).await
     })
 }
 
 /// The checks every upgrade passes before it is answered: the `Origin`, the caller (a valid
-/// token), and `check` on the room (its access). An invalid room id passes (as a close reason
-/// for the socket).
+/// token), `check` on the room (its access), and the limits: the user's connections, and —
+/// for a room not loaded yet — the rooms the client loaded this minute. An invalid room id
+/// passes (as a close reason for the socket). The permit counts the connection while held.
 fn admit_upgrade<T>(
     state: &AppState,
     headers: &HeaderMap,
     caller: Result<Caller, Refusal>,
+    ip: ClientIp,
     room: &str,
     check: impl FnOnce(&Caller, &RoomId) -> Result<T, Refusal>,
-) -> Result<Admitted<T>, Box<Response>> {
+) -> Result<(Admitted<T>, ConnectionPermit), Box<Response>> {
     let answer = |r: Refusal| Box::new(refused(state, r));
     state.auth.check_origin(headers).map_err(answer)?;
     let caller = caller.map_err(answer)?;
+    let permit = state
+        .admission
+        .connect(caller.user())
+        .map_err(|l| answer(limited(l)))?;
     let id = match RoomId::parse(room) {
         Ok(id) => id,
-        Err(e) => return Ok(Err(CloseReason::invalid_room(e))),
+        Err(e) => return Ok((Err(CloseReason::invalid_room(e)), permit)),
     };
     let admitted = check(&caller, &id).map_err(answer)?;
-    Ok(Ok((id, admitted, caller.expires_at())))
+    (state.admission)
+        .enter(&state.hub, &id, ip.0, caller.user())
+        .map_err(|l| answer(limited(l)))?;
+    Ok((Ok((id, admitted, caller.expires_at())), permit))
 }
 
 /// An upgrade admitted: the room, what the check found, when the token expires — or the
@@ -158,6 +183,7 @@ async fn live(
     Path(room): Path<String>,
     headers: HeaderMap,
     caller: Result<Caller, Refusal>,
+    ip: ClientIp,
     Query(params): Query<LiveParams>,
     State(state): State<AppState>,
 ) -> Response {
@@ -176,21 +202,27 @@ async fn live(
             Ok(c) => c,
             Err(r) => return refused(&state, r),
         };
+        let permit = match state.admission.connect(caller.user()) {
+            Ok(p) => p,
+            Err(l) => return refused(&state, limited(l)),
+        };
         let sessions = state.sessions.clone();
-        return ws.on_upgrade(&sessions, move |up| {
-            live::inbox::serve(up, state.hub, caller, since, state.shutdown)
+        return ws.on_upgrade(&sessions, move |up| async move {
+            let _counted = permit;
+            live::inbox::serve(up, state.hub, caller, since, state.shutdown).await
         });
     }
-    let admitted = admit_upgrade(&state, &headers, caller, &room, |caller, id| {
+    let admitted = admit_upgrade(&state, &headers, caller, ip, &room, |caller, id| {
         caller.principal(id)
     });
-    let joining = match admitted {
+    let (joining, permit) = match admitted {
         Ok(j) => j,
         Err(response) => return *response,
     };
     let sessions = state.sessions.clone();
-    ws.on_upgrade(&sessions, move |up| {
-        live::serve(up, state.hub, joining, since, state.shutdown)
+    ws.on_upgrade(&sessions, move |up| async move {
+        let _counted = permit;
+        live::serve(up, state.hub, joining, since, state.shutdown).await
     })
 }
 

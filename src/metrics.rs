@@ -17,6 +17,12 @@ pub struct CloseLabels {
     pub reason: &'static str,
 }
 
+/// Labels of [`Metrics::limits`]: which limit refused something.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabels {
+    pub limit: &'static str,
+}
+
 /// Every metric the hub exports. Fields are cheap atomics; clone-free access through an `Arc`.
 pub struct Metrics {
     registry: Registry,
@@ -57,6 +63,12 @@ pub struct Metrics {
     /// Requests and upgrades refused before any state was sent: no or a bad token, no access
     /// to the room, a foreign Origin.
     pub auth_refusals: Counter,
+    /// Inputs refused by a limit, by limit (`doc_size`, `message_rate`, `room_connections`,
+    /// `user_connections`, `new_rooms_ip`, `new_rooms_user`, `awareness_states`,
+    /// `awareness_bytes`, `persist_share`, …).
+    pub limits: Family<LimitLabels, Counter>,
+    /// Presence changes held back and sent as one `present` message (coalesced bursts).
+    pub presence_coalesced: Counter,
 }
 
 impl Metrics {
@@ -184,6 +196,18 @@ impl Metrics {
                 "Requests refused before any state was sent (token, access, origin)",
                 Counter::default(),
             ),
+            limits: add(
+                &mut r,
+                "limit_refusals",
+                "Inputs refused by a limit, by limit",
+                Family::default(),
+            ),
+            presence_coalesced: add(
+                &mut r,
+                "presence_coalesced",
+                "Presence changes held back in a burst and sent as one present message",
+                Counter::default(),
+            ),
             registry: r,
         }
     }
@@ -194,6 +218,11 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
         out
+    }
+
+    /// Counts an input refused by `limit`.
+    pub fn count_limit(&self, limit: &'static str) {
+        self.limits.get_or_create(&LimitLabels { limit }).inc();
     }
 
     /// Counts a server-side close.

@@ -14,10 +14,14 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use tower_layer::Layer;
+
+use crate::auth::ClientAddr;
 use crate::config::ServeArgs;
 use crate::http::{router, AppState};
 use crate::hub::Hub;
 use crate::metrics::Metrics;
+use crate::service::admission::Admission;
 use crate::store::persister::Persister;
 
 /// A server that is accepting connections.
@@ -87,7 +91,10 @@ async fn accept_loop(listener: TcpListener, app: axum::Router, shutdown: Cancell
         };
         // Small frames must not wait for Nagle + delayed ACK (up to ~40 ms).
         let _ = tcp.set_nodelay(true);
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        // Every request of the connection knows the client's address (per-address limits).
+        let service = hyper_util::service::TowerToHyperService::new(
+            axum::Extension(ClientAddr(peer)).layer(app.clone()),
+        );
         let shutdown = shutdown.clone();
         let http = http.clone();
         connections.spawn(async move {
@@ -110,6 +117,20 @@ async fn accept_loop(listener: TcpListener, app: axum::Router, shutdown: Cancell
     drop(listener);
     connections.close();
     connections.wait().await;
+}
+
+/// How often the edge forgets clients whose per-minute buckets are full again.
+const ADMISSION_SWEEP: Duration = Duration::from_secs(60);
+
+/// Sweeps the edge's per-client state every minute until `shutdown`.
+async fn sweep_admission(admission: Arc<Admission>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(ADMISSION_SWEEP);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => admission.sweep(),
+        }
+    }
 }
 
 /// How often the store is probed for health (and for having come back empty).
@@ -135,7 +156,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
         args.buffer_limits(),
         &background,
     );
-    let hub = Hub::new(store.clone(), persister, metrics, args.hub_config());
+    let hub = Hub::new(store.clone(), persister, metrics.clone(), args.hub_config());
     let shutdown = CancellationToken::new();
     let sessions = TaskTracker::new();
     background.spawn(hub.clone().run_sweeper(shutdown.clone()));
@@ -143,11 +164,14 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
         hub.clone()
             .run_store_probe(STORE_PROBE_INTERVAL, shutdown.clone()),
     );
+    let admission = Arc::new(Admission::new(args.admission_limits(), metrics.clone()));
+    background.spawn(sweep_admission(admission.clone(), shutdown.clone()));
     let app = router(AppState {
         hub: hub.clone(),
         sessions: sessions.clone(),
         shutdown: shutdown.clone(),
         auth: auth.clone(),
+        admission,
     });
     tracing::info!(%addr, store = store.name(), data_dir = %args.store.data_dir.display(), "listening");
     match &auth.verifier {

@@ -27,6 +27,7 @@ pub async fn serve(up: Upgraded, hub: Hub<Outbox>, joining: Joining, shutdown: C
         max_message: hub.config().max_message_size,
         opcode: Opcode::Binary,
         send_queue: hub.config().send_queue,
+        rate: hub.config().message_rate,
     };
     let metrics = hub.metrics().clone();
     session::serve(up, settings, metrics, shutdown, |outbox| async move {
@@ -36,10 +37,10 @@ pub async fn serve(up: Upgraded, hub: Hub<Outbox>, joining: Joining, shutdown: C
             role,
             expires_at,
         };
-        let (room, peer) = hub.join(&id, client, outbox).await.map_err(|e| {
-            tracing::error!(error = %e, "join failed");
-            CloseReason::load_failed()
-        })?;
+        let (room, peer) = hub
+            .join(&id, client, outbox)
+            .await
+            .map_err(CloseReason::from)?;
         tracing::debug!(room = %room.id(), peer, "connected");
         Ok(SyncSession { room, peer })
     })

@@ -54,6 +54,23 @@ impl Auth {
     }
 }
 
+/// The address a request's TCP connection comes from (set by the accept loop on every
+/// request; absent when the router is called without one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub std::net::SocketAddr);
+
+/// The client's IP address, when the accept loop said it ([`ClientAddr`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(parts.extensions.get::<ClientAddr>().map(|a| a.0.ip())))
+    }
+}
+
 /// A request refused at the edge: its status and the standard error body.
 #[derive(Debug)]
 pub struct Refusal {
@@ -73,6 +90,16 @@ impl Refusal {
         Refusal {
             status: StatusCode::FORBIDDEN,
             body: ErrorBody::protocol(ProtocolErrorCode::Forbidden, message).because(reason),
+        }
+    }
+}
+
+impl Refusal {
+    /// Over a limit (`reason`: which); retry later.
+    pub fn rate_limited(reason: &str, message: impl Into<String>) -> Self {
+        Refusal {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            body: ErrorBody::protocol(ProtocolErrorCode::RateLimited, message).because(reason),
         }
     }
 }

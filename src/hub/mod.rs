@@ -37,7 +37,7 @@ use crate::metrics::Metrics;
 use crate::okr::audience::Reader;
 use crate::protocol::CloseReason;
 use crate::room::inbox::Inboxes;
-use crate::room::{Client, PeerId, Room, RoomClosing, Sink};
+use crate::room::{Client, JoinRefused, PeerId, Room, RoomLimits, Sink};
 use crate::room_id::RoomId;
 use crate::store::persister::Persister;
 use crate::store::{DocStore, Probe, StoreError};
@@ -55,6 +55,17 @@ pub struct HubConfig {
     pub sweep_interval: Duration,
     /// Largest WebSocket message accepted from a client, in bytes.
     pub max_message_size: usize,
+    /// What each room and its connections may take.
+    pub room_limits: RoomLimits,
+    /// Messages a second each connection may send (None: no limit).
+    pub message_rate: Option<RateLimit>,
+}
+
+/// A connection's message rate: a token bucket of `burst` messages refilled at `per_second`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_second: u32,
+    pub burst: u32,
 }
 
 impl Default for HubConfig {
@@ -65,6 +76,8 @@ impl Default for HubConfig {
             compact_after: 1000,
             sweep_interval: Duration::from_secs(1),
             max_message_size: 8 << 20,
+            room_limits: RoomLimits::default(),
+            message_rate: None,
         }
     }
 }
@@ -86,6 +99,25 @@ impl<S: Sink> Default for Slot<S> {
 pub enum JoinError {
     #[error("room {room} could not be loaded: {source}")]
     Load { room: RoomId, source: StoreError },
+    /// The room has as many connections as it takes.
+    #[error("room {room} is full: {limit} connections")]
+    Full { room: RoomId, limit: usize },
+}
+
+impl From<JoinError> for CloseReason {
+    /// The close a connection gets when it cannot join (logged here).
+    fn from(e: JoinError) -> Self {
+        match e {
+            JoinError::Load { .. } => {
+                tracing::error!(error = %e, "join failed");
+                CloseReason::load_failed()
+            }
+            JoinError::Full { limit, .. } => {
+                tracing::info!(error = %e, "join refused");
+                CloseReason::room_full(limit)
+            }
+        }
+    }
 }
 
 /// The registry of loaded rooms, whose connections' frames go to sinks of type `S`. Cheap to
@@ -194,16 +226,29 @@ impl<S: Sink> Hub<S> {
     async fn enter(
         &self,
         id: &RoomId,
-        enter: impl Fn(&Room<S>) -> Result<PeerId, RoomClosing>,
+        enter: impl Fn(&Room<S>) -> Result<PeerId, JoinRefused>,
     ) -> Result<(Arc<Room<S>>, PeerId), JoinError> {
         loop {
             let room = self.get_or_load(id).await?;
             match enter(&room) {
                 Ok(peer) => return Ok((room, peer)),
                 // It is unloading: wait until it is out of the registry, then load it afresh.
-                Err(RoomClosing) => room.unloaded().await,
+                Err(JoinRefused::Closing(_)) => room.unloaded().await,
+                Err(JoinRefused::Full(limit)) => {
+                    return Err(JoinError::Full {
+                        room: id.clone(),
+                        limit,
+                    })
+                }
             }
         }
+    }
+
+    /// Whether room `id` is loaded (joining it loads nothing).
+    pub fn is_loaded(&self, id: &RoomId) -> bool {
+        self.rooms()
+            .get(id)
+            .is_some_and(|slot| slot.room.initialized())
     }
 
     /// The loaded room `id`, loading it if needed.
@@ -245,7 +290,8 @@ impl<S: Sink> Hub<S> {
             self.inner.persister.clone(),
             self.inner.metrics.clone(),
         )
-        .with_inboxes(self.inner.inboxes.clone());
+        .with_inboxes(self.inner.inboxes.clone())
+        .with_limits(self.inner.config.room_limits, stored.bytes());
         let elapsed = started.elapsed();
         self.inner
             .metrics

@@ -63,10 +63,7 @@ pub async fn serve(
             let (room, peer) = hub
                 .join_live(&id, user.clone(), reader, expires_at, since, outbox.clone())
                 .await
-                .map_err(|e| {
-                    tracing::error!(error = %e, "join failed");
-                    CloseReason::load_failed()
-                })?;
+                .map_err(CloseReason::from)?;
             tracing::debug!(room = %room.id(), peer, %user, "live connected");
             Ok(LiveSession {
                 hub,
@@ -87,6 +84,7 @@ fn text_settings(hub: &Hub<Outbox>, max_message: usize) -> Settings {
         max_message,
         opcode: Opcode::Text,
         send_queue: hub.config().send_queue,
+        rate: hub.config().message_rate,
     }
 }
 

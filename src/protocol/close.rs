@@ -39,6 +39,14 @@ pub enum CloseKind {
     StoreUnavailable,
     /// The connection's outgoing queue overflowed: 1013.
     SlowConsumer,
+    /// The connection sent more messages than its rate limit allows: 1008.
+    RateLimited,
+    /// The room already has as many connections as it may: 1013 (try again later).
+    RoomFull,
+    /// The update would grow the room's document past its size limit; not applied: 1009.
+    DocTooLarge,
+    /// An awareness message over the limits (states per connection, bytes): 1008.
+    AwarenessLimit,
 }
 
 impl CloseKind {
@@ -59,6 +67,10 @@ impl CloseKind {
             CloseKind::RoomReset => "room_reset",
             CloseKind::StoreUnavailable => "store_unavailable",
             CloseKind::SlowConsumer => "slow_consumer",
+            CloseKind::RateLimited => "rate_limited",
+            CloseKind::RoomFull => "room_full",
+            CloseKind::DocTooLarge => "doc_too_large",
+            CloseKind::AwarenessLimit => "awareness_limit",
         }
     }
 
@@ -70,10 +82,14 @@ impl CloseKind {
             CloseKind::Malformed => 1002,
             CloseKind::TextFrame | CloseKind::BinaryFrame => 1003,
             CloseKind::Gone => 1006,
-            CloseKind::InvalidRoom | CloseKind::Unauthenticated | CloseKind::Forbidden => 1008,
-            CloseKind::TooBig => 1009,
+            CloseKind::InvalidRoom
+            | CloseKind::Unauthenticated
+            | CloseKind::Forbidden
+            | CloseKind::RateLimited
+            | CloseKind::AwarenessLimit => 1008,
+            CloseKind::TooBig | CloseKind::DocTooLarge => 1009,
             CloseKind::LoadFailed | CloseKind::RoomReset => 1011,
-            CloseKind::StoreUnavailable | CloseKind::SlowConsumer => 1013,
+            CloseKind::StoreUnavailable | CloseKind::SlowConsumer | CloseKind::RoomFull => 1013,
         }
     }
 
@@ -174,6 +190,39 @@ impl CloseReason {
         Self::new(
             CloseKind::StoreUnavailable,
             "store unavailable: update not applied; reconnect later",
+        )
+    }
+    /// More messages than the connection's token bucket allows.
+    pub fn rate_limited(per_second: u32, burst: u32) -> Self {
+        Self::new(
+            CloseKind::RateLimited,
+            format!("rate limit: more than {per_second} messages a second (burst {burst})"),
+        )
+    }
+    /// The room has `limit` connections already.
+    pub fn room_full(limit: usize) -> Self {
+        Self::new(
+            CloseKind::RoomFull,
+            format!("room full: it has {limit} connections; try again later"),
+        )
+    }
+    /// The update would take the room's document past `limit` bytes; it was not applied.
+    pub fn doc_too_large(limit: usize) -> Self {
+        Self::new(
+            CloseKind::DocTooLarge,
+            format!("room document would exceed {limit} bytes; update not applied"),
+        )
+    }
+    /// An awareness message over a limit (`detail` says which).
+    pub fn awareness_limit(detail: impl std::fmt::Display) -> Self {
+        Self::new(CloseKind::AwarenessLimit, format!("awareness: {detail}"))
+    }
+    /// The connection's own updates waiting for the store reached its share of the persist
+    /// buffer: this update was not applied.
+    pub fn writer_ahead(share: usize) -> Self {
+        Self::new(
+            CloseKind::StoreUnavailable,
+            format!("store unavailable: this connection has {share} bytes waiting to be written; update not applied"),
         )
     }
     pub fn slow_consumer(queue: usize) -> Self {

@@ -72,6 +72,15 @@ pub enum Control {
         #[serde(flatten)]
         error: ErrorBody,
     },
+    /// Who is here now, replacing what the client knew: sent instead of one `presence` per
+    /// change when more changed at once than a room sends one by one (a burst of joins, or a
+    /// flood of awareness states): the changes since the last `presence` were held back and
+    /// this is where they led.
+    Present {
+        /// The room's sequence number when it was sent (presence does not advance it).
+        seq: u64,
+        present: Vec<Presence>,
+    },
     /// Someone arrived or left (from `/live` connections and from Yjs awareness).
     Presence {
         /// The room's sequence number when it happened (presence does not advance it).
@@ -120,6 +129,11 @@ pub enum ProtocolErrorCode {
     /// The store cannot take more writes right now (or the room could not be loaded, or is
     /// closing); retry later.
     Unavailable,
+    /// Over a limit of how much one client may ask for at once (connections of one user,
+    /// new rooms a minute): `reason` says which; retry later.
+    RateLimited,
+    /// The change would take the room's document past its size limit; nothing changed.
+    DocTooLarge,
 }
 
 impl ErrorBody {

@@ -252,6 +252,23 @@ impl DocState {
         (update, dropped)
     }
 
+    /// How many awareness states `peer` would own once `update` (cut to what it may set) is
+    /// applied: those it owns now, less the ones the update removes, plus the new ones.
+    pub fn states_after(&self, peer: PeerId, update: &AwarenessUpdate) -> usize {
+        let owned = self.owner.values().filter(|o| **o == peer).count();
+        let mut after = owned;
+        for (id, entry) in &update.clients {
+            let mine = self.owner.get(id) == Some(&peer);
+            let removal = &*entry.json == "null";
+            match (mine, removal) {
+                (true, true) => after = after.saturating_sub(1),
+                (false, false) => after += 1,
+                _ => {}
+            }
+        }
+        after
+    }
+
     /// Applies `peer`'s awareness update (cut to what it may set: [`DocState::own_awareness`]);
     /// the summary of what it changed (None when nothing: e.g. the JS provider echoing a state
     /// it received). `peer` becomes the owner of the states it changed, so that they are

@@ -43,9 +43,11 @@ pub mod doc;
 pub mod fanout;
 pub mod inbox;
 pub mod lifecycle;
+pub mod limits;
 pub mod projector;
 pub mod sink;
 
+use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -60,11 +62,13 @@ use crate::metrics::Metrics;
 use crate::okr::{self, Touched};
 use crate::protocol::{self, CloseReason};
 use crate::room_id::RoomId;
-use crate::store::persister::{Persister, StoreUnavailable};
+use crate::store::persister::{Persister, Share, StoreUnavailable};
 use doc::{ApplyError, DocState};
 use fanout::Fanout;
 pub use fanout::PeerId;
 use lifecycle::Lifecycle;
+pub use limits::RoomLimits;
+use limits::DocSize;
 use projector::Projector;
 pub use sink::{Full, Kicks, Pushed, Sink};
 
@@ -95,6 +99,17 @@ impl Client {
 #[error("room is closing")]
 pub struct RoomClosing;
 
+/// Why a connection could not join.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinRefused {
+    /// The room is closing: join again once [`Room::unloaded`] resolves.
+    #[error(transparent)]
+    Closing(#[from] RoomClosing),
+    /// The room has as many connections as it may take (the limit).
+    #[error("room full: {0} connections")]
+    Full(usize),
+}
+
 /// Why a server-side change (a command, a transaction) was not applied; nothing changed.
 #[derive(Debug, thiserror::Error)]
 pub enum Refused {
@@ -104,6 +119,9 @@ pub enum Refused {
     Closing,
     #[error(transparent)]
     Unavailable(StoreUnavailable),
+    /// The room's document is at its size limit (bytes).
+    #[error("the room's document is at its size limit ({0} bytes); nothing changed")]
+    DocTooLarge(usize),
 }
 
 /// An update read from the shared log that could not be applied.
@@ -124,6 +142,7 @@ struct Ctx<S: Sink> {
     team_room: bool,
     persister: Persister,
     metrics: Arc<Metrics>,
+    limits: RoomLimits,
 }
 
 /// A loaded room, generic over where its frames go ([`Sink`]). Shared by its connections and
@@ -142,6 +161,10 @@ struct RoomState<S: Sink> {
     live: Projector<S>,
     life: Lifecycle,
     next_peer: PeerId,
+    /// The size of the doc, against [`RoomLimits::max_doc_bytes`].
+    size: DocSize,
+    /// Each `/sync` peer's updates waiting in the persister (its share of the buffer).
+    shares: HashMap<PeerId, Arc<Share>>,
 }
 
 /// One change leaving the room ([`RoomState::commit`]).
@@ -156,6 +179,8 @@ struct Change<'a> {
     by: Option<&'a UserId>,
     /// What it touched, when already taken from the projector's watch.
     touched: Option<Touched>,
+    /// The persist-buffer share of the connection it came from.
+    share: Option<Arc<Share>>,
 }
 
 impl<S: Sink> Room<S> {
@@ -177,6 +202,7 @@ impl<S: Sink> Room<S> {
                 id,
                 persister,
                 metrics,
+                limits: RoomLimits::default(),
             },
             state: Mutex::new(RoomState {
                 doc: DocState::new(doc),
@@ -184,9 +210,21 @@ impl<S: Sink> Room<S> {
                 live,
                 life: Lifecycle::new(last_seq, compacted_seq),
                 next_peer: 1,
+                size: DocSize::default(),
+                shares: HashMap::new(),
             }),
             unloaded: CancellationToken::new(),
         }
+    }
+
+    /// Holds the room and its connections to `limits`; `doc_bytes` is the size of its doc as
+    /// stored (snapshot and log), until the next snapshot measures it.
+    pub fn with_limits(mut self, limits: RoomLimits, doc_bytes: usize) -> Self {
+        self.ctx.limits = limits;
+        let st = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+        st.size = DocSize::measured(doc_bytes);
+        st.live.set_presence_budget(limits.presence_per_tick);
+        self
     }
 
     /// Sends the mentions made in this room to `inboxes`.
@@ -212,11 +250,9 @@ impl<S: Sink> Room<S> {
     /// sink starts with the server's sync step 1 and, if anyone is present, the awareness
     /// states. A viewer's updates are refused; an editor's and an admin's are held to the
     /// document's rules ([`okr::guard`]).
-    pub fn join(&self, client: &Client, sink: Arc<S>) -> Result<PeerId, RoomClosing> {
+    pub fn join(&self, client: &Client, sink: Arc<S>) -> Result<PeerId, JoinRefused> {
         let mut st = self.lock();
-        if st.life.is_closing() {
-            return Err(RoomClosing);
-        }
+        st.admit_join(&self.ctx)?;
         let _ = sink.push(st.doc.step1());
         if let Some(frame) = st.doc.awareness_frame() {
             let _ = sink.push(frame);
@@ -225,6 +261,7 @@ impl<S: Sink> Room<S> {
         st.peers
             .insert(peer, sink, client.user.clone(), client.role);
         st.peers.expire_at(peer, client.expires_at);
+        st.shares.insert(peer, Arc::default());
         Ok(peer)
     }
 
@@ -256,12 +293,28 @@ impl<S: Sink> Room<S> {
                     st.receive_update(ctx, peer, raw, update, relay)?;
                 }
                 Action::Awareness { update, relay } => {
+                    let bytes: usize = update.clients.values().map(|e| e.json.len()).sum();
+                    if bytes > ctx.limits.max_awareness_bytes {
+                        ctx.metrics.count_limit("awareness_bytes");
+                        return Err(CloseReason::awareness_limit(format_args!(
+                            "a message of {bytes} bytes of state; the limit is {}",
+                            ctx.limits.max_awareness_bytes
+                        )));
+                    }
                     let (update, dropped) = {
                         let RoomState { doc, peers, .. } = &*st;
                         doc.own_awareness(peer, update, |owner| peers.same_user(peer, owner))
                     };
                     if dropped {
                         tracing::debug!(room = %ctx.id, peer, "awareness for another connection's client ids dropped");
+                    }
+                    let states = st.doc.states_after(peer, &update);
+                    if states > ctx.limits.max_awareness_states {
+                        ctx.metrics.count_limit("awareness_states");
+                        return Err(CloseReason::awareness_limit(format_args!(
+                            "{states} states from one connection; the limit is {}",
+                            ctx.limits.max_awareness_states
+                        )));
                     }
                     let frame = match relay {
                         Some(frame) if !dropped => frame,
@@ -317,9 +370,7 @@ impl<S: Sink> Room<S> {
     ) -> Result<R, Refused> {
         self.admit().map_err(Refused::Unavailable)?;
         let mut st = self.lock();
-        if st.life.is_closing() {
-            return Err(Refused::Closing);
-        }
+        st.admit_change(&self.ctx)?;
         let (result, update) = st.doc.transact(f);
         st.commit_local(&self.ctx, update, by);
         Ok(result)
@@ -336,9 +387,7 @@ impl<S: Sink> Room<S> {
     ) -> Result<(u64, okr::Applied), Refused> {
         self.admit().map_err(Refused::Unavailable)?;
         let mut st = self.lock();
-        if st.life.is_closing() {
-            return Err(Refused::Closing);
-        }
+        st.admit_change(&self.ctx)?;
         let now = crate::clock::now_millis();
         let room = self.ctx.id.as_str();
         let RoomState { doc, live, .. } = &mut *st;
@@ -372,6 +421,7 @@ impl<S: Sink> Room<S> {
             return Err(e.into());
         }
         st.life.advance_to(seq);
+        st.size.grew(update.len());
         let seq = st.life.seq();
         let frame = protocol::update_frame(&update);
         let touched = st.live.touched();
@@ -412,11 +462,9 @@ impl<S: Sink> Room<S> {
         expires_at: Option<u64>,
         since: Option<u64>,
         sink: Arc<S>,
-    ) -> Result<PeerId, RoomClosing> {
+    ) -> Result<PeerId, JoinRefused> {
         let mut st = self.lock();
-        if st.life.is_closing() {
-            return Err(RoomClosing);
-        }
+        st.admit_join(&self.ctx)?;
         let peer = st.new_peer();
         let seq = st.life.seq();
         st.live
@@ -489,17 +537,15 @@ impl<S: Sink> Room<S> {
     /// If the log has grown since the last snapshot: the doc encoded as one update, and the
     /// log sequence number it covers. None for a room that is poisoned or has nothing new.
     pub fn snapshot_if_dirty(&self) -> Option<(Vec<u8>, u64)> {
-        let st = self.lock();
-        (st.life.snapshottable() && st.life.dirty()).then(|| (st.doc.encode_full(), st.life.seq()))
+        let mut st = self.lock();
+        (st.life.snapshottable() && st.life.dirty()).then(|| st.encode_measured())
     }
 
     /// The doc encoded as one update and the log sequence number it covers, dirty or not
     /// (a write-back to a store that lost it). None for a poisoned room.
     pub fn snapshot(&self) -> Option<(Vec<u8>, u64)> {
-        let st = self.lock();
-        st.life
-            .snapshottable()
-            .then(|| (st.doc.encode_full(), st.life.seq()))
+        let mut st = self.lock();
+        st.life.snapshottable().then(|| st.encode_measured())
     }
 
     /// Updates logged since the last snapshot.
@@ -622,11 +668,46 @@ fn decode_actions(frame: &Bytes) -> Result<Vec<Action>, CloseReason> {
 }
 
 impl<S: Sink> RoomState<S> {
+    /// Whether one more connection may join: the room is open and under its connection limit.
+    fn admit_join(&self, ctx: &Ctx<S>) -> Result<(), JoinRefused> {
+        if self.life.is_closing() {
+            return Err(JoinRefused::Closing(RoomClosing));
+        }
+        let limit = ctx.limits.max_connections;
+        if self.peers.len() + self.live.subscriber_count() >= limit {
+            ctx.metrics.count_limit("room_connections");
+            return Err(JoinRefused::Full(limit));
+        }
+        Ok(())
+    }
+
+    /// Whether a server-side change may be made: the room is open and its doc under its size
+    /// limit (a change is bounded by the command body's size, so it may pass the limit by
+    /// that much at most).
+    fn admit_change(&self, ctx: &Ctx<S>) -> Result<(), Refused> {
+        if self.life.is_closing() {
+            return Err(Refused::Closing);
+        }
+        let limit = ctx.limits.max_doc_bytes;
+        if !self.size.admits(1, limit) {
+            ctx.metrics.count_limit("doc_size");
+            return Err(Refused::DocTooLarge(limit));
+        }
+        Ok(())
+    }
+
     fn new_peer(&mut self) -> PeerId {
         let peer = self.next_peer;
         self.next_peer += 1;
         self.life.occupied();
         peer
+    }
+
+    /// The doc encoded as one update and the seq it covers; its size is measured anew.
+    fn encode_measured(&mut self) -> (Vec<u8>, u64) {
+        let full = self.doc.encode_full();
+        self.size = DocSize::measured(full.len());
+        (full, self.life.seq())
     }
 
     /// Nobody connected, by either protocol.
@@ -648,6 +729,7 @@ impl<S: Sink> RoomState<S> {
                 origin: None,
                 by,
                 touched: None,
+                share: None,
             },
         );
     }
@@ -675,6 +757,19 @@ impl<S: Sink> RoomState<S> {
         // Refused, not applied, when the store cannot take it (never dropped later).
         if ctx.persister.admit().is_err() {
             return Err(CloseReason::store_unavailable());
+        }
+        let share = self.shares.get(&peer).cloned();
+        let limit = ctx.limits.persist_share_bytes;
+        if share.as_ref().is_some_and(|s| !s.admits(raw.len(), limit)) {
+            ctx.metrics.count_limit("persist_share");
+            tracing::warn!(room = %ctx.id, peer, limit, "update refused: the connection's share of the persist buffer is full");
+            return Err(CloseReason::writer_ahead(limit));
+        }
+        let limit = ctx.limits.max_doc_bytes;
+        if !self.size.admits(raw.len(), limit) {
+            ctx.metrics.count_limit("doc_size");
+            tracing::warn!(room = %ctx.id, peer, limit, size = self.size.bytes(), update = raw.len(), "update refused: the room's document would pass its size limit");
+            return Err(CloseReason::doc_too_large(limit));
         }
         let before = match self.doc.admit_update(&update, user.as_ref()) {
             Ok(before) => before,
@@ -735,6 +830,7 @@ impl<S: Sink> RoomState<S> {
                 origin: Some(peer),
                 by: user.as_ref(),
                 touched: Some(touched),
+                share,
             },
         );
         refused.map_or(Ok(()), Err)
@@ -744,7 +840,9 @@ impl<S: Sink> RoomState<S> {
     /// delivered. (The relay to other nodes belongs here too.)
     fn commit(&mut self, ctx: &Ctx<S>, change: Change<'_>) {
         let seq = self.life.next_seq();
-        ctx.persister.append(ctx.id.clone(), seq, change.update);
+        self.size.grew(change.update.len());
+        ctx.persister
+            .append_for(ctx.id.clone(), seq, change.update, change.share);
         let touched = change.touched.unwrap_or_else(|| self.live.touched());
         self.deliver(ctx, seq, &change.frame, change.origin, change.by, touched);
     }
@@ -781,6 +879,7 @@ impl<S: Sink> RoomState<S> {
         if self.peers.remove(peer).is_none() {
             return;
         }
+        self.shares.remove(&peer);
         if self.is_empty() {
             self.life.vacated();
         }
@@ -824,7 +923,7 @@ mod tests {
     }
 
     impl Fixture {
-        fn join(&self) -> Result<Joined, RoomClosing> {
+        fn join(&self) -> Result<Joined, JoinRefused> {
             let outbox = Arc::new(Queue::new(self.send_queue));
             let peer = self.room.join(&Client::anonymous(), outbox.clone())?;
             Ok(Joined { peer, outbox })

@@ -47,6 +47,7 @@ use yrs::{Doc, Transact};
 use super::fanout::{Fanout, PeerId};
 use super::inbox::Mail;
 use super::sink::{Kicks, Sink};
+use super::limits::{PresenceBudget, RoomLimits};
 use crate::clock::now_millis;
 use crate::identity::UserId;
 use crate::metrics::Metrics;
@@ -130,6 +131,8 @@ pub struct Projector<S: Sink> {
     set_json: Option<Arc<RawValue>>,
     /// The snapshot frame and the sequence number it is at, until the set or presence changes.
     snapshot: Option<(u64, Bytes)>,
+    /// Presence changes still sent one by one before the next tick (then coalesced).
+    presence_budget: PresenceBudget,
 }
 
 impl<S: Sink> Projector<S> {
@@ -155,7 +158,13 @@ impl<S: Sink> Projector<S> {
             aware: HashMap::new(),
             set_json: None,
             snapshot: None,
+            presence_budget: PresenceBudget::new(RoomLimits::default().presence_per_tick),
         }
+    }
+
+    /// How many presence changes go out one by one between two ticks (the rest coalesce).
+    pub fn set_presence_budget(&mut self, per_tick: usize) {
+        self.presence_budget = PresenceBudget::new(per_tick);
     }
 
     /// The typed model as of the last change (what commands validate against).
@@ -311,6 +320,13 @@ impl<S: Sink> Projector<S> {
         let events = self.okr.tick(now);
         self.changed();
         self.publish_all(events, seq, None, now, &HashMap::new(), metrics);
+        if self.presence_budget.tick() && !self.subscribers.is_empty() {
+            let frame = encode(&ServerMessage::Control(Control::Present {
+                seq,
+                present: self.present_list(),
+            }));
+            self.broadcast(&frame, seq, metrics);
+        }
     }
 
     /// The set changed: its encodings are stale.
@@ -667,6 +683,11 @@ impl<S: Sink> Projector<S> {
         self.snapshot = None;
         self.cut_snapshots.clear();
         if self.subscribers.is_empty() {
+            return;
+        }
+        if !self.presence_budget.spend() {
+            // Held back: the next tick sends who is present as one message.
+            metrics.presence_coalesced.inc();
             return;
         }
         let frame = encode(&ServerMessage::Control(Control::Presence {

@@ -48,6 +48,9 @@ pub enum CommandFailed {
     /// The room could not be loaded.
     #[error("the room could not be loaded; retry later")]
     LoadFailed,
+    /// The room's document is at its size limit; nothing changed.
+    #[error("the room's document is at its size limit ({0} bytes); nothing changed")]
+    DocTooLarge(usize),
     /// Applied, but the store did not confirm the write.
     #[error("the change was applied but could not be confirmed durable; retry later")]
     NotDurable,
@@ -59,6 +62,9 @@ impl From<CommandFailed> for ErrorBody {
         match e {
             CommandFailed::Invalid(e) => ErrorBody::from(e),
             CommandFailed::Forbidden => ErrorBody::protocol(ProtocolErrorCode::Forbidden, message),
+            CommandFailed::DocTooLarge(_) => {
+                ErrorBody::protocol(ProtocolErrorCode::DocTooLarge, message)
+            }
             CommandFailed::Closing
             | CommandFailed::StoreBehind(_)
             | CommandFailed::LoadFailed
@@ -89,6 +95,7 @@ pub async fn apply<S: Sink>(
             Ok((seq, applied)) => break (room, seq, applied),
             Err(Refused::Invalid(e)) => return Err(CommandFailed::Invalid(e)),
             Err(Refused::Unavailable(e)) => return Err(CommandFailed::StoreBehind(e.to_string())),
+            Err(Refused::DocTooLarge(limit)) => return Err(CommandFailed::DocTooLarge(limit)),
             Err(Refused::Closing) if !waited => {
                 // Unloading: its fresh copy (loaded again on the next turn) takes the command.
                 waited = true;

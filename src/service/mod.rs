@@ -2,6 +2,7 @@
 //!
 //! | file | owns |
 //! |---|---|
+//! | [`admission`] | how much one client may take before any room is touched: connections per user, rooms loaded per address and user a minute |
 //! | [`access`] | who acts ([`Principal`]) and what they may do ([`Access`]): every authorization rule goes here |
 //! | [`commands`] | applying an OKR command to a room as a principal: access, validation, admission, durability, retry |
 //!
@@ -10,6 +11,7 @@
 //! every transport: they know rooms and principals, not sockets or HTTP.
 
 pub mod access;
+pub mod admission;
 pub mod commands;
 
 pub use access::{Access, Principal};

@@ -58,6 +58,11 @@ pub struct StoredDoc {
 }
 
 impl StoredDoc {
+    /// Bytes of the snapshot and the log entries: about the size of the doc they make.
+    pub fn bytes(&self) -> usize {
+        self.snapshot.as_ref().map_or(0, Vec::len) + self.updates.iter().map(Vec::len).sum::<usize>()
+    }
+
     /// Whether nothing at all is stored for the room.
     pub fn is_empty(&self) -> bool {
         self.snapshot.is_none() && self.updates.is_empty()

@@ -46,8 +46,30 @@ const RETRY_MIN: Duration = Duration::from_millis(50);
 const RETRY_MAX: Duration = Duration::from_secs(2);
 
 enum Op {
-    Append(LogEntry),
+    Append(LogEntry, Option<Arc<Share>>),
     Flush(oneshot::Sender<()>),
+}
+
+/// One writer's updates waiting in the persister (a connection's share of the buffer): its
+/// bytes are counted in when an update is appended for it and out when the update is written.
+#[derive(Debug, Default)]
+pub struct Share {
+    bytes: AtomicUsize,
+}
+
+impl Share {
+    /// Bytes of this writer's updates not yet written.
+    pub fn pending(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Whether `len` more bytes keep this writer within `limit`. One update is always
+    /// admitted when nothing of the writer's is waiting, however large (the message size
+    /// limit bounds it), so that a share smaller than an update cannot lock a writer out.
+    pub fn admits(&self, len: usize, limit: usize) -> bool {
+        let pending = self.pending();
+        pending == 0 || pending.saturating_add(len) <= limit
+    }
 }
 
 /// How much the persister may hold unwritten before writes are refused.
@@ -216,17 +238,27 @@ impl Persister {
     /// Queues one update for the room's log. Never blocks, never refuses: admission is
     /// [`Persister::admit`]'s job, before the update is applied.
     pub fn append(&self, room: RoomId, seq: u64, update: Bytes) {
+        self.append_for(room, seq, update, None)
+    }
+
+    /// [`Persister::append`], counting the update in `share` (its writer's) until it is
+    /// written.
+    pub fn append_for(&self, room: RoomId, seq: u64, update: Bytes, share: Option<Arc<Share>>) {
         let len = update.len();
+        if let Some(share) = &share {
+            share.bytes.fetch_add(len, Ordering::Relaxed);
+        }
         self.shared.queued.fetch_add(1, Ordering::Relaxed);
         self.shared.bytes.fetch_add(len, Ordering::Relaxed);
         self.metrics.persist_queue.inc();
         self.metrics.persist_queue_bytes.inc_by(len as i64);
-        if self
-            .tx
-            .send(Op::Append(LogEntry { room, seq, update }))
-            .is_err()
+        if let Err(mpsc::error::SendError(op)) =
+            self.tx.send(Op::Append(LogEntry { room, seq, update }, share))
         {
             // Only possible after the task died, which it does not do while handles exist.
+            if let Op::Append(_, Some(share)) = op {
+                share.bytes.fetch_sub(len, Ordering::Relaxed);
+            }
             self.shared.queued.fetch_sub(1, Ordering::Relaxed);
             self.shared.bytes.fetch_sub(len, Ordering::Relaxed);
             self.metrics.persist_queue.dec();
@@ -265,10 +297,11 @@ struct Task {
 impl Task {
     async fn run(self, mut rx: mpsc::UnboundedReceiver<Op>) {
         let mut batch: Vec<LogEntry> = Vec::new();
+        let mut shares: Vec<(Arc<Share>, usize)> = Vec::new();
         let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
         while let Some(first) = rx.recv().await {
             let deadline = tokio::time::Instant::now() + self.flush_interval;
-            push(first, &mut batch, &mut waiters);
+            push(first, &mut batch, &mut shares, &mut waiters);
             // Collect until the interval ends, the batch is full, or someone waits for a flush.
             while batch.len() < MAX_BATCH && waiters.is_empty() {
                 let op = match rx.try_recv() {
@@ -278,7 +311,7 @@ impl Task {
                         Ok(None) | Err(_) => break,
                     },
                 };
-                push(op, &mut batch, &mut waiters);
+                push(op, &mut batch, &mut shares, &mut waiters);
             }
             self.write_with_retry(&batch).await;
             let bytes: usize = batch.iter().map(|e| e.update.len()).sum();
@@ -287,6 +320,9 @@ impl Task {
             self.metrics.persist_queue.dec_by(batch.len() as i64);
             self.metrics.persist_queue_bytes.dec_by(bytes as i64);
             batch.clear();
+            for (share, len) in shares.drain(..) {
+                share.bytes.fetch_sub(len, Ordering::Relaxed);
+            }
             for w in waiters.drain(..) {
                 let _ = w.send(());
             }
@@ -333,9 +369,19 @@ impl Task {
     }
 }
 
-fn push(op: Op, batch: &mut Vec<LogEntry>, waiters: &mut Vec<oneshot::Sender<()>>) {
+fn push(
+    op: Op,
+    batch: &mut Vec<LogEntry>,
+    shares: &mut Vec<(Arc<Share>, usize)>,
+    waiters: &mut Vec<oneshot::Sender<()>>,
+) {
     match op {
-        Op::Append(entry) => batch.push(entry),
+        Op::Append(entry, share) => {
+            if let Some(share) = share {
+                shares.push((share, entry.update.len()));
+            }
+            batch.push(entry)
+        }
         Op::Flush(w) => waiters.push(w),
     }
 }

@@ -23,6 +23,7 @@
 
 use std::future::{poll_fn, Future};
 use std::io::{self, Read, Write};
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -34,7 +35,10 @@ use tungstenite::error::ProtocolError;
 use tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
 use tungstenite::Message;
 
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+
 use super::{frame, Opcode, Outbox, Upgraded};
+use crate::hub::RateLimit;
 use crate::metrics::Metrics;
 use crate::protocol::{CloseKind, CloseReason};
 use crate::room::PeerId;
@@ -69,6 +73,9 @@ pub struct Settings {
     pub opcode: Opcode,
     /// Frames the connection may have queued before the room cuts it off.
     pub send_queue: usize,
+    /// Messages a second the client may send (every message counts, pings too); beyond it
+    /// the connection is closed (1008). None: no limit.
+    pub rate: Option<RateLimit>,
 }
 
 /// Serves one upgraded socket until it ends. `join` subscribes the connection's outbox to its
@@ -88,7 +95,7 @@ pub async fn serve<H, F>(
     metrics.connections.inc();
     // Boxed (inside `Session::new`), like every rare path below: an async fn is as large as
     // its largest state, and this task lives as long as the connection.
-    let mut session = Session::new(up, settings.max_message);
+    let mut session = Session::new(up, settings.max_message, settings.rate);
     let outbox = Arc::new(Outbox::new(settings.send_queue.max(4), settings.opcode));
     let joined = Box::pin(async {
         tokio::select! {
@@ -134,13 +141,15 @@ pub struct Session {
     ws: WebSocketContext,
     /// The client sent a close frame; tungstenite has answered it.
     peer_closed: bool,
+    /// The client's message rate, and the bucket it is held to.
+    rate: Option<(RateLimit, DefaultDirectRateLimiter)>,
 }
 
 impl Session {
     /// Takes over an upgraded socket whose client may send messages of up to `max_message`
     /// bytes. Boxed: the connection's task lives long, and every byte of it counts per idle
     /// connection.
-    pub fn new(up: Upgraded, max_message: usize) -> Box<Session> {
+    pub fn new(up: Upgraded, max_message: usize, rate: Option<RateLimit>) -> Box<Session> {
         let config = WebSocketConfig::default()
             .read_buffer_size(READ_BUFFER)
             .max_message_size(Some(max_message))
@@ -149,7 +158,20 @@ impl Session {
             socket: Arc::new(up.stream),
             ws: WebSocketContext::from_partially_read(up.read_buf, Role::Server, Some(config)),
             peer_closed: false,
+            rate: rate.and_then(|r| {
+                let quota = Quota::per_second(NonZeroU32::new(r.per_second)?)
+                    .allow_burst(NonZeroU32::new(r.burst.max(r.per_second))?);
+                Some((r, RateLimiter::direct(quota)))
+            }),
         })
+    }
+
+    /// Takes one message from the client's bucket: the reason to close when it is empty.
+    fn over_rate(&self, metrics: &Metrics) -> Option<CloseReason> {
+        let (limit, bucket) = self.rate.as_ref()?;
+        bucket.check().err()?;
+        metrics.count_limit("message_rate");
+        Some(CloseReason::rate_limited(limit.per_second, limit.burst))
     }
 
     /// The socket, for [`Outbox::attach`].
@@ -202,7 +224,12 @@ async fn run<H: Handler>(conn: &mut Session, outbox: &Outbox, handler: &mut H, m
         // upgrade request).
         loop {
             let read = conn.ws.read(&mut io(&conn.socket, outbox, metrics));
+            let over = match &read {
+                Ok(Message::Close(_)) | Err(_) => None,
+                Ok(_) => conn.over_rate(metrics),
+            };
             let refused = match read {
+                _ if over.is_some() => over,
                 Ok(data @ (Message::Binary(_) | Message::Text(_))) => {
                     metrics.frames_in.inc();
                     metrics.bytes_in.inc_by(data.len() as u64);
@@ -306,6 +333,7 @@ async fn finish(conn: &mut Session, outbox: &Outbox, metrics: &Metrics) {
         socket,
         ws,
         peer_closed,
+        ..
     } = conn;
     if !*peer_closed {
         if reason.kind != CloseKind::Normal {
