@@ -96,7 +96,10 @@ start_server() {
     echo "port $PORT already serves /healthz; set PORT" >&2; exit 1
   fi
   SERVER_DATA=$(mktemp -d /tmp/okrhub-ab-data.XXXXXX)
-  taskset -c 0 "$1" --listen "127.0.0.1:$PORT" --data-dir "$SERVER_DATA" >"$2" 2>&1 &
+  # The generator is one client address sending far above a person's rates: the per-client
+  # limits are off (environment variables, which older binaries ignore).
+  OKRHUB_MESSAGE_RATE=0 OKRHUB_NEW_ROOMS_PER_MINUTE=0 \
+    taskset -c 0 "$1" --listen "127.0.0.1:$PORT" --data-dir "$SERVER_DATA" >"$2" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 1 100); do
     kill -0 "$SERVER_PID" 2>/dev/null || { echo "server exited at start, see $2" >&2; exit 1; }

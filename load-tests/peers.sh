@@ -64,7 +64,8 @@ start_server() {
   case $1 in
     okrhub)
       data=$(mktemp -d)
-      taskset -c 0 "$ROOT/target/release/okrhub" serve --listen 127.0.0.1:$PORT_OKRHUB \
+      OKRHUB_MESSAGE_RATE=0 OKRHUB_NEW_ROOMS_PER_MINUTE=0 \
+        taskset -c 0 "$ROOT/target/release/okrhub" serve --listen 127.0.0.1:$PORT_OKRHUB \
         --data-dir "$data" >"$OUT/okrhub.log" 2>&1 &
       SERVER_PID=$!
       wait_port $PORT_OKRHUB

@@ -51,7 +51,8 @@ export function applySnapshot(model, msg) {
   return model;
 }
 
-/// Applies any server message: snapshot, event, presence, `resumed` (who is present now).
+/// Applies any server message: snapshot, event, presence, `resumed` and `present` (who is
+/// present now: `present` replaces a burst of presence changes the server coalesced).
 /// `ack` and `error` do not change the model (the caller handles them).
 export function applyMessage(model, msg) {
   switch (msg.type) {
@@ -60,7 +61,9 @@ export function applyMessage(model, msg) {
     case 'presence':
       return applyPresence(model, msg);
     case 'resumed':
-      // Presence is not replayed on a resume: the server says who is here now.
+    case 'present':
+      // Presence is not replayed on a resume, and a burst of it comes coalesced: the server
+      // says who is here now.
       if (Array.isArray(msg.present)) {
         model.present = new Map(msg.present.map((p) => [presenceKey(p), p]));
       }

@@ -67,7 +67,9 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(parts.extensions.get::<ClientAddr>().map(|a| a.0.ip())))
+        Ok(ClientIp(
+            parts.extensions.get::<ClientAddr>().map(|a| a.0.ip()),
+        ))
     }
 }
 

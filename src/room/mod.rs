@@ -67,8 +67,8 @@ use doc::{ApplyError, DocState};
 use fanout::Fanout;
 pub use fanout::PeerId;
 use lifecycle::Lifecycle;
-pub use limits::RoomLimits;
 use limits::DocSize;
+pub use limits::RoomLimits;
 use projector::Projector;
 pub use sink::{Full, Kicks, Pushed, Sink};
 

@@ -46,8 +46,8 @@ use yrs::{Doc, Transact};
 
 use super::fanout::{Fanout, PeerId};
 use super::inbox::Mail;
-use super::sink::{Kicks, Sink};
 use super::limits::{PresenceBudget, RoomLimits};
+use super::sink::{Kicks, Sink};
 use crate::clock::now_millis;
 use crate::identity::UserId;
 use crate::metrics::Metrics;

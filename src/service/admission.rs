@@ -62,8 +62,8 @@ impl Admission {
 impl<C: Clock + Clone> Admission<C> {
     /// With `clock` for the per-minute buckets (tests move a fake one).
     pub fn with_clock(limits: AdmissionLimits, metrics: Arc<Metrics>, clock: &C) -> Self {
-        let per_minute =
-            NonZeroU32::new(limits.new_rooms_per_minute).map(|n| Quota::per_minute(n).allow_burst(n));
+        let per_minute = NonZeroU32::new(limits.new_rooms_per_minute)
+            .map(|n| Quota::per_minute(n).allow_burst(n));
         Admission {
             limits,
             connections: Mutex::new(HashMap::new()),
@@ -84,7 +84,10 @@ impl<C: Clock + Clone> Admission<C> {
 
     /// Counts one more WebSocket connection of `user` (none: an open server's anonymous
     /// client, not counted here); refused when the user holds as many as they may.
-    pub fn connect(self: &Arc<Self>, user: Option<&UserId>) -> Result<ConnectionPermit<C>, Limited> {
+    pub fn connect(
+        self: &Arc<Self>,
+        user: Option<&UserId>,
+    ) -> Result<ConnectionPermit<C>, Limited> {
         let limit = self.limits.connections_per_user;
         let Some(user) = user.filter(|_| limit > 0) else {
             return Ok(ConnectionPermit {
@@ -161,7 +164,11 @@ impl<C: Clock + Clone> Admission<C> {
     /// What the edge holds: users with connections, and addresses and users with per-minute
     /// buckets (for tests and the soak: it must come back to nothing).
     pub fn held(&self) -> (usize, usize, usize) {
-        let users = self.connections.lock().unwrap_or_else(|p| p.into_inner()).len();
+        let users = self
+            .connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len();
         let ips = self.rooms_by_ip.as_ref().map_or(0, |b| b.len());
         let room_users = self.rooms_by_user.as_ref().map_or(0, |b| b.len());
         (users, ips, room_users)
@@ -199,7 +206,10 @@ mod tests {
     use governor::clock::FakeRelativeClock;
     use std::time::Duration;
 
-    fn admission(per_user: usize, per_minute: u32) -> (Arc<Admission<FakeRelativeClock>>, FakeRelativeClock) {
+    fn admission(
+        per_user: usize,
+        per_minute: u32,
+    ) -> (Arc<Admission<FakeRelativeClock>>, FakeRelativeClock) {
         let clock = FakeRelativeClock::default();
         let limits = AdmissionLimits {
             connections_per_user: per_user,
@@ -221,11 +231,18 @@ mod tests {
         let two = a.connect(Some(&ana)).unwrap();
         let refused = a.connect(Some(&ana)).err().expect("third refused");
         assert_eq!(refused.reason, "user_connections");
-        assert!(a.connect(Some(&user("bo"))).is_ok(), "another user is not affected");
+        assert!(
+            a.connect(Some(&user("bo"))).is_ok(),
+            "another user is not affected"
+        );
         drop(one);
         let three = a.connect(Some(&ana)).expect("a slot came back");
         drop((two, three));
-        assert_eq!(a.held().0, 0, "a user without connections leaves nothing behind");
+        assert_eq!(
+            a.held().0,
+            0,
+            "a user without connections leaves nothing behind"
+        );
         // Anonymous (open server) connections are not counted here.
         let anon: Vec<_> = (0..5).map(|_| a.connect(None).unwrap()).collect();
         assert_eq!(anon.len(), 5);
@@ -239,7 +256,10 @@ mod tests {
         for _ in 0..3 {
             a.open_room(Some(ip), Some(&ana)).unwrap();
         }
-        assert_eq!(a.open_room(Some(ip), None).unwrap_err().reason, "new_rooms_ip");
+        assert_eq!(
+            a.open_room(Some(ip), None).unwrap_err().reason,
+            "new_rooms_ip"
+        );
         let other: IpAddr = "10.1.2.4".parse().unwrap();
         assert_eq!(
             a.open_room(Some(other), Some(&ana)).unwrap_err().reason,
@@ -264,7 +284,8 @@ mod tests {
         let ana = user("ana");
         let permits: Vec<_> = (0..100).map(|_| a.connect(Some(&ana)).unwrap()).collect();
         for _ in 0..1000 {
-            a.open_room(Some("10.0.0.1".parse().unwrap()), Some(&ana)).unwrap();
+            a.open_room(Some("10.0.0.1".parse().unwrap()), Some(&ana))
+                .unwrap();
         }
         assert_eq!(permits.len(), 100);
         assert_eq!(a.held(), (0, 0, 0));

@@ -60,7 +60,8 @@ pub struct StoredDoc {
 impl StoredDoc {
     /// Bytes of the snapshot and the log entries: about the size of the doc they make.
     pub fn bytes(&self) -> usize {
-        self.snapshot.as_ref().map_or(0, Vec::len) + self.updates.iter().map(Vec::len).sum::<usize>()
+        self.snapshot.as_ref().map_or(0, Vec::len)
+            + self.updates.iter().map(Vec::len).sum::<usize>()
     }
 
     /// Whether nothing at all is stored for the room.

@@ -252,8 +252,9 @@ impl Persister {
         self.shared.bytes.fetch_add(len, Ordering::Relaxed);
         self.metrics.persist_queue.inc();
         self.metrics.persist_queue_bytes.inc_by(len as i64);
-        if let Err(mpsc::error::SendError(op)) =
-            self.tx.send(Op::Append(LogEntry { room, seq, update }, share))
+        if let Err(mpsc::error::SendError(op)) = self
+            .tx
+            .send(Op::Append(LogEntry { room, seq, update }, share))
         {
             // Only possible after the task died, which it does not do while handles exist.
             if let Op::Append(_, Some(share)) = op {
