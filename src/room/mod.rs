@@ -1026,6 +1026,69 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_writer_may_have_only_its_share_of_the_persist_buffer_waiting() {
+        let mut f = fixture(64);
+        f.room = f.room.with_limits(
+            RoomLimits {
+                persist_share_bytes: 40,
+                ..RoomLimits::default()
+            },
+            0,
+        );
+        let a = f.join().unwrap();
+        let b = f.join().unwrap();
+        let (ca, cb) = (Doc::new(), Doc::new());
+        // Nothing of a's waits: admitted whatever its size. (The persister task cannot run
+        // between these synchronous calls, so a's first update is still waiting below.)
+        f.room
+            .receive(a.peer, update_frame_from(&ca, "first"))
+            .unwrap();
+        let refused = f
+            .room
+            .receive(a.peer, update_frame_from(&ca, &"x".repeat(40)))
+            .expect_err("a's share is used up");
+        assert_eq!(refused.code(), 1013);
+        assert!(
+            refused.text.contains("this connection has 40 bytes"),
+            "{refused:?}"
+        );
+        // b has a share of its own.
+        f.room
+            .receive(b.peer, update_frame_from(&cb, "other"))
+            .unwrap();
+        // Written: a's share is free again.
+        f.room.flush().await.unwrap();
+        f.room
+            .receive(a.peer, update_frame_from(&Doc::new(), "later"))
+            .unwrap();
+        let keys = f.room.read(|d| d.get_or_insert_map("m").len(&d.transact()));
+        assert_eq!(keys, 3, "first, other and later; not the refused one");
+    }
+
+    #[tokio::test]
+    async fn a_room_takes_at_most_its_connection_limit() {
+        let mut f = fixture(8);
+        f.room = f.room.with_limits(
+            RoomLimits {
+                max_connections: 2,
+                ..RoomLimits::default()
+            },
+            0,
+        );
+        let a = f.join().unwrap();
+        let _live = f.room.join_live(
+            UserId::parse("li").unwrap(),
+            okr::audience::Reader::all(),
+            None,
+            None,
+            Arc::new(Queue::new(8)),
+        );
+        assert!(matches!(f.join(), Err(JoinRefused::Full(2))));
+        f.room.leave(a.peer);
+        assert!(f.join().is_ok(), "a place came back");
+    }
+
+    #[tokio::test]
     async fn leaving_removes_only_the_states_a_peer_published() {
         let f = fixture(8);
         let a = f.join().unwrap();
