@@ -69,6 +69,11 @@ pub struct Metrics {
     pub limits: Family<LimitLabels, Counter>,
     /// Presence changes held back and sent as one `present` message (coalesced bursts).
     pub presence_coalesced: Counter,
+    /// Users holding WebSocket connections (the per-user counts the edge keeps).
+    pub users_connected: Gauge,
+    /// Room objects in memory, loaded or not yet dropped after unloading: equal to
+    /// `rooms_loaded` at rest, or something holds an unloaded room (a leak).
+    pub rooms_alive: Gauge,
 }
 
 impl Metrics {
@@ -207,6 +212,18 @@ impl Metrics {
                 "presence_coalesced",
                 "Presence changes held back in a burst and sent as one present message",
                 Counter::default(),
+            ),
+            users_connected: add(
+                &mut r,
+                "users_connected",
+                "Users holding WebSocket connections (counted per user at the edge)",
+                Gauge::default(),
+            ),
+            rooms_alive: add(
+                &mut r,
+                "rooms_alive",
+                "Room objects in memory (loaded, or unloaded and not yet freed)",
+                Gauge::default(),
             ),
             registry: r,
         }

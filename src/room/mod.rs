@@ -195,6 +195,7 @@ impl<S: Sink> Room<S> {
         metrics: Arc<Metrics>,
     ) -> Self {
         let live = Projector::new(id.as_str(), &doc, last_seq);
+        metrics.rooms_alive.inc();
         Room {
             ctx: Ctx {
                 inboxes: None,
@@ -586,6 +587,12 @@ impl<S: Sink> Room<S> {
     /// Resolves once the room has been unloaded.
     pub async fn unloaded(&self) {
         self.unloaded.cancelled().await
+    }
+}
+
+impl<S: Sink> Drop for Room<S> {
+    fn drop(&mut self) {
+        self.ctx.metrics.rooms_alive.dec();
     }
 }
 

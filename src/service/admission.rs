@@ -96,7 +96,10 @@ impl<C: Clock + Clone> Admission<C> {
             });
         };
         let mut connections = self.connections.lock().unwrap_or_else(|p| p.into_inner());
-        let held = connections.entry(user.clone()).or_insert(0);
+        let held = connections.entry(user.clone()).or_insert_with(|| {
+            self.metrics.users_connected.inc();
+            0
+        });
         if *held >= limit {
             drop(connections);
             return Err(self.refuse(
@@ -195,6 +198,7 @@ impl<C: Clock> Drop for ConnectionPermit<C> {
             *held -= 1;
             if *held == 0 {
                 connections.remove(&user);
+                self.admission.metrics.users_connected.dec();
             }
         }
     }
