@@ -6,6 +6,7 @@
 //! | [`doc`] | the doc + awareness: y-sync replies, applying updates and awareness, the cached full state |
 //! | [`fanout`] | subscribers of one kind and the fan-out to their [`Sink`]s, slow-consumer cut-off |
 //! | [`lifecycle`] | sequence numbers, snapshot bookkeeping, closing / poisoned, idle time |
+//! | [`limits`] | what a room and each connection may take: doc size, connections, awareness, persist share, presence per tick |
 //! | [`projector`] | the typed OKR model, the events derived from each change, `/live` subscribers and history |
 //! | [`sink`] | the narrow interface frames leave through ([`Sink`], [`Kicks`]) |
 //!
