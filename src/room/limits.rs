@@ -2,6 +2,8 @@
 //! that cost more than they are worth (`docs/DECISIONS.md`, "No input costs more than it is
 //! worth"). Each is checked under the room's lock at the price of a comparison.
 
+use std::time::{Duration, Instant};
+
 /// The limits of one room and its connections (from the hub's settings).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RoomLimits {
@@ -105,6 +107,28 @@ impl PresenceBudget {
     }
 }
 
+/// What encoding a view of a room cost, and when: a view that costs more than
+/// [`EncodeCost::CHEAP`] is encoded again at most every [`EncodeCost::SHARE`] times its cost, so
+/// that a client alternating edits and reads cannot keep the room encoding a large set (at most
+/// a fifth of the time goes to it); until then readers get the last encoding, with its `seq`.
+#[derive(Debug, Clone, Copy)]
+pub struct EncodeCost {
+    pub at: Instant,
+    pub took: Duration,
+}
+
+impl EncodeCost {
+    /// Encodings this quick are always made afresh (every realistic room's).
+    pub const CHEAP: Duration = Duration::from_millis(2);
+    /// Time between two encodings, in multiples of what one cost.
+    pub const SHARE: u32 = 4;
+
+    /// Whether a view this costly, made then, may be encoded again at `now`.
+    pub fn renewable(&self, now: Instant) -> bool {
+        self.took < Self::CHEAP || now.saturating_duration_since(self.at) >= self.took * Self::SHARE
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +143,23 @@ mod tests {
         assert!(size.admits(0, 100));
         assert!(!size.admits(1, 100));
         assert!(!DocSize::measured(usize::MAX).admits(1, usize::MAX - 1));
+    }
+
+    #[test]
+    fn a_costly_view_is_renewed_at_most_every_few_times_its_cost() {
+        let t0 = Instant::now();
+        let cheap = EncodeCost {
+            at: t0,
+            took: Duration::from_micros(300),
+        };
+        assert!(cheap.renewable(t0), "cheap views are always fresh");
+        let costly = EncodeCost {
+            at: t0,
+            took: Duration::from_millis(50),
+        };
+        assert!(!costly.renewable(t0));
+        assert!(!costly.renewable(t0 + Duration::from_millis(199)));
+        assert!(costly.renewable(t0 + Duration::from_millis(200)));
     }
 
     #[test]

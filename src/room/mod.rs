@@ -498,7 +498,8 @@ impl<S: Sink> Room<S> {
         let (seq, okr) = {
             let mut st = self.lock();
             let hidden = reader.hidden(st.live.projection());
-            (st.life.seq(), st.live.set_json_for(&hidden))
+            let seq = st.life.seq();
+            st.live.rest_view(&hidden, seq, std::time::Instant::now())
         };
         protocol::live::encode_room_view(self.ctx.id.as_str(), seq, &okr)
     }

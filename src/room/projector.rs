@@ -36,6 +36,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use serde_json::value::RawValue;
@@ -46,7 +47,7 @@ use yrs::{Doc, Transact};
 
 use super::fanout::{Fanout, PeerId};
 use super::inbox::Mail;
-use super::limits::{PresenceBudget, RoomLimits};
+use super::limits::{EncodeCost, PresenceBudget, RoomLimits};
 use super::sink::{Kicks, Sink};
 use crate::clock::now_millis;
 use crate::identity::UserId;
@@ -133,6 +134,19 @@ pub struct Projector<S: Sink> {
     snapshot: Option<(u64, Bytes)>,
     /// Presence changes still sent one by one before the next tick (then coalesced).
     presence_budget: PresenceBudget,
+    /// Counts changes of the set (and of what time derives from it).
+    version: u64,
+    /// REST views of the set, by what their readers hide (see [`Projector::rest_view`]).
+    rest_views: Vec<RestView>,
+}
+
+/// The set's JSON as readers hiding `hidden` see it, at `seq` and `version`, and its cost.
+struct RestView {
+    hidden: Hidden,
+    version: u64,
+    seq: u64,
+    json: Arc<RawValue>,
+    cost: EncodeCost,
 }
 
 impl<S: Sink> Projector<S> {
@@ -159,6 +173,8 @@ impl<S: Sink> Projector<S> {
             set_json: None,
             snapshot: None,
             presence_budget: PresenceBudget::new(RoomLimits::default().presence_per_tick),
+            version: 0,
+            rest_views: Vec::new(),
         }
     }
 
@@ -331,6 +347,7 @@ impl<S: Sink> Projector<S> {
 
     /// The set changed: its encodings are stale.
     fn changed(&mut self) {
+        self.version += 1;
         self.set_json = None;
         self.snapshot = None;
         self.cut_snapshots.clear();
@@ -573,6 +590,42 @@ impl<S: Sink> Projector<S> {
         }
         self.cut_snapshots.push((hidden.clone(), frame.clone()));
         frame
+    }
+
+    /// The set as JSON for a REST reader hiding `hidden`, and the seq it is at: the last
+    /// encoding for the same readers while the set has not changed since, or while encoding it
+    /// again would be too soon for what it costs ([`EncodeCost`]: only sets that take over 2 ms
+    /// to encode are ever served a little behind, with the older `seq` they are at).
+    pub fn rest_view(&mut self, hidden: &Hidden, seq: u64, now: Instant) -> (u64, Arc<RawValue>) {
+        let version = self.version;
+        let kept = self.rest_views.iter().position(|v| &v.hidden == hidden);
+        if let Some(v) = kept.map(|i| &self.rest_views[i]) {
+            if v.version == version || !v.cost.renewable(now) {
+                return (v.seq, v.json.clone());
+            }
+        }
+        let started = Instant::now();
+        let json = self.set_json_for(hidden);
+        let view = RestView {
+            hidden: hidden.clone(),
+            version,
+            seq,
+            json: json.clone(),
+            cost: EncodeCost {
+                at: now,
+                took: started.elapsed(),
+            },
+        };
+        match kept {
+            Some(i) => self.rest_views[i] = view,
+            None => {
+                if self.rest_views.len() >= MAX_CUT_SNAPSHOTS {
+                    self.rest_views.remove(0);
+                }
+                self.rest_views.push(view);
+            }
+        }
+        (seq, json)
     }
 
     /// The set as JSON without what `hidden` hides.

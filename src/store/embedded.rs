@@ -45,7 +45,9 @@ impl EmbeddedStore {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::backend(format!("cannot create {}", dir.display()), e))?;
         let path = dir.join(DB_FILE);
-        let db = Database::create(&path)
+        let db = redb::Builder::new()
+            .set_cache_size(16 << 20)
+            .create(&path)
             .map_err(|e| StoreError::backend(format!("cannot open {}", path.display()), e))?;
         // Create the tables up front so that reads of a fresh database find them.
         let txn = db.begin_write().map_err(backend)?;
