@@ -17,6 +17,13 @@ pub struct CloseLabels {
     pub reason: &'static str,
 }
 
+/// Labels of the transport's refusal counters ([`Metrics::connections_refused`],
+/// [`Metrics::http_refused`]): which limit tripped.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabels {
+    pub reason: &'static str,
+}
+
 /// Every metric the hub exports. Fields are cheap atomics; clone-free access through an `Arc`.
 pub struct Metrics {
     registry: Registry,
@@ -57,6 +64,18 @@ pub struct Metrics {
     /// Requests and upgrades refused before any state was sent: no or a bad token, no access
     /// to the room, a foreign Origin.
     pub auth_refusals: Counter,
+    /// Open TCP connections (plain HTTP and WebSocket), as counted against
+    /// `--max-connections`.
+    pub tcp_connections: Gauge,
+    /// Connections refused at accept, by limit (`max_connections`, `max_connections_per_ip`).
+    pub connections_refused: Family<LimitLabels, Counter>,
+    /// Failed `accept` calls (out of file descriptors, typically).
+    pub accept_errors: Counter,
+    /// HTTP connections and requests cut off, by limit (`header_timeout`, `body_timeout`,
+    /// `body_too_large`).
+    pub http_refused: Family<LimitLabels, Counter>,
+    /// Keep-alive pings sent to WebSocket clients.
+    pub ws_pings: Counter,
 }
 
 impl Metrics {
@@ -184,6 +203,36 @@ impl Metrics {
                 "Requests refused before any state was sent (token, access, origin)",
                 Counter::default(),
             ),
+            tcp_connections: add(
+                &mut r,
+                "tcp_connections",
+                "Open TCP connections (HTTP and WebSocket), as counted against --max-connections",
+                Gauge::default(),
+            ),
+            connections_refused: add(
+                &mut r,
+                "connections_refused",
+                "Connections refused at accept, by limit",
+                Family::default(),
+            ),
+            accept_errors: add(
+                &mut r,
+                "accept_errors",
+                "Failed accept calls (out of file descriptors, typically)",
+                Counter::default(),
+            ),
+            http_refused: add(
+                &mut r,
+                "http_refused",
+                "HTTP connections and requests cut off, by limit",
+                Family::default(),
+            ),
+            ws_pings: add(
+                &mut r,
+                "ws_pings",
+                "Keep-alive pings sent to WebSocket clients",
+                Counter::default(),
+            ),
             registry: r,
         }
     }
@@ -194,6 +243,18 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
         out
+    }
+
+    /// Counts a connection refused at accept by the limit `reason`.
+    pub fn count_connection_refused(&self, reason: &'static str) {
+        (self.connections_refused)
+            .get_or_create(&LimitLabels { reason })
+            .inc();
+    }
+
+    /// Counts an HTTP connection or request cut off by the limit `reason`.
+    pub fn count_http_refused(&self, reason: &'static str) {
+        self.http_refused.get_or_create(&LimitLabels { reason }).inc();
     }
 
     /// Counts a server-side close.

@@ -39,6 +39,8 @@ pub enum CloseKind {
     StoreUnavailable,
     /// The connection's outgoing queue overflowed: 1013.
     SlowConsumer,
+    /// Nothing (no frame, no pong) arrived for the idle timeout: 1001.
+    IdleTimeout,
 }
 
 impl CloseKind {
@@ -59,6 +61,7 @@ impl CloseKind {
             CloseKind::RoomReset => "room_reset",
             CloseKind::StoreUnavailable => "store_unavailable",
             CloseKind::SlowConsumer => "slow_consumer",
+            CloseKind::IdleTimeout => "idle_timeout",
         }
     }
 
@@ -66,7 +69,7 @@ impl CloseKind {
     pub fn code(self) -> u16 {
         match self {
             CloseKind::Normal => 1000,
-            CloseKind::Shutdown => 1001,
+            CloseKind::Shutdown | CloseKind::IdleTimeout => 1001,
             CloseKind::Malformed => 1002,
             CloseKind::TextFrame | CloseKind::BinaryFrame => 1003,
             CloseKind::Gone => 1006,
@@ -77,11 +80,12 @@ impl CloseKind {
         }
     }
 
-    /// An ordinary end of a connection, logged quietly (not a refusal).
+    /// An ordinary end of a connection, logged quietly (not a refusal). An idle timeout is
+    /// one: when a network path dies, every connection over it times out at once.
     pub fn is_ordinary(self) -> bool {
         matches!(
             self,
-            CloseKind::Normal | CloseKind::Gone | CloseKind::Shutdown
+            CloseKind::Normal | CloseKind::Gone | CloseKind::Shutdown | CloseKind::IdleTimeout
         )
     }
 }
@@ -176,6 +180,17 @@ impl CloseReason {
             "store unavailable: update not applied; reconnect later",
         )
     }
+    /// Nothing at all arrived from the client (no frame, no pong to the server's pings) for
+    /// `idle`: the peer is gone or its network path is dead.
+    pub fn idle_timeout(idle: std::time::Duration) -> Self {
+        Self::new(
+            CloseKind::IdleTimeout,
+            format!(
+                "idle timeout: nothing received for {}",
+                humantime::format_duration(idle)
+            ),
+        )
+    }
     pub fn slow_consumer(queue: usize) -> Self {
         Self::new(
             CloseKind::SlowConsumer,
@@ -203,5 +218,7 @@ mod tests {
         assert_eq!(CloseReason::room_reset().code(), 1011);
         assert_eq!(CloseReason::unauthenticated("x").code(), 1008);
         assert_eq!(CloseReason::binary_frame().code(), 1003);
+        let idle = CloseReason::idle_timeout(std::time::Duration::from_secs(75));
+        assert_eq!((idle.code(), idle.text.as_str()), (1001, "idle timeout: nothing received for 1m 15s"));
     }
 }
