@@ -180,7 +180,6 @@ async fn serve_http(
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) {
-    let accepted = tokio::time::Instant::now();
     let service = {
         // Requests get their own handle of the slot (an upgrade keeps it): hyper's connection
         // holds only this weak one, so the slot is freed below, before the socket closes.
@@ -190,7 +189,7 @@ async fn serve_http(
             edge(req, slot.upgrade(), app.clone(), limits, metrics.clone())
         })
     };
-    let (result, requested) = {
+    let result = {
         let conn = http
             .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
             .with_upgrades();
@@ -202,27 +201,17 @@ async fn serve_http(
                 conn.await
             }
         };
-        let requested = slot.requested();
         // Freed now, closed at the end of this block: a client that saw its connection close
         // finds the slot free. (An upgraded socket's session holds its own handle.)
         drop(slot);
-        (result, requested)
+        result
     };
     match result {
+        // hyper's header timer: no complete request within --header-timeout of connecting, of
+        // the previous response (an idle keep-alive connection), or of its first header byte.
         Err(e) if e.is_timeout() => {
-            // Stopped in the middle of a request's headers.
             metrics.count_http_refused("header_timeout");
-            tracing::debug!(%peer, "HTTP connection closed: headers not received in time");
-        }
-        // Connected and sent nothing: hyper's header timer closed it (the client did not, or it
-        // would have been sooner). A connection idle after a request is closed by the same
-        // timer but is not counted: that is ordinary keep-alive.
-        Ok(()) if !requested
-            && !shutdown.is_cancelled()
-            && accepted.elapsed() >= limits.header_timeout =>
-        {
-            metrics.count_http_refused("header_timeout");
-            tracing::debug!(%peer, "HTTP connection closed: no request in time");
+            tracing::debug!(%peer, "HTTP connection closed: no complete request in time");
         }
         Err(e) => tracing::debug!(%peer, error = %e, "HTTP connection ended with an error"),
         Ok(()) => {}
@@ -241,7 +230,6 @@ async fn edge(
     metrics: Arc<Metrics>,
 ) -> Result<Response, Infallible> {
     if let Some(slot) = slot {
-        slot.note_request();
         req.extensions_mut().insert(slot);
     }
     let req = if req.body().is_end_stream() {

@@ -32,7 +32,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -170,21 +170,9 @@ pub struct Connections {
 pub struct Slot {
     connections: Arc<Connections>,
     ip: IpAddr,
-    /// The connection sent at least one request (headers complete).
-    requested: AtomicBool,
 }
 
 impl Slot {
-    /// A request arrived on this connection.
-    pub fn note_request(&self) {
-        self.requested.store(true, Ordering::Relaxed);
-    }
-
-    /// Whether a request ever arrived on this connection.
-    pub fn requested(&self) -> bool {
-        self.requested.load(Ordering::Relaxed)
-    }
-
     /// The server's connections (for the keep-alive of a WebSocket).
     pub fn connections(&self) -> &Connections {
         &self.connections
@@ -268,7 +256,6 @@ impl Connections {
                 Ok(Arc::new(Slot {
                     connections: self.clone(),
                     ip,
-                    requested: AtomicBool::new(false),
                 }))
             }
             Some(why) => {
