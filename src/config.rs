@@ -47,6 +47,8 @@ pub struct Cli {
     pub serve: ServeArgs,
 }
 
+// Parsed once at start: the size of the serve variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (the default).
@@ -482,7 +484,11 @@ mod tests {
                 max_per_ip: 0
             }
         );
-        assert!(set.validate().unwrap_err().to_string().contains("--ws-idle-timeout"));
+        assert!(set
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("--ws-idle-timeout"));
         let zero = Cli::parse_from(["okrhub", "--header-timeout", "0s"]).into_serve_args();
         assert!(zero.transport.validate().is_err());
         let big = Cli::parse_from(["okrhub", "--max-body", "262145"]).into_serve_args();

@@ -254,7 +254,9 @@ impl Metrics {
 
     /// Counts an HTTP connection or request cut off by the limit `reason`.
     pub fn count_http_refused(&self, reason: &'static str) {
-        self.http_refused.get_or_create(&LimitLabels { reason }).inc();
+        self.http_refused
+            .get_or_create(&LimitLabels { reason })
+            .inc();
     }
 
     /// Counts a server-side close.

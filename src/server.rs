@@ -277,7 +277,10 @@ impl BodyRefused {
             ),
             BodyRefused::TooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the request body is over the {}-byte limit", limits.max_body),
+                format!(
+                    "the request body is over the {}-byte limit",
+                    limits.max_body
+                ),
             ),
             BodyRefused::Broken => (
                 StatusCode::BAD_REQUEST,
@@ -306,7 +309,8 @@ async fn read_body(
         return Err(BodyRefused::TooLarge);
     }
     let (parts, body) = req.into_parts();
-    let read = http_body_util::BodyExt::collect(http_body_util::Limited::new(body, limits.max_body));
+    let read =
+        http_body_util::BodyExt::collect(http_body_util::Limited::new(body, limits.max_body));
     match tokio::time::timeout(limits.body_timeout, read).await {
         Err(_) => Err(BodyRefused::Timeout),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(BodyRefused::TooLarge),

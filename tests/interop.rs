@@ -481,7 +481,10 @@ async fn the_stock_js_client_answers_keep_alive_pings() {
         "a JS client was closed for silence: {closes}"
     );
     let dump = js.dump().await;
-    assert_eq!(js_map(&dump).get("js").map(String::as_str), Some("hello from js"));
+    assert_eq!(
+        js_map(&dump).get("js").map(String::as_str),
+        Some("hello from js")
+    );
     js.send("quit").await;
     assert_eq!(js.wait_exit().await, Some(0));
     server.shutdown().await.unwrap();

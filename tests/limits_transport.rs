@@ -112,7 +112,8 @@ impl SilentWs {
         ];
         let _ = self.tcp.write_all(&frame).await;
         let eof = tokio::time::timeout(WAIT, async { while self.frame().await.is_some() {} });
-        eof.await.expect("the server closes after the close handshake");
+        eof.await
+            .expect("the server closes after the close handshake");
     }
 }
 
@@ -123,7 +124,10 @@ fn parse_frame(b: &[u8]) -> Option<(u8, Vec<u8>, usize)> {
     }
     let (len, header) = match b[1] & 0x7f {
         126 if b.len() >= 4 => (u16::from_be_bytes([b[2], b[3]]) as usize, 4),
-        127 if b.len() >= 10 => (u64::from_be_bytes(b[2..10].try_into().unwrap()) as usize, 10),
+        127 if b.len() >= 10 => (
+            u64::from_be_bytes(b[2..10].try_into().unwrap()) as usize,
+            10,
+        ),
         126 | 127 => return None,
         n => (n as usize, 2),
     };
@@ -154,7 +158,10 @@ async fn assert_refused(tcp: &mut TcpStream, reason: &str) {
     let reply = read_to_eof(tcp).await;
     let (head, body) = reply.split_once("\r\n\r\n").expect("an HTTP answer");
     assert!(head.starts_with("HTTP/1.1 503"), "{reply}");
-    assert!(head.to_ascii_lowercase().contains("retry-after: 5"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("retry-after: 5"),
+        "{head}"
+    );
     let body: Value = serde_json::from_str(body).unwrap();
     validate("error-response", &body);
     assert_eq!(body["error"]["code"], "unavailable", "{body}");
@@ -220,9 +227,15 @@ async fn a_silent_websocket_is_closed_after_the_idle_timeout_while_one_answering
     assert_eq!(code, 1001, "{reason}");
     assert_eq!(reason, "idle timeout: nothing received for 300ms");
     assert!(pings >= 1, "pinged before it was given up");
-    assert!(silent_for >= SHORT, "closed after {silent_for:?}, before the idle timeout");
+    assert!(
+        silent_for >= SHORT,
+        "closed after {silent_for:?}, before the idle timeout"
+    );
     let (_, code, reason) = silent_live.until_close().await;
-    assert_eq!((code, reason.as_str()), (1001, "idle timeout: nothing received for 300ms"));
+    assert_eq!(
+        (code, reason.as_str()),
+        (1001, "idle timeout: nothing received for 300ms")
+    );
     silent.finish().await;
     silent_live.finish().await;
 
@@ -231,7 +244,10 @@ async fn a_silent_websocket_is_closed_after_the_idle_timeout_while_one_answering
     answering.round_trip().await;
     assert_eq!(answering.closed(), None);
     let m = http_get(addr, "/metrics").await;
-    assert_eq!(sample(&m, "okrhub_closes_total{reason=\"idle_timeout\"}"), 2.0);
+    assert_eq!(
+        sample(&m, "okrhub_closes_total{reason=\"idle_timeout\"}"),
+        2.0
+    );
     assert!(sample(&m, "okrhub_ws_pings_total") >= 3.0, "{m}");
     server.shutdown().await.unwrap();
 }
@@ -258,12 +274,18 @@ async fn a_connection_sending_no_request_or_half_its_headers_is_closed_after_the
     assert_eq!(read_to_eof(&mut half).await, "");
     let after_idle = read_to_eof(&mut idle).await;
     assert!(after_idle.starts_with("HTTP/1.1 200"), "{after_idle}");
-    assert!(started.elapsed() >= SHORT, "closed before the header timeout");
+    assert!(
+        started.elapsed() >= SHORT,
+        "closed before the header timeout"
+    );
 
     ws.round_trip().await;
     assert_eq!(ws.closed(), None);
     let m = http_get(addr, "/metrics").await;
-    assert_eq!(sample(&m, "okrhub_http_refused_total{reason=\"header_timeout\"}"), 3.0);
+    assert_eq!(
+        sample(&m, "okrhub_http_refused_total{reason=\"header_timeout\"}"),
+        3.0
+    );
     server.shutdown().await.unwrap();
 }
 
@@ -340,8 +362,14 @@ async fn a_trickling_body_is_cut_off_with_408_and_a_large_one_refused_with_413()
     .await;
     assert_eq!(ok.status, 200, "{:?}", ok.body);
     let m = http_get(addr, "/metrics").await;
-    assert_eq!(sample(&m, "okrhub_http_refused_total{reason=\"body_timeout\"}"), 1.0);
-    assert_eq!(sample(&m, "okrhub_http_refused_total{reason=\"body_too_large\"}"), 2.0);
+    assert_eq!(
+        sample(&m, "okrhub_http_refused_total{reason=\"body_timeout\"}"),
+        1.0
+    );
+    assert_eq!(
+        sample(&m, "okrhub_http_refused_total{reason=\"body_too_large\"}"),
+        2.0
+    );
     server.shutdown().await.unwrap();
 }
 
@@ -372,8 +400,7 @@ async fn the_per_ip_cap_answers_503_serves_other_addresses_and_frees_a_slot_when
     // And the connections held go on: an edit from one reaches the other.
     a.edit(|_, txn| txn.get_or_insert_text("t").push(txn, "hello"));
     b.wait_for("a's edit", |v| {
-        yrs::GetString::get_string(&v.doc().get_or_insert_text("t"), &v.doc().transact())
-            == "hello"
+        yrs::GetString::get_string(&v.doc().get_or_insert_text("t"), &v.doc().transact()) == "hello"
     })
     .await;
 
@@ -384,10 +411,19 @@ async fn the_per_ip_cap_answers_503_serves_other_addresses_and_frees_a_slot_when
 
     let m = http_get_from(other, addr, "/metrics").await;
     assert_eq!(
-        sample(&m, "okrhub_connections_refused_total{reason=\"max_connections_per_ip\"}"),
+        sample(
+            &m,
+            "okrhub_connections_refused_total{reason=\"max_connections_per_ip\"}"
+        ),
         2.0
     );
-    assert_eq!(sample(&m, "okrhub_connections_refused_total{reason=\"max_connections\"}"), 0.0);
+    assert_eq!(
+        sample(
+            &m,
+            "okrhub_connections_refused_total{reason=\"max_connections\"}"
+        ),
+        0.0
+    );
     server.shutdown().await.unwrap();
 }
 
@@ -415,14 +451,19 @@ async fn the_total_cap_answers_503_keeps_serving_what_it_holds_and_admits_once_o
 
     a.edit(|_, txn| txn.get_or_insert_text("t").push(txn, "held"));
     b.wait_for("a's edit", |v| {
-        yrs::GetString::get_string(&v.doc().get_or_insert_text("t"), &v.doc().transact())
-            == "held"
+        yrs::GetString::get_string(&v.doc().get_or_insert_text("t"), &v.doc().transact()) == "held"
     })
     .await;
 
     close_and_wait_eof(c).await;
     let m = http_get(addr, "/metrics").await;
-    assert_eq!(sample(&m, "okrhub_connections_refused_total{reason=\"max_connections\"}"), 2.0);
+    assert_eq!(
+        sample(
+            &m,
+            "okrhub_connections_refused_total{reason=\"max_connections\"}"
+        ),
+        2.0
+    );
     assert_eq!(
         sample(&m, "okrhub_tcp_connections"),
         3.0,
@@ -465,7 +506,11 @@ impl LimitedHub {
                 lines.lock().unwrap().push(line);
             }
         });
-        let addr = addr.recv_timeout(WAIT).expect("okrhub starts").parse().unwrap();
+        let addr = addr
+            .recv_timeout(WAIT)
+            .expect("okrhub starts")
+            .parse()
+            .unwrap();
         LimitedHub { child, addr, log }
     }
 
@@ -507,10 +552,24 @@ async fn under_a_low_fd_limit_the_default_cap_refuses_before_descriptors_run_out
         assert_eq!(read_to_eof(tcp).await, "");
     }
     let m = http_get(hub.addr, "/metrics").await;
-    assert_eq!(sample(&m, "okrhub_connections_refused_total{reason=\"max_connections\"}"), 20.0);
-    assert_eq!(sample(&m, "okrhub_accept_errors_total"), 0.0, "never out of descriptors");
+    assert_eq!(
+        sample(
+            &m,
+            "okrhub_connections_refused_total{reason=\"max_connections\"}"
+        ),
+        20.0
+    );
+    assert_eq!(
+        sample(&m, "okrhub_accept_errors_total"),
+        0.0,
+        "never out of descriptors"
+    );
     ws.round_trip().await;
-    assert_eq!(hub.lines_with("connection cap reached").len(), 1, "one warning per burst");
+    assert_eq!(
+        hub.lines_with("connection cap reached").len(),
+        1,
+        "one warning per burst"
+    );
     assert!(hub.lines_with("accept failed").is_empty());
 }
 

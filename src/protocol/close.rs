@@ -219,6 +219,9 @@ mod tests {
         assert_eq!(CloseReason::unauthenticated("x").code(), 1008);
         assert_eq!(CloseReason::binary_frame().code(), 1003);
         let idle = CloseReason::idle_timeout(std::time::Duration::from_secs(75));
-        assert_eq!((idle.code(), idle.text.as_str()), (1001, "idle timeout: nothing received for 1m 15s"));
+        assert_eq!(
+            (idle.code(), idle.text.as_str()),
+            (1001, "idle timeout: nothing received for 1m 15s")
+        );
     }
 }

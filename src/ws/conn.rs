@@ -239,7 +239,8 @@ impl Connections {
             let mut counts = self.lock();
             if max_connections > 0 && counts.total >= max_connections {
                 Some(Refused::MaxConnections)
-            } else if max_per_ip > 0 && counts.per_ip.get(&ip).copied().unwrap_or(0) as usize >= max_per_ip
+            } else if max_per_ip > 0
+                && counts.per_ip.get(&ip).copied().unwrap_or(0) as usize >= max_per_ip
             {
                 Some(Refused::MaxPerIp)
             } else {
@@ -353,7 +354,10 @@ mod tests {
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
         let slots: Vec<_> = (0..1000).map(|_| c.admit(ip).unwrap()).collect();
         assert_eq!(c.open(), 1000);
-        assert!(c.lock().per_ip.is_empty(), "no per-IP bookkeeping without a cap");
+        assert!(
+            c.lock().per_ip.is_empty(),
+            "no per-IP bookkeeping without a cap"
+        );
         drop(slots);
         assert_eq!(c.open(), 0);
     }

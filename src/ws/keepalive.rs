@@ -182,7 +182,11 @@ impl KeepAlive {
             }
             let swept = self.sweep(now_ms(), &mut due);
             if swept.closed > 0 {
-                tracing::debug!(closed = swept.closed, pinged = swept.pinged, "keep-alive sweep");
+                tracing::debug!(
+                    closed = swept.closed,
+                    pinged = swept.pinged,
+                    "keep-alive sweep"
+                );
             }
         }
     }
