@@ -352,6 +352,15 @@ async fn a_trickling_body_is_cut_off_with_408_and_a_large_one_refused_with_413()
     let reply = read_to_eof(&mut chunked).await;
     assert!(reply.starts_with("HTTP/1.1 413"), "{reply}");
 
+    // A malformed chunk: the body cannot be read, and the answer says so.
+    let mut broken = TcpStream::connect(addr).await.unwrap();
+    let mut req = head("Transfer-Encoding: chunked").into_bytes();
+    req.extend_from_slice(b"zz\r\nnot a chunk\r\n");
+    broken.write_all(&req).await.unwrap();
+    let reply = read_to_eof(&mut broken).await;
+    assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
+    assert!(reply.contains("\"body_broken\""), "{reply}");
+
     // A command sent at once still goes through.
     let ok = post_command(
         addr,
@@ -369,6 +378,10 @@ async fn a_trickling_body_is_cut_off_with_408_and_a_large_one_refused_with_413()
     assert_eq!(
         sample(&m, "okrhub_http_refused_total{reason=\"body_too_large\"}"),
         2.0
+    );
+    assert_eq!(
+        sample(&m, "okrhub_http_refused_total{reason=\"body_broken\"}"),
+        1.0
     );
     server.shutdown().await.unwrap();
 }
