@@ -52,6 +52,9 @@ if [[ ! -x $GEN ]]; then
 fi
 # The idle scenario needs ~18k descriptors; children (server and generator) inherit this.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+# Every generator connection comes from 127.0.0.1: no per-address cap (binaries without the
+# flag ignore the variable).
+export OKRHUB_MAX_CONNECTIONS_PER_IP=0
 
 # --- server lifecycle ------------------------------------------------------------------------
 SERVER_PID= SERVER_DATA=

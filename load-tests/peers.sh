@@ -64,9 +64,11 @@ start_server() {
   case $1 in
     okrhub)
       data=$(mktemp -d)
-      OKRHUB_MESSAGE_RATE=0 OKRHUB_NEW_ROOMS_PER_MINUTE=0 \
-        taskset -c 0 "$ROOT/target/release/okrhub" serve --listen 127.0.0.1:$PORT_OKRHUB \
-        --data-dir "$data" >"$OUT/okrhub.log" 2>&1 &
+      # Every generator connection comes from 127.0.0.1 at machine rates: no per-address
+      # caps or per-client limits.
+      OKRHUB_MAX_CONNECTIONS_PER_IP=0 OKRHUB_MESSAGE_RATE=0 OKRHUB_NEW_ROOMS_PER_MINUTE=0 \
+        taskset -c 0 "$ROOT/target/release/okrhub" serve \
+        --listen 127.0.0.1:$PORT_OKRHUB --data-dir "$data" >"$OUT/okrhub.log" 2>&1 &
       SERVER_PID=$!
       wait_port $PORT_OKRHUB
       TARGET=(--url "ws://127.0.0.1:$PORT_OKRHUB/sync")

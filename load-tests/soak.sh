@@ -17,7 +17,7 @@ PORT=${PORT:-24790}
 cargo build --release --quiet -p okrhub -p okrhub-load
 DATA=$(mktemp -d /tmp/okrhub-soak.XXXXXX)
 LOG=$DATA/server.log
-OKRHUB_MESSAGE_RATE=0 OKRHUB_NEW_ROOMS_PER_MINUTE=0 \
+OKRHUB_MESSAGE_RATE=0 OKRHUB_NEW_ROOMS_PER_MINUTE=0 OKRHUB_MAX_CONNECTIONS_PER_IP=0 \
   taskset -c 0 ./target/release/okrhub --listen 127.0.0.1:$PORT --data-dir "$DATA/store" \
   --idle-unload 2s >"$LOG" 2>&1 &
 SERVER=$!

@@ -166,6 +166,7 @@ fn cross_site(auth: &Auth, headers: &HeaderMap, caller: &Caller) -> Result<(), A
 }
 
 /// `POST /api/rooms/{room}/commands`: a command as on `/live`, without the `id`.
+#[allow(clippy::too_many_arguments)] // axum extractors, one each
 pub async fn post_command(
     Path(room): Path<String>,
     headers: HeaderMap,

@@ -10,6 +10,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::hub::HubConfig;
 use crate::store::persister::BufferLimits;
 use crate::store::{StoreConfig, StoreKind};
+use crate::ws::conn::{default_max_connections, Limits};
+use crate::ws::keepalive::KeepAliveConfig;
 
 /// `--store`: which store backs the server (the command line's view of [`StoreKind`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -45,6 +47,8 @@ pub struct Cli {
     pub serve: ServeArgs,
 }
 
+// Parsed once at start: the size of the serve variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (the default).
@@ -248,6 +252,10 @@ pub struct ServeArgs {
     /// What one client, connection and room may take.
     #[command(flatten)]
     pub limits: LimitArgs,
+
+    /// Connection caps, HTTP timeouts, WebSocket keep-alive.
+    #[command(flatten)]
+    pub transport: TransportArgs,
 }
 
 /// Limits against inputs that cost more than they are worth (README, "Limits").
@@ -297,6 +305,85 @@ pub struct LimitArgs {
     /// persist buffer); an update beyond it is refused (1013) until the store catches up.
     #[arg(long, env = "OKRHUB_MAX_PENDING_PER_CONNECTION", default_value_t = 16 * 1024 * 1024)]
     pub max_pending_per_connection: usize,
+}
+
+/// What a connection may hold and for how long: the caps counted at accept, the HTTP read
+/// timeouts and body size, the WebSocket keep-alive (see `crate::ws::conn`,
+/// `crate::ws::keepalive`, `crate::server`).
+#[derive(Debug, Clone, Args)]
+pub struct TransportArgs {
+    /// Most TCP connections (HTTP and WebSocket) open at once; more are answered 503 and
+    /// closed. 0: no cap. Default: the file-descriptor limit (RLIMIT_NOFILE, raised to its
+    /// hard limit at start) minus 64.
+    #[arg(long, env = "OKRHUB_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
+    /// Most connections open at once from one IP address (an IPv6 address's /64); more are
+    /// answered 503 and closed. 0: no cap (behind a reverse proxy, every client has its
+    /// address).
+    #[arg(long, env = "OKRHUB_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    pub max_connections_per_ip: usize,
+
+    /// How long a client may take to send a request's headers, counted from the connection
+    /// (or the end of its previous request): a connection idle or mid-headers that long is
+    /// closed.
+    #[arg(long, env = "OKRHUB_HEADER_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub header_timeout: Duration,
+
+    /// How long a client may take to send a request's body, once its headers are in; slower
+    /// gets 408 and the connection is closed.
+    #[arg(long, env = "OKRHUB_BODY_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub body_timeout: Duration,
+
+    /// Largest HTTP request body, in bytes (at most 262144, the largest any endpoint takes);
+    /// larger gets 413 before it is read.
+    #[arg(long, env = "OKRHUB_MAX_BODY", default_value_t = crate::api::MAX_BODY)]
+    pub max_body: usize,
+
+    /// How often the server pings each WebSocket it has not heard from lately. 0s: no pings
+    /// and no idle timeout.
+    #[arg(long, env = "OKRHUB_WS_PING_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub ws_ping_interval: Duration,
+
+    /// A WebSocket from which nothing at all (no frame, no pong) arrived for this long is
+    /// closed (1001 `idle timeout`). Longer than the ping interval; 0s: never.
+    #[arg(long, env = "OKRHUB_WS_IDLE_TIMEOUT", default_value = "75s", value_parser = humantime::parse_duration)]
+    pub ws_idle_timeout: Duration,
+}
+
+impl TransportArgs {
+    /// The connection caps, the total one derived from `nofile` (the process's file-descriptor
+    /// limit) unless given; no limit known and none given: no cap.
+    pub fn limits(&self, nofile: Option<u64>) -> Limits {
+        Limits {
+            max_connections: (self.max_connections)
+                .or(nofile.map(default_max_connections))
+                .unwrap_or(0),
+            max_per_ip: self.max_connections_per_ip,
+        }
+    }
+
+    pub fn keepalive(&self) -> KeepAliveConfig {
+        KeepAliveConfig {
+            ping_interval: self.ws_ping_interval,
+            idle_timeout: self.ws_idle_timeout,
+        }
+    }
+
+    /// Refuses settings that would switch a protection off by accident.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.header_timeout.is_zero() || self.body_timeout.is_zero() {
+            anyhow::bail!("--header-timeout and --body-timeout must be longer than 0s");
+        }
+        if self.max_body > crate::api::MAX_BODY {
+            anyhow::bail!(
+                "--max-body {} is over {}, the largest body any endpoint takes",
+                self.max_body,
+                crate::api::MAX_BODY
+            );
+        }
+        self.keepalive().validate().map_err(anyhow::Error::msg)
+    }
 }
 
 impl ServeArgs {
@@ -446,6 +533,45 @@ mod tests {
         assert!(err.contains("--jwt-secret"), "{err}");
         args.security.jwt_secret = Some("s".repeat(32));
         assert!(!args.auth().unwrap().is_open());
+    }
+
+    #[test]
+    fn transport_defaults_and_their_checks() {
+        let a = ServeArgs::for_data_dir("/tmp/x").transport;
+        assert!(a.validate().is_ok());
+        assert_eq!(a.limits(Some(1024)).max_connections, 960);
+        assert_eq!(a.limits(None).max_connections, 0);
+        assert_eq!(a.limits(Some(1024)).max_per_ip, 256);
+        assert_eq!(a.keepalive(), KeepAliveConfig::default());
+        let set = Cli::parse_from([
+            "okrhub",
+            "--max-connections",
+            "10",
+            "--max-connections-per-ip",
+            "0",
+            "--ws-ping-interval",
+            "10s",
+            "--ws-idle-timeout",
+            "5s",
+        ])
+        .into_serve_args()
+        .transport;
+        assert_eq!(
+            set.limits(Some(1024)),
+            Limits {
+                max_connections: 10,
+                max_per_ip: 0
+            }
+        );
+        assert!(set
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("--ws-idle-timeout"));
+        let zero = Cli::parse_from(["okrhub", "--header-timeout", "0s"]).into_serve_args();
+        assert!(zero.transport.validate().is_err());
+        let big = Cli::parse_from(["okrhub", "--max-body", "262145"]).into_serve_args();
+        assert!(big.transport.validate().is_err());
     }
 
     #[test]

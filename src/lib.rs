@@ -12,7 +12,7 @@
 //!
 //! | layer | module | owns |
 //! |---|---|---|
-//! | server | [`server`] | binding, the accept loop (HTTP/1.1), graceful shutdown |
+//! | server | [`server`] | binding, the accept loop (HTTP/1.1: connection caps, header and body timeouts, body size), graceful shutdown |
 //! | config, CLI | [`config`], [`cli`], [`telemetry`] | flags and `OKRHUB_*` environment (clap); `export` / `import`; logging and signals |
 //! | HTTP | [`http`] | the router: every route below, `/healthz`, `/readyz`, `/metrics` |
 //! | endpoints | [`sync`] | `GET /sync/{room}`: the y-websocket protocol for one Yjs client |
@@ -20,7 +20,7 @@
 //! | | [`api`] | `/api/rooms/{room}`, `…/commands`, `…/key_results/{kr}/history`, `/api/session`: REST |
 //! | | [`web`] | `GET /`, `GET /web/{file}`: the built-in dashboard (`web/`, embedded) |
 //! | request edge | [`auth`] | who a request is ([`auth::Caller`]: a verified token, or `?user=` on an open server), the `Origin` check, refusals before any state |
-//! | WebSocket | [`ws`] | handshake, frame headers, each connection's outbox (socket writes) and session (reads, close) |
+//! | WebSocket | [`ws`] | handshake, frame headers, each connection's outbox (socket writes) and session (reads, close), keep-alive (pings, idle timeout); every TCP connection's place under the caps ([`ws::conn`]) |
 //! | services | [`service`] | applying a command as a principal ([`service::commands`]), who may do what ([`service::access`]), how much one client may take ([`service::admission`]) |
 //! | registry | [`hub`] | loaded rooms: load once on first join, snapshot, unload when idle, store probe |
 //! | room core | [`room`] | one room: doc + awareness, subscribers and fan-out through a [`room::Sink`], lifecycle, OKR projection cut per reader, the document's rules on Yjs updates, its limits, users' inboxes; no sockets |

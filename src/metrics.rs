@@ -23,6 +23,13 @@ pub struct LimitLabels {
     pub limit: &'static str,
 }
 
+/// Labels of the transport's refusal counters ([`Metrics::connections_refused`],
+/// [`Metrics::http_refused`]): which limit tripped.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: &'static str,
+}
+
 /// Every metric the hub exports. Fields are cheap atomics; clone-free access through an `Arc`.
 pub struct Metrics {
     registry: Registry,
@@ -74,6 +81,18 @@ pub struct Metrics {
     /// Room objects in memory, loaded or not yet dropped after unloading: equal to
     /// `rooms_loaded` at rest, or something holds an unloaded room (a leak).
     pub rooms_alive: Gauge,
+    /// Open TCP connections (plain HTTP and WebSocket), as counted against
+    /// `--max-connections`.
+    pub tcp_connections: Gauge,
+    /// Connections refused at accept, by limit (`max_connections`, `max_connections_per_ip`).
+    pub connections_refused: Family<ReasonLabels, Counter>,
+    /// Failed `accept` calls (out of file descriptors, typically).
+    pub accept_errors: Counter,
+    /// HTTP connections and requests cut off, by limit (`header_timeout`, `body_timeout`,
+    /// `body_too_large`).
+    pub http_refused: Family<ReasonLabels, Counter>,
+    /// Keep-alive pings sent to WebSocket clients.
+    pub ws_pings: Counter,
 }
 
 impl Metrics {
@@ -225,6 +244,36 @@ impl Metrics {
                 "Room objects in memory (loaded, or unloaded and not yet freed)",
                 Gauge::default(),
             ),
+            tcp_connections: add(
+                &mut r,
+                "tcp_connections",
+                "Open TCP connections (HTTP and WebSocket), as counted against --max-connections",
+                Gauge::default(),
+            ),
+            connections_refused: add(
+                &mut r,
+                "connections_refused",
+                "Connections refused at accept, by limit",
+                Family::default(),
+            ),
+            accept_errors: add(
+                &mut r,
+                "accept_errors",
+                "Failed accept calls (out of file descriptors, typically)",
+                Counter::default(),
+            ),
+            http_refused: add(
+                &mut r,
+                "http_refused",
+                "HTTP connections and requests cut off, by limit",
+                Family::default(),
+            ),
+            ws_pings: add(
+                &mut r,
+                "ws_pings",
+                "Keep-alive pings sent to WebSocket clients",
+                Counter::default(),
+            ),
             registry: r,
         }
     }
@@ -240,6 +289,20 @@ impl Metrics {
     /// Counts an input refused by `limit`.
     pub fn count_limit(&self, limit: &'static str) {
         self.limits.get_or_create(&LimitLabels { limit }).inc();
+    }
+
+    /// Counts a connection refused at accept by the limit `reason`.
+    pub fn count_connection_refused(&self, reason: &'static str) {
+        (self.connections_refused)
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+
+    /// Counts an HTTP connection or request cut off by the limit `reason`.
+    pub fn count_http_refused(&self, reason: &'static str) {
+        self.http_refused
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
     }
 
     /// Counts a server-side close.

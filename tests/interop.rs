@@ -454,3 +454,38 @@ async fn the_stock_js_provider_connects_with_a_token() {
     assert_eq!(js.wait_exit().await, Some(0));
     server.shutdown().await.unwrap();
 }
+
+/// The stock JS client (the `ws` package under y-websocket, as browsers do natively) answers
+/// the server's keep-alive pings: it outlives many idle timeouts without sending anything of
+/// its own (its awareness renewal comes every 15 s), and nobody is closed for silence.
+#[tokio::test]
+async fn the_stock_js_client_answers_keep_alive_pings() {
+    require_node();
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), |a| {
+        a.transport.ws_ping_interval = std::time::Duration::from_millis(100);
+        a.transport.ws_idle_timeout = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let addr = server.local_addr();
+    let room = room("interop-ping");
+    let base = format!("ws://{addr}/sync");
+    let mut js = JsPeer::spawn(&base, &room, "js", &[]);
+    assert_eq!(js.line("ready line").await["ready"], true);
+    // At most one ping per sweep (100 ms) goes to the one connection: 15 pings take 1.5 s,
+    // longer than the idle timeout.
+    wait_metric(addr, "okrhub_ws_pings_total", |n| n >= 15.0).await;
+    let closes = http_get(addr, "/metrics").await;
+    assert!(
+        !closes.contains("okrhub_closes_total{reason=\"idle_timeout\"}"),
+        "a JS client was closed for silence: {closes}"
+    );
+    let dump = js.dump().await;
+    assert_eq!(
+        js_map(&dump).get("js").map(String::as_str),
+        Some("hello from js")
+    );
+    js.send("quit").await;
+    assert_eq!(js.wait_exit().await, Some(0));
+    server.shutdown().await.unwrap();
+}

@@ -349,7 +349,7 @@ async fn awareness_over_its_limits_is_refused_and_live_subscribers_stay() {
             f["type"] == "presence"
                 && f["client"]
                     .as_u64()
-                    .is_some_and(|c| c >= 1_000_000 && c < 3_000_000)
+                    .is_some_and(|c| (1_000_000..3_000_000).contains(&c))
         })
         .count();
     assert_eq!(fake_presence, 0);

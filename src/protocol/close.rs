@@ -47,6 +47,8 @@ pub enum CloseKind {
     DocTooLarge,
     /// An awareness message over the limits (states per connection, bytes): 1008.
     AwarenessLimit,
+    /// Nothing (no frame, no pong) arrived for the idle timeout: 1001.
+    IdleTimeout,
 }
 
 impl CloseKind {
@@ -71,6 +73,7 @@ impl CloseKind {
             CloseKind::RoomFull => "room_full",
             CloseKind::DocTooLarge => "doc_too_large",
             CloseKind::AwarenessLimit => "awareness_limit",
+            CloseKind::IdleTimeout => "idle_timeout",
         }
     }
 
@@ -78,7 +81,7 @@ impl CloseKind {
     pub fn code(self) -> u16 {
         match self {
             CloseKind::Normal => 1000,
-            CloseKind::Shutdown => 1001,
+            CloseKind::Shutdown | CloseKind::IdleTimeout => 1001,
             CloseKind::Malformed => 1002,
             CloseKind::TextFrame | CloseKind::BinaryFrame => 1003,
             CloseKind::Gone => 1006,
@@ -93,11 +96,12 @@ impl CloseKind {
         }
     }
 
-    /// An ordinary end of a connection, logged quietly (not a refusal).
+    /// An ordinary end of a connection, logged quietly (not a refusal). An idle timeout is
+    /// one: when a network path dies, every connection over it times out at once.
     pub fn is_ordinary(self) -> bool {
         matches!(
             self,
-            CloseKind::Normal | CloseKind::Gone | CloseKind::Shutdown
+            CloseKind::Normal | CloseKind::Gone | CloseKind::Shutdown | CloseKind::IdleTimeout
         )
     }
 }
@@ -225,6 +229,17 @@ impl CloseReason {
             format!("store unavailable: this connection has {share} bytes waiting to be written; update not applied"),
         )
     }
+    /// Nothing at all arrived from the client (no frame, no pong to the server's pings) for
+    /// `idle`: the peer is gone or its network path is dead.
+    pub fn idle_timeout(idle: std::time::Duration) -> Self {
+        Self::new(
+            CloseKind::IdleTimeout,
+            format!(
+                "idle timeout: nothing received for {}",
+                humantime::format_duration(idle)
+            ),
+        )
+    }
     pub fn slow_consumer(queue: usize) -> Self {
         Self::new(
             CloseKind::SlowConsumer,
@@ -252,5 +267,10 @@ mod tests {
         assert_eq!(CloseReason::room_reset().code(), 1011);
         assert_eq!(CloseReason::unauthenticated("x").code(), 1008);
         assert_eq!(CloseReason::binary_frame().code(), 1003);
+        let idle = CloseReason::idle_timeout(std::time::Duration::from_secs(75));
+        assert_eq!(
+            (idle.code(), idle.text.as_str()),
+            (1001, "idle timeout: nothing received for 1m 15s")
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! The frames the server writes: a data frame is a small header computed at write time in
 //! front of a payload shared by every recipient; control frames (close, and the pongs and
-//! close replies tungstenite produces) are pre-built bytes.
+//! close replies tungstenite produces, the keep-alive ping) are pre-built bytes.
 //!
 //! The header encoding itself is tungstenite's ([`FrameHeader::format`]): a server frame is
 //! final, unmasked, one opcode and a length.
@@ -59,6 +59,10 @@ impl Header {
     }
 }
 
+/// The server's keep-alive ping: final, unmasked, no payload (RFC 6455 §5.5.2). A client
+/// answers it with a pong.
+pub const PING: [u8; 2] = [0x89, 0x00];
+
 /// A close frame with `code` and `reason`, the reason cut to the 123 bytes a control frame
 /// allows (at a character boundary).
 pub fn close(code: u16, reason: &str) -> CloseFrame {
@@ -87,6 +91,7 @@ pub fn close_bytes(code: u16, reason: &str) -> bytes::Bytes {
 mod tests {
     use super::*;
     use std::io::Cursor;
+    use tungstenite::protocol::frame::coding::Control;
 
     fn parse(bytes: &[u8]) -> (FrameHeader, u64) {
         FrameHeader::parse(&mut Cursor::new(bytes))
@@ -106,6 +111,13 @@ mod tests {
         }
         let (text, _) = parse(Header::data(Opcode::Text, 3).as_slice());
         assert_eq!(text.opcode, OpCode::Data(Data::Text));
+    }
+
+    #[test]
+    fn the_ping_is_an_empty_final_ping_frame() {
+        let (header, len) = parse(&PING);
+        assert_eq!((header.opcode, len), (OpCode::Control(Control::Ping), 0));
+        assert!(header.is_final && header.mask.is_none());
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! The WebSocket layer under both protocols, and all of it: the HTTP upgrade ([`upgrade`])
 //! that hands over the raw TCP socket, the framing of what the server sends ([`frame`]), each
 //! connection's outgoing queue and socket writes ([`outbox`], the room core's [`crate::room::Sink`]),
-//! and the session that reads the client's frames and closes the connection ([`session`]).
-//! Nothing above this module touches a `TcpStream`.
+//! the session that reads the client's frames and closes the connection ([`session`]), and
+//! the keep-alive that pings quiet connections and closes silent ones ([`keepalive`]). It also
+//! counts every TCP connection against the server's caps ([`conn`]): an upgraded socket's
+//! count travels with it into its session. Nothing above this module touches a `TcpStream`
+//! except the accept loop ([`crate::server`]).
 //!
 //! # Why not axum's `WebSocket`
 //!
@@ -17,11 +20,14 @@
 //! — straight from the task that produced them when the socket can take them, so most
 //! deliveries wake nobody. See `docs/DECISIONS.md` and `load-tests/RESULTS.md`.
 
+pub mod conn;
 pub mod frame;
+pub mod keepalive;
 pub mod outbox;
 pub mod session;
 pub mod upgrade;
 
+pub use conn::{Connections, Slot};
 pub use frame::Opcode;
 pub use outbox::Outbox;
 pub use upgrade::{Upgraded, WsUpgrade};

@@ -41,6 +41,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -105,6 +106,10 @@ pub struct Outbox {
     waker: AtomicWaker,
     capacity: usize,
     opcode: Opcode,
+    /// When bytes last arrived from the client, on the keep-alive clock
+    /// ([`super::keepalive::now_ms`]): written by the connection's task as it reads, read by
+    /// the keep-alive sweep.
+    heard: AtomicU64,
 }
 
 impl Outbox {
@@ -115,7 +120,34 @@ impl Outbox {
             waker: AtomicWaker::new(),
             capacity: capacity.max(1),
             opcode,
+            heard: AtomicU64::new(super::keepalive::now_ms()),
         }
+    }
+
+    /// Bytes arrived from the client at `now_ms` (keep-alive clock).
+    pub fn heard(&self, now_ms: u64) {
+        self.heard.store(now_ms, Ordering::Relaxed);
+    }
+
+    /// When bytes last arrived from the client (keep-alive clock, ms).
+    pub fn last_heard(&self) -> u64 {
+        self.heard.load(Ordering::Relaxed)
+    }
+
+    /// Queues the keep-alive ping and writes it at once, unless the connection is closing (no
+    /// frame may follow a close frame) or its queue is full (it is about to be cut off as a
+    /// slow consumer anyway). Whether it was queued.
+    pub fn ping(&self, metrics: &Metrics) -> bool {
+        let mut st = self.lock();
+        if st.reason.is_some() || st.frames.len() >= self.capacity + CONTROL_SLACK {
+            return false;
+        }
+        st.frames.push_back(Frame {
+            bytes: Bytes::from_static(&super::frame::PING),
+            raw: true,
+        });
+        self.write(&mut st, metrics, Instant::now(), true);
+        true
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -569,6 +601,19 @@ mod tests {
         }
         assert_eq!(all.len(), expected.len());
         assert!(all == expected, "bytes out of order or corrupted");
+    }
+
+    #[tokio::test]
+    async fn a_ping_is_written_at_once_but_never_after_a_close() {
+        let (server, mut client) = pair().await;
+        let m = metrics();
+        let o = Outbox::new(4, Opcode::Binary);
+        o.attach(server, &m);
+        assert!(o.ping(&m));
+        assert_eq!(read_n(&mut client, 2).await, crate::ws::frame::PING);
+        o.close(CloseReason::going_away());
+        assert!(!o.ping(&m), "no frame may follow the close frame");
+        assert!(o.is_empty());
     }
 
     #[tokio::test]

@@ -15,11 +15,13 @@
 //! in order with everything else. Messages go to the protocol's [`Handler`] one at a time.
 //!
 //! A connection ends because the client closes, the client sends something the protocol
-//! refuses (the handler says why), the room cuts it off as a slow consumer, or the server shuts
-//! down. In the last three the client gets a close frame with a code and a reason it can show,
-//! after what was queued for it (except for a slow consumer). Then the server reads until the
-//! client's close frame in reply and drops the socket (the server closes the TCP connection
-//! first, as RFC 6455 asks), all within [`CLOSE_TIMEOUT`].
+//! refuses (the handler says why), the room cuts it off as a slow consumer, the keep-alive
+//! closes it for silence ([`super::keepalive`]: the reads below note when the client was last
+//! heard from), or the server shuts down. In the last four the client gets a close frame with
+//! a code and a reason it can show, after what was queued for it (except for a slow
+//! consumer). Then the server reads until the client's close frame in reply and drops the
+//! socket (the server closes the TCP connection first, as RFC 6455 asks), all within
+//! [`CLOSE_TIMEOUT`].
 
 use std::future::{poll_fn, Future};
 use std::io::{self, Read, Write};
@@ -37,7 +39,8 @@ use tungstenite::Message;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
-use super::{frame, Opcode, Outbox, Upgraded};
+use super::keepalive::now_ms;
+use super::{frame, Opcode, Outbox, Slot, Upgraded};
 use crate::hub::RateLimit;
 use crate::metrics::Metrics;
 use crate::protocol::{CloseKind, CloseReason};
@@ -105,6 +108,7 @@ pub async fn serve<H, F>(
     })
     .await;
     outbox.attach(session.socket(), &metrics);
+    session.watch(&outbox);
     match joined {
         Err(reason) => {
             if !reason.kind.is_ordinary() {
@@ -123,6 +127,10 @@ pub async fn serve<H, F>(
     }
     Box::pin(finish(&mut session, &outbox, &metrics)).await;
     metrics.connections.dec();
+    // The outbox, then the session: the keep-alive lets go, the connection's slot is given
+    // back, and then the socket closes (so a client that saw it close finds the slot free).
+    drop(outbox);
+    drop(session);
 }
 
 /// Logs why a connection of `room` ended: refusals at info, the rest at debug.
@@ -137,12 +145,25 @@ pub fn log_end(room: &RoomId, peer: PeerId, reason: Option<&CloseReason>) {
 
 /// An upgraded connection: the shared socket and the state of the client's frame stream.
 pub struct Session {
+    /// The connection's place under the server's caps. Declared before the socket: fields drop
+    /// in order, so the slot is free before the socket closes.
+    slot: Option<Arc<Slot>>,
+    /// The connection's key in the keep-alive sweep, while it is watched.
+    keepalive: Option<usize>,
     socket: Arc<TcpStream>,
     ws: WebSocketContext,
     /// The client sent a close frame; tungstenite has answered it.
     peer_closed: bool,
     /// The client's message rate, and the bucket it is held to.
     rate: Option<(RateLimit, DefaultDirectRateLimiter)>,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let (Some(slot), Some(key)) = (&self.slot, self.keepalive.take()) {
+            slot.connections().keepalive().unregister(key);
+        }
+    }
 }
 
 impl Session {
@@ -155,6 +176,8 @@ impl Session {
             .max_message_size(Some(max_message))
             .max_frame_size(Some(max_message));
         Box::new(Session {
+            slot: up.slot,
+            keepalive: None,
             socket: Arc::new(up.stream),
             ws: WebSocketContext::from_partially_read(up.read_buf, Role::Server, Some(config)),
             peer_closed: false,
@@ -178,6 +201,14 @@ impl Session {
     pub fn socket(&self) -> Arc<TcpStream> {
         self.socket.clone()
     }
+
+    /// Puts the connection under the server's keep-alive (pings, the idle timeout) until the
+    /// session drops.
+    pub fn watch(&mut self, outbox: &Arc<Outbox>) {
+        if let Some(slot) = &self.slot {
+            self.keepalive = slot.connections().keepalive().register(outbox);
+        }
+    }
 }
 
 /// tungstenite's view of the connection: reads from the socket (`WouldBlock` when it has
@@ -198,7 +229,12 @@ fn io<'a>(socket: &'a TcpStream, outbox: &'a Outbox, metrics: &'a Metrics) -> Io
 
 impl Read for Io<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.socket.try_read(buf)
+        let read = self.socket.try_read(buf);
+        if matches!(read, Ok(n) if n > 0) {
+            // Anything at all (a frame, part of one, a pong) shows the client is there.
+            self.outbox.heard(now_ms());
+        }
+        read
     }
 }
 

@@ -10,9 +10,12 @@
 //! The upgraded connection is hyper's `Upgraded`; it is downcast back to the `TcpStream` it
 //! came from, which works because [`crate::server`] serves HTTP/1.1 over plain `TcpStream`s.
 //! Bytes the client sent right after its request (hyper may have read them already) come along
-//! in [`Upgraded::read_buf`].
+//! in [`Upgraded::read_buf`], and so does the connection's [`Slot`] (its place under the
+//! server's connection caps, handed to each request by [`crate::server`]), so that it is
+//! given back when the session ends rather than when hyper lets go of the socket.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -23,10 +26,13 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio_util::task::TaskTracker;
 
+use super::Slot;
+
 /// A valid upgrade request, not answered yet.
 pub struct WsUpgrade {
     key: HeaderValue,
     on_upgrade: OnUpgrade,
+    slot: Option<Arc<Slot>>,
 }
 
 /// The socket after the handshake.
@@ -35,15 +41,22 @@ pub struct Upgraded {
     /// What the client sent after its request and hyper already read: the start of its first
     /// frames.
     pub read_buf: Vec<u8>,
+    /// The connection's place under the caps (`None` only for a router served by something
+    /// other than [`crate::server`]): held until the session ends.
+    pub slot: Option<Arc<Slot>>,
 }
 
 impl Upgraded {
     /// Copies out the few bytes hyper read ahead: its `Bytes` would keep hyper's whole read
     /// buffer (8 KiB) alive for as long as the connection lasts.
-    fn from_parts(parts: hyper::upgrade::Parts<TokioIo<TcpStream>>) -> Upgraded {
+    fn from_parts(
+        parts: hyper::upgrade::Parts<TokioIo<TcpStream>>,
+        slot: Option<Arc<Slot>>,
+    ) -> Upgraded {
         Upgraded {
             stream: parts.io.into_inner(),
             read_buf: parts.read_buf.to_vec(),
+            slot,
         }
     }
 }
@@ -118,7 +131,12 @@ impl<S: Send + Sync> FromRequestParts<S> for WsUpgrade {
             .extensions
             .remove::<OnUpgrade>()
             .ok_or(UpgradeRejection::NotUpgradable)?;
-        Ok(WsUpgrade { key, on_upgrade })
+        let slot = parts.extensions.remove::<Arc<Slot>>();
+        Ok(WsUpgrade {
+            key,
+            on_upgrade,
+            slot,
+        })
     }
 }
 
@@ -132,6 +150,7 @@ impl WsUpgrade {
     {
         let accept = tungstenite::handshake::derive_accept_key(self.key.as_bytes());
         let on_upgrade = self.on_upgrade;
+        let slot = self.slot;
         sessions.spawn(async move {
             let upgraded = match on_upgrade.await {
                 Ok(u) => u,
@@ -141,7 +160,7 @@ impl WsUpgrade {
                 }
             };
             match upgraded.downcast::<TokioIo<TcpStream>>() {
-                Ok(parts) => session(Upgraded::from_parts(parts)).await,
+                Ok(parts) => session(Upgraded::from_parts(parts, slot)).await,
                 // Only reachable if the server were given another kind of connection.
                 Err(_) => tracing::error!("upgraded connection is not a TcpStream; dropped"),
             }
