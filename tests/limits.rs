@@ -6,9 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::live::{get_room, post_command, LiveClient};
+use common::live::{get_room, post_command, upgrade, LiveClient};
 use common::{metric, room, start_server, sync_url, YClient, WAIT};
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use yrs::sync::awareness::AwarenessUpdateEntry;
 use yrs::sync::{AwarenessUpdate, Message};
@@ -57,21 +57,6 @@ fn awareness_frame(first: u64, n: u64, bytes: usize) -> Vec<u8> {
         );
     }
     Message::Awareness(update).encode_v1()
-}
-
-/// The HTTP status of an upgrade to `url` (101 when accepted) and the error body.
-async fn upgrade(url: &str) -> (u16, Value) {
-    match tokio_tungstenite::connect_async(url).await {
-        Ok(_) => (101, Value::Null),
-        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
-            let body = r
-                .body()
-                .as_ref()
-                .map(|b| serde_json::from_slice(b).unwrap_or(Value::Null));
-            (r.status().as_u16(), body.unwrap_or(Value::Null))
-        }
-        Err(e) => panic!("upgrade {url}: {e}"),
-    }
 }
 
 #[tokio::test]
@@ -245,7 +230,7 @@ async fn a_user_holds_a_bounded_number_of_connections() {
     let one = YClient::synced(&url("ana")).await;
     let two = LiveClient::join(addr, &room("peruser"), "ana").await;
 
-    let (status, body) = upgrade(&url("ana")).await;
+    let (status, body) = upgrade(&url("ana"), &[]).await;
     assert_eq!(status, 429, "{body}");
     assert_eq!(body["error"]["code"], "rate_limited");
     assert_eq!(body["error"]["reason"], "user_connections");
@@ -267,7 +252,7 @@ async fn a_user_holds_a_bounded_number_of_connections() {
     // When one of hers ends, she may connect again.
     one.kill();
     let deadline = tokio::time::Instant::now() + WAIT;
-    while upgrade(&url("ana")).await.0 != 101 {
+    while upgrade(&url("ana"), &[]).await.0 != 101 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the slot never came back"
@@ -289,7 +274,7 @@ async fn a_client_loads_a_bounded_number_of_rooms_a_minute() {
     let r = get_room(addr, &room("r3")).await;
     assert_eq!(r.status, 429, "{:?}", r.body);
     assert_eq!(r.body["error"]["reason"], "new_rooms_ip");
-    let (status, body) = upgrade(&sync_url(&server, &room("r4"))).await;
+    let (status, body) = upgrade(&sync_url(&server, &room("r4")), &[]).await;
     assert_eq!(status, 429, "{body}");
     assert_eq!(metric(addr, "okrhub_rooms_loaded").await, 3.0);
     // Rooms already loaded cost nothing.

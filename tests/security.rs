@@ -13,15 +13,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use common::live::{live_url, ty, LiveClient};
+use common::live::{live_url, ty, upgrade, LiveClient};
 use common::{start_server, sync_url, YClient, WAIT};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use okrhub::auth::token::Claims;
 use okrhub::identity::Role;
 use okrhub::server::RunningServer;
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
 use yrs::sync::awareness::AwarenessUpdateEntry;
 use yrs::sync::{AwarenessUpdate, Message};
 use yrs::updates::encoder::Encode;
@@ -271,27 +269,6 @@ impl Env {
             )
             .await;
         (o, kr)
-    }
-}
-
-/// The HTTP status an upgrade to `url` gets (101 when it is accepted), and the error body.
-async fn upgrade(url: &str, headers: &[(&str, &str)]) -> (u16, Value) {
-    let mut req = url.into_client_request().unwrap();
-    for (k, v) in headers {
-        let name: tokio_tungstenite::tungstenite::http::HeaderName = k.parse().unwrap();
-        req.headers_mut()
-            .insert(name, HeaderValue::from_str(v).unwrap());
-    }
-    match tokio_tungstenite::connect_async(req).await {
-        Ok(_) => (101, Value::Null),
-        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
-            let body = r
-                .body()
-                .as_ref()
-                .map(|b| serde_json::from_slice(b).unwrap_or(Value::Null));
-            (r.status().as_u16(), body.unwrap_or(Value::Null))
-        }
-        Err(e) => panic!("upgrade {url}: {e}"),
     }
 }
 

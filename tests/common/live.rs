@@ -604,3 +604,28 @@ pub async fn acked_commands_survive_sigkill(args: &[&str], room: &str) -> Vec<St
     server.sigterm();
     acked
 }
+
+/// The HTTP status an upgrade to `url` gets (101 when it is accepted), and the error body.
+pub async fn upgrade(url: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+    let mut req =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
+            .unwrap();
+    for (k, v) in headers {
+        let name: tokio_tungstenite::tungstenite::http::HeaderName = k.parse().unwrap();
+        req.headers_mut().insert(
+            name,
+            tokio_tungstenite::tungstenite::http::HeaderValue::from_str(v).unwrap(),
+        );
+    }
+    match tokio_tungstenite::connect_async(req).await {
+        Ok(_) => (101, Value::Null),
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+            let body = r
+                .body()
+                .as_ref()
+                .map(|b| serde_json::from_slice(b).unwrap_or(Value::Null));
+            (r.status().as_u16(), body.unwrap_or(Value::Null))
+        }
+        Err(e) => panic!("upgrade {url}: {e}"),
+    }
+}
