@@ -155,6 +155,13 @@ pub struct StoreArgs {
         default_value = "redis://127.0.0.1:6379"
     )]
     pub redis_url: String,
+
+    /// Create a new embedded store even where one is not expected: in a --data-dir that holds
+    /// other files, or over a zero-length okrhub.redb. Without it a new store is created only
+    /// when the data directory is missing or empty; a data file that is not a store is refused
+    /// either way.
+    #[arg(long, env = "OKRHUB_INIT_STORE")]
+    pub init_store: bool,
 }
 
 impl StoreArgs {
@@ -163,6 +170,7 @@ impl StoreArgs {
             kind: self.kind.into(),
             data_dir: self.data_dir.clone(),
             redis_url: self.redis_url.clone(),
+            init: self.init_store,
         }
     }
 }
@@ -237,6 +245,12 @@ pub struct ServeArgs {
     #[arg(long, env = "OKRHUB_PERSIST_BUFFER_BYTES", default_value_t = 256 * 1024 * 1024)]
     pub persist_buffer_bytes: usize,
 
+    /// How long a room whose stored data failed its integrity check is refused without reading
+    /// the store again (each join meanwhile is refused at once; the first one after it reads
+    /// the store again, so a repaired room comes back).
+    #[arg(long, env = "OKRHUB_CORRUPT_RECHECK", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub corrupt_recheck: Duration,
+
     /// How long shutdown waits for connections to close before it flushes anyway.
     #[arg(long, env = "OKRHUB_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: Duration,
@@ -307,6 +321,7 @@ impl ServeArgs {
             sweep_interval: (self.idle_unload / 4)
                 .clamp(Duration::from_millis(100), Duration::from_secs(5)),
             max_message_size: self.max_message_size,
+            corrupt_recheck: self.corrupt_recheck,
         }
     }
 }

@@ -18,6 +18,17 @@
 //! written, and only then is it taken out of the registry — joiners that arrive during that
 //! wait for it ([`Room::unloaded`]) and then load a fresh copy that includes everything.
 //!
+//! # Corrupt rooms
+//!
+//! A load that finds the room's stored data corrupt (a value failing its checksum:
+//! [`StoreError::Corrupt`]) is refused like any failed load — nothing is served — and the room
+//! is noted: logged at error with its seq, counted (`okrhub_store_corrupt_total`,
+//! `okrhub_store_corrupt_rooms`) and reported by [`Hub::corruption`] (in `/readyz`). For
+//! `corrupt_recheck` after that, joins of the room are refused at once without reading the
+//! store again, so whatever the traffic a corrupt room costs one store read per interval; the
+//! first join after it reads the store again, and a room an operator has repaired loads and is
+//! no longer reported.
+//!
 //! # Watching the store
 //!
 //! [`Hub::run_store_probe`] asks the store every second whether it is reachable and still holds
@@ -55,6 +66,8 @@ pub struct HubConfig {
     pub sweep_interval: Duration,
     /// Largest WebSocket message accepted from a client, in bytes.
     pub max_message_size: usize,
+    /// How long a room found corrupt is refused without reading the store again.
+    pub corrupt_recheck: Duration,
 }
 
 impl Default for HubConfig {
@@ -65,6 +78,7 @@ impl Default for HubConfig {
             compact_after: 1000,
             sweep_interval: Duration::from_secs(1),
             max_message_size: 8 << 20,
+            corrupt_recheck: Duration::from_secs(30),
         }
     }
 }
@@ -86,6 +100,23 @@ impl<S: Sink> Default for Slot<S> {
 pub enum JoinError {
     #[error("room {room} could not be loaded: {source}")]
     Load { room: RoomId, source: StoreError },
+}
+
+impl JoinError {
+    /// Whether the room's stored data is corrupt (not a passing failure of the store).
+    pub fn is_corrupt(&self) -> bool {
+        match self {
+            JoinError::Load { source, .. } => source.is_corrupt(),
+        }
+    }
+}
+
+/// A room whose stored data was found corrupt.
+struct Corrupt {
+    /// When the store was last read for it.
+    found: tokio::time::Instant,
+    seq: Option<u64>,
+    reason: String,
 }
 
 /// The registry of loaded rooms, whose connections' frames go to sinks of type `S`. Cheap to
@@ -110,6 +141,8 @@ struct HubInner<S: Sink> {
     config: HubConfig,
     /// Every user's mentions, fed by every room.
     inboxes: Arc<Inboxes<S>>,
+    /// Rooms whose stored data was found corrupt, until one loads again.
+    corrupt: Mutex<HashMap<RoomId, Corrupt>>,
 }
 
 impl<S: Sink> Hub<S> {
@@ -127,6 +160,7 @@ impl<S: Sink> Hub<S> {
                 metrics,
                 config,
                 inboxes: Arc::new(Inboxes::new(crate::clock::now_millis().max(0) as u64)),
+                corrupt: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -148,6 +182,66 @@ impl<S: Sink> Hub<S> {
     /// is failing or the persist buffer is filling up.
     pub fn readiness(&self) -> Result<(), String> {
         self.inner.persister.readiness()
+    }
+
+    /// What `/readyz` says beside ready or not when rooms are refused as corrupt. The rooms
+    /// are not named: `/readyz` answers anyone, and room ids name orgs and teams (the error
+    /// log names them, with the seq).
+    pub fn corruption(&self) -> Option<String> {
+        match self.corrupt().len() {
+            0 => None,
+            1 => Some(
+                "STORE CORRUPT: 1 room is refused: its stored data failed its integrity check \
+                 (the error log names it; okrhub_store_corrupt_rooms)"
+                    .into(),
+            ),
+            n => Some(format!(
+                "STORE CORRUPT: {n} rooms are refused: their stored data failed its integrity \
+                 check (the error log names them; okrhub_store_corrupt_rooms)"
+            )),
+        }
+    }
+
+    fn corrupt(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, Corrupt>> {
+        self.inner.corrupt.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The refusal of a room found corrupt less than `corrupt_recheck` ago.
+    fn still_corrupt(&self, id: &RoomId) -> Option<StoreError> {
+        let corrupt = self.corrupt();
+        let c = corrupt.get(id)?;
+        (c.found.elapsed() < self.inner.config.corrupt_recheck)
+            .then(|| StoreError::corrupt(id, c.seq, c.reason.clone()))
+    }
+
+    /// Notes a failed load: a corrupt room is logged, counted and remembered.
+    fn load_failed(&self, id: &RoomId, e: StoreError) -> StoreError {
+        if let StoreError::Corrupt { seq, reason, .. } = &e {
+            let m = &self.inner.metrics;
+            m.store_corrupt.inc();
+            let new = self
+                .corrupt()
+                .insert(
+                    id.clone(),
+                    Corrupt {
+                        found: tokio::time::Instant::now(),
+                        seq: *seq,
+                        reason: reason.clone(),
+                    },
+                )
+                .is_none();
+            if new {
+                m.store_corrupt_rooms.inc();
+            }
+            tracing::error!(
+                room = %id,
+                seq = ?seq,
+                %reason,
+                recheck_in_s = self.inner.config.corrupt_recheck.as_secs_f64(),
+                "stored data of the room failed its integrity check: the room is not served; restore it (see README, Durability)"
+            );
+        }
+        e
     }
 
     fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, Arc<Slot<S>>>> {
@@ -228,9 +322,17 @@ impl<S: Sink> Hub<S> {
     }
 
     async fn load(&self, id: &RoomId) -> Result<Arc<Room<S>>, StoreError> {
+        if let Some(refused) = self.still_corrupt(id) {
+            return Err(refused);
+        }
         let started = Instant::now();
-        let stored = self.inner.store.load(id).await?;
-        let doc = crate::store::doc_from_stored(id, &stored)?;
+        let stored = (self.inner.store.load(id).await).map_err(|e| self.load_failed(id, e))?;
+        let doc =
+            crate::store::doc_from_stored(id, &stored).map_err(|e| self.load_failed(id, e))?;
+        if self.corrupt().remove(id).is_some() {
+            self.inner.metrics.store_corrupt_rooms.dec();
+            tracing::warn!(room = %id, "the room's stored data passes its integrity check again: served");
+        }
         // A log after the snapshot means a snapshot is due (compacted_seq 0 < last_seq).
         let compacted_seq = if stored.updates.is_empty() {
             stored.last_seq
