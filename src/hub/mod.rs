@@ -600,4 +600,109 @@ mod tests {
         hub.try_unload(&room).await;
         assert!(hub.loaded().is_empty());
     }
+
+    /// The embedded store, counting loads.
+    struct Counting {
+        inner: EmbeddedStore,
+        loads: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl DocStore for Counting {
+        fn name(&self) -> &'static str {
+            "counting"
+        }
+        async fn load(&self, room: &RoomId) -> Result<crate::store::StoredDoc, StoreError> {
+            self.loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.inner.load(room).await
+        }
+        async fn append(&self, batch: &[crate::store::LogEntry]) -> Result<(), StoreError> {
+            self.inner.append(batch).await
+        }
+        async fn compact(&self, r: &RoomId, s: &[u8], upto: u64) -> Result<(), StoreError> {
+            self.inner.compact(r, s, upto).await
+        }
+        async fn rooms(&self) -> Result<Vec<RoomId>, StoreError> {
+            self.inner.rooms().await
+        }
+    }
+
+    use crate::store::embedded::EmbeddedStore;
+    use crate::store::frame::{self, Kind};
+
+    /// A corrupt room is refused without reading the store again for `corrupt_recheck`, then
+    /// read again: still corrupt, refused and counted again; repaired, served and no longer
+    /// reported. The other rooms load all along.
+    #[tokio::test(start_paused = true)]
+    async fn a_corrupt_room_is_refused_and_reread_once_per_recheck_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let embedded = EmbeddedStore::open(dir.path()).unwrap();
+        let bad = RoomId::parse("t.corrupt.q1").unwrap();
+        let good = RoomId::parse("t.fine.q1").unwrap();
+        let update = {
+            let doc = yrs::Doc::new();
+            let mut txn = doc.transact_mut();
+            txn.get_or_insert_text("title").push(&mut txn, "Durable 1");
+            txn.encode_update_v1()
+        };
+        let mut flipped = frame::seal(Kind::Log, bad.as_str(), 1, &update);
+        *flipped.last_mut().unwrap() ^= 0x01;
+        embedded.put_raw_log(&bad, 1, &flipped);
+        let store = Arc::new(Counting {
+            inner: embedded.clone(),
+            loads: Default::default(),
+        });
+        let loads = || store.loads.load(std::sync::atomic::Ordering::SeqCst);
+        let metrics = Arc::new(Metrics::new());
+        let persister = Persister::start(
+            store.clone(),
+            metrics.clone(),
+            Duration::from_millis(5),
+            &tokio_util::task::TaskTracker::new(),
+        );
+        let recheck = Duration::from_secs(30);
+        let config = HubConfig {
+            corrupt_recheck: recheck,
+            ..HubConfig::default()
+        };
+        let hub: Hub<Queue> = Hub::new(store.clone(), persister, metrics.clone(), config);
+
+        assert!(hub.corruption().is_none());
+        let refused = |r: Result<Arc<Room<Queue>>, JoinError>| match r {
+            Err(e) => e,
+            Ok(_) => panic!("a corrupt room was served"),
+        };
+        let err = refused(hub.get_or_load(&bad).await);
+        assert!(err.is_corrupt(), "{err}");
+        assert!(err.to_string().contains("at seq 1"), "{err}");
+        assert_eq!((loads(), metrics.store_corrupt.get()), (1, 1));
+        assert_eq!(metrics.store_corrupt_rooms.get(), 1);
+        let said = hub.corruption().expect("reported");
+        assert!(
+            said.contains("1 room is refused") && !said.contains("t.corrupt"),
+            "{said}"
+        );
+
+        // Within the interval: refused at once, the store is not read.
+        for _ in 0..5 {
+            assert!(refused(hub.get_or_load(&bad).await).is_corrupt());
+        }
+        assert_eq!((loads(), metrics.store_corrupt.get()), (1, 1));
+        hub.get_or_load(&good).await.expect("another room loads");
+        assert_eq!(loads(), 2);
+
+        // After it: read again, still corrupt.
+        tokio::time::advance(recheck).await;
+        assert!(refused(hub.get_or_load(&bad).await).is_corrupt());
+        assert_eq!((loads(), metrics.store_corrupt.get()), (3, 2));
+        assert_eq!(metrics.store_corrupt_rooms.get(), 1);
+
+        // Repaired (the value restored): the next read after the interval serves it.
+        embedded.put_raw_log(&bad, 1, &frame::seal(Kind::Log, bad.as_str(), 1, &update));
+        tokio::time::advance(recheck).await;
+        let room = hub.get_or_load(&bad).await.expect("repaired room loads");
+        assert_eq!(title(&room), "Durable 1");
+        assert_eq!(metrics.store_corrupt_rooms.get(), 0);
+        assert!(hub.corruption().is_none());
+    }
 }

@@ -256,6 +256,18 @@ impl EmbeddedStore {
         Ok(EmbeddedStore { db: Arc::new(db) })
     }
 
+    /// Writes `bytes` as the raw stored value of `room`'s log entry `seq`, frame or not: for
+    /// tests that damage a store.
+    #[cfg(test)]
+    pub(crate) fn put_raw_log(&self, room: &RoomId, seq: u64, bytes: &[u8]) {
+        let txn = self.db.begin_write().unwrap();
+        txn.open_table(LOG)
+            .unwrap()
+            .insert((room.as_str(), seq), bytes)
+            .unwrap();
+        txn.commit().unwrap();
+    }
+
     async fn blocking<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
