@@ -244,4 +244,43 @@ mod tests {
         ));
         assert!(store.rooms().await.unwrap().is_empty());
     }
+
+    #[tokio::test]
+    async fn export_saves_the_rooms_that_pass_and_names_the_corrupt_ones() {
+        let (dir, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let (good, bad) = (
+            RoomId::parse("acme.good.q3").unwrap(),
+            RoomId::parse("acme.bad.q3").unwrap(),
+        );
+        let client = Doc::new();
+        store
+            .compact(&good, &text_update(&client, "fine"), 0)
+            .await
+            .unwrap();
+        let mut framed = crate::store::frame::seal(
+            crate::store::frame::Kind::Log,
+            bad.as_str(),
+            1,
+            &text_update(&Doc::new(), "Durable 1"),
+        );
+        *framed.last_mut().unwrap() ^= 0x20;
+        store.put_raw_log(&bad, 1, &framed);
+
+        let err = export(&store, out.path()).await.unwrap_err();
+        let said = err.to_string();
+        assert!(
+            matches!(err, TransferError::Corrupt { exported: 1, .. }),
+            "{said}"
+        );
+        assert!(
+            said.contains("acme.bad.q3") && said.contains("at seq 1"),
+            "{said}"
+        );
+        assert!(out.path().join("acme.good.q3.ydoc").exists());
+        assert!(
+            !out.path().join("acme.bad.q3.ydoc").exists(),
+            "never written"
+        );
+    }
 }
