@@ -365,6 +365,28 @@ impl DocStore for LegacyRedis {
     }
 }
 
+/// Prints the medians of `old` and `new` (measured alternately) and the median of their
+/// paired ratios.
+fn report_paired(what: &str, old: &[Duration], new: &[Duration]) {
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let us = |d: &[Duration]| d.iter().map(|d| d.as_secs_f64() * 1e6).collect::<Vec<_>>();
+    let mut ratios: Vec<f64> = old
+        .iter()
+        .zip(new)
+        .map(|(o, n)| n.as_secs_f64() / o.as_secs_f64())
+        .collect();
+    eprintln!(
+        "integrity/paired/{what}: old {:.1} µs, new {:.1} µs (medians of {}), new/old {:.3} (median of paired ratios)",
+        median(&mut us(old)),
+        median(&mut us(new)),
+        old.len(),
+        median(&mut ratios)
+    );
+}
+
 /// What the integrity frame costs: the frame alone, then old against new on append and load.
 fn integrity_bench(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
@@ -397,11 +419,10 @@ fn integrity_bench(c: &mut Criterion) {
     g.finish();
 
     let stores: Vec<(&'static str, Arc<dyn DocStore>)> = rt.block_on(async {
-        let conn = redis::aio::ConnectionManager::new(
-            redis::Client::open(redis.url.as_str()).expect("url"),
-        )
-        .await
-        .expect("redis");
+        // The same connection settings as the store's.
+        let conn = RedisStore::open(&redis.url)
+            .expect("redis url")
+            .connection();
         vec![
             (
                 "embedded-old",
@@ -452,6 +473,43 @@ fn integrity_bench(c: &mut Criterion) {
     }
     g.finish();
 
+    // Old and new alternated call by call (robust to the drift of a busy machine, which moves
+    // whole criterion runs by ±30 %): medians and the median of the paired ratios.
+    for pair in stores.chunks(2) {
+        let [(old_name, old), (new_name, new)] = pair else {
+            continue;
+        };
+        let base = old_name.trim_end_matches("-old");
+        let rooms = |tag: &str| -> Vec<RoomId> {
+            (0..10)
+                .map(|i| RoomId::parse(&format!("bench.paired{tag}{i}.q1")).expect("room id"))
+                .collect()
+        };
+        let (old_rooms, new_rooms) = (rooms(old_name), rooms(new_name));
+        let mut seq = 0u64;
+        let mut batch = |rooms: &[RoomId], seq: u64| -> Vec<LogEntry> {
+            (0..100)
+                .map(|i| LogEntry {
+                    room: rooms[i % rooms.len()].clone(),
+                    seq: seq * 100 + i as u64 + 1,
+                    update: update.clone(),
+                })
+                .collect()
+        };
+        let (mut t_old, mut t_new) = (Vec::new(), Vec::new());
+        for _ in 0..200 {
+            seq += 1;
+            let (a, b) = (batch(&old_rooms, seq), batch(&new_rooms, seq));
+            let t = Instant::now();
+            rt.block_on(old.append(&a)).expect("append");
+            t_old.push(t.elapsed());
+            let t = Instant::now();
+            rt.block_on(new.append(&b)).expect("append");
+            t_new.push(t.elapsed());
+        }
+        report_paired(&format!("append_100/{base}"), &t_old, &t_new);
+    }
+
     // A ~1 MB snapshot and 200 log entries of 40 bytes after it.
     let mut g = c.benchmark_group("integrity/cold_load_1MB");
     g.sample_size(20).measurement_time(Duration::from_secs(3));
@@ -474,6 +532,24 @@ fn integrity_bench(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("read", *name), |b| {
             b.iter(|| rt.block_on(store.load(&room)).expect("load").updates.len())
         });
+    }
+    for pair in stores.chunks(2) {
+        let [(old_name, old), (new_name, new)] = pair else {
+            continue;
+        };
+        let room = |name: &str| RoomId::parse(&format!("bench.{name}load.q1")).expect("room id");
+        let (a, b) = (room(old_name), room(new_name));
+        let (mut t_old, mut t_new) = (Vec::new(), Vec::new());
+        for _ in 0..200 {
+            let t = Instant::now();
+            rt.block_on(old.load(&a)).expect("load");
+            t_old.push(t.elapsed());
+            let t = Instant::now();
+            rt.block_on(new.load(&b)).expect("load");
+            t_new.push(t.elapsed());
+        }
+        let base = old_name.trim_end_matches("-old");
+        report_paired(&format!("cold_load_1MB/read/{base}"), &t_old, &t_new);
     }
     // Read + rebuild the doc (what a room load does), the real snapshot without a log.
     for (name, store) in &stores {
