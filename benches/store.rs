@@ -487,7 +487,7 @@ fn integrity_bench(c: &mut Criterion) {
         };
         let (old_rooms, new_rooms) = (rooms(old_name), rooms(new_name));
         let mut seq = 0u64;
-        let mut batch = |rooms: &[RoomId], seq: u64| -> Vec<LogEntry> {
+        let batch = |rooms: &[RoomId], seq: u64| -> Vec<LogEntry> {
             (0..100)
                 .map(|i| LogEntry {
                     room: rooms[i % rooms.len()].clone(),

@@ -686,7 +686,10 @@ mod integrity_tests {
     }
 
     /// A store as okrhub wrote it before values were framed: two tables, bare values, no meta.
-    fn write_format_1(dir: &Path, rooms: &[(&str, Option<(u64, &[u8])>, &[(u64, &[u8])])]) {
+    /// A room as format 1 held it: id, snapshot (upto, bytes), log entries (seq, bytes).
+    type Format1Room<'a> = (&'a str, Option<(u64, &'a [u8])>, &'a [(u64, &'a [u8])]);
+
+    fn write_format_1(dir: &Path, rooms: &[Format1Room]) {
         std::fs::create_dir_all(dir).unwrap();
         let db = Database::create(dir.join(DB_FILE)).unwrap();
         let txn = db.begin_write().unwrap();

@@ -10,6 +10,10 @@
 //! applying the snapshot and then every log entry after it always yields the document, even if
 //! a log entry the snapshot already covers is appended late or replayed twice.
 //!
+//! Every stored value carries an integrity frame ([`frame`]: a CRC-32C bound to its room and
+//! seq), verified by each store's `load`: a value that fails is [`StoreError::Corrupt`] and is
+//! never returned as data. What the hub does with a corrupt room is in `hub`.
+//!
 //! Implementations: [`embedded::EmbeddedStore`] (redb, the default) and
 //! [`redis::RedisStore`] (production). [`open`] picks one from the configuration; [`transfer`]
 //! moves rooms between them (`okrhub export` / `import`).
