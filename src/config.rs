@@ -385,6 +385,20 @@ mod tests {
     }
 
     #[test]
+    fn store_integrity_flags() {
+        let d = ServeArgs::for_data_dir("/tmp/x");
+        assert!(
+            !d.store.store_config().init,
+            "a new store only where there is nothing"
+        );
+        assert_eq!(d.hub_config().corrupt_recheck, Duration::from_secs(30));
+        let a = Cli::parse_from(["okrhub", "--init-store", "--corrupt-recheck", "5s"])
+            .into_serve_args();
+        assert!(a.store.store_config().init);
+        assert_eq!(a.hub_config().corrupt_recheck, Duration::from_secs(5));
+    }
+
+    #[test]
     fn durations_take_units() {
         let a = Cli::parse_from(["okrhub", "--idle-unload", "250ms"]).into_serve_args();
         assert_eq!(a.idle_unload, Duration::from_millis(250));
