@@ -112,13 +112,16 @@ fn enter(
         .map_err(|l| Refusal::rate_limited(l.reason, l.message).into())
 }
 
-fn unavailable(e: impl std::fmt::Display) -> ApiError {
+/// A room that could not be loaded: 503 `unavailable`, with `reason: store_corrupt` when its
+/// stored data failed its integrity check.
+fn unavailable(e: crate::hub::JoinError) -> ApiError {
     tracing::error!(error = %e, "room could not be loaded");
-    ApiError::protocol(
-        StatusCode::SERVICE_UNAVAILABLE,
-        ProtocolErrorCode::Unavailable,
-        "the room could not be loaded; retry later",
-    )
+    let failed = if e.is_corrupt() {
+        service::commands::CommandFailed::Corrupt
+    } else {
+        service::commands::CommandFailed::LoadFailed
+    };
+    ApiError::from(ErrorBody::from(failed))
 }
 
 /// `GET /api/rooms/{room}`: a `RoomView` of what the caller may read (the shared encoding

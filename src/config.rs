@@ -159,6 +159,13 @@ pub struct StoreArgs {
         default_value = "redis://127.0.0.1:6379"
     )]
     pub redis_url: String,
+
+    /// Create a new embedded store even where one is not expected: in a --data-dir that holds
+    /// other files, or over a zero-length okrhub.redb. Without it a new store is created only
+    /// when the data directory is missing or empty; a data file that is not a store is refused
+    /// either way.
+    #[arg(long, env = "OKRHUB_INIT_STORE")]
+    pub init_store: bool,
 }
 
 impl StoreArgs {
@@ -167,6 +174,7 @@ impl StoreArgs {
             kind: self.kind.into(),
             data_dir: self.data_dir.clone(),
             redis_url: self.redis_url.clone(),
+            init: self.init_store,
         }
     }
 }
@@ -240,6 +248,12 @@ pub struct ServeArgs {
     /// Bytes of updates the persister may hold unwritten before new writes are refused.
     #[arg(long, env = "OKRHUB_PERSIST_BUFFER_BYTES", default_value_t = 256 * 1024 * 1024)]
     pub persist_buffer_bytes: usize,
+
+    /// How long a room whose stored data failed its integrity check is refused without reading
+    /// the store again (each join meanwhile is refused at once; the first one after it reads
+    /// the store again, so a repaired room comes back).
+    #[arg(long, env = "OKRHUB_CORRUPT_RECHECK", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub corrupt_recheck: Duration,
 
     /// How long shutdown waits for connections to close before it flushes anyway.
     #[arg(long, env = "OKRHUB_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
@@ -457,6 +471,7 @@ impl ServeArgs {
                 persist_share_bytes: self.limits.max_pending_per_connection,
             },
             message_rate: self.message_rate(),
+            corrupt_recheck: self.corrupt_recheck,
         }
     }
 
@@ -572,6 +587,20 @@ mod tests {
         assert!(zero.transport.validate().is_err());
         let big = Cli::parse_from(["okrhub", "--max-body", "262145"]).into_serve_args();
         assert!(big.transport.validate().is_err());
+    }
+
+    #[test]
+    fn store_integrity_flags() {
+        let d = ServeArgs::for_data_dir("/tmp/x");
+        assert!(
+            !d.store.store_config().init,
+            "a new store only where there is nothing"
+        );
+        assert_eq!(d.hub_config().corrupt_recheck, Duration::from_secs(30));
+        let a = Cli::parse_from(["okrhub", "--init-store", "--corrupt-recheck", "5s"])
+            .into_serve_args();
+        assert!(a.store.store_config().init);
+        assert_eq!(a.hub_config().corrupt_recheck, Duration::from_secs(5));
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! `/healthz` is liveness: the process answers. `/readyz` is readiness: 200 `ready` when the
 //! store takes writes, 503 with the reason (`not ready: store failing: …`, `not ready: persist
 //! buffer over half full: …`) while it does not — a load balancer then sends new sessions
-//! elsewhere while the rooms already here keep being served.
+//! elsewhere while the rooms already here keep being served. Rooms refused because their
+//! stored data is corrupt are reported in the body (`ready (STORE CORRUPT: …)`) but leave the
+//! node ready (see [`readyz`]).
 
 use std::sync::Arc;
 
@@ -230,17 +232,30 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
+/// `200 ready`, with notes in parentheses (an open server; rooms refused as corrupt), or `503
+/// not ready: <reason>`. Corrupt rooms do not make the node unready: every node reading the
+/// same store would find the same values, so taking nodes out of rotation would turn one bad
+/// room into an outage of all of them.
 async fn readyz(State(state): State<AppState>) -> Response {
+    let corrupt = state.hub.corruption();
     match state.hub.readiness() {
-        Ok(()) if state.auth.is_open() => {
-            "ready (OPEN: no authentication configured; anyone who can reach this address reads and changes every room)".into_response()
+        Ok(()) => {
+            let mut body = String::from("ready");
+            if state.auth.is_open() {
+                body.push_str(" (OPEN: no authentication configured; anyone who can reach this address reads and changes every room)");
+            }
+            if let Some(corrupt) = corrupt {
+                body.push_str(&format!(" ({corrupt})"));
+            }
+            body.into_response()
         }
-        Ok(()) => "ready".into_response(),
-        Err(reason) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("not ready: {reason}"),
-        )
-            .into_response(),
+        Err(reason) => {
+            let mut body = format!("not ready: {reason}");
+            if let Some(corrupt) = corrupt {
+                body.push_str(&format!("; {corrupt}"));
+            }
+            (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
+        }
     }
 }
 

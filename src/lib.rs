@@ -24,7 +24,7 @@
 //! | services | [`service`] | applying a command as a principal ([`service::commands`]), who may do what ([`service::access`]), how much one client may take ([`service::admission`]) |
 //! | registry | [`hub`] | loaded rooms: load once on first join, snapshot, unload when idle, store probe |
 //! | room core | [`room`] | one room: doc + awareness, subscribers and fan-out through a [`room::Sink`], lifecycle, OKR projection cut per reader, the document's rules on Yjs updates, its limits, users' inboxes; no sockets |
-//! | persistence | [`store`] | the [`store::DocStore`] trait, the embedded redb store, the Redis store, the batching persister, export/import |
+//! | persistence | [`store`] | the [`store::DocStore`] trait, the embedded redb store, the Redis store, the integrity frame on every stored value, the batching persister, export/import |
 //! | wire formats | [`protocol`] | y-sync frames, the `/live` + REST JSON types and their schemas, close reasons |
 //! | domain | [`okr`] | an OKR set on its doc: schema, typed model, rules, lint, commands, events, the incremental projection, who reads what (`audience`), what a Yjs update may change (`guard`) (pure, no I/O) |
 //! | foundation | [`room_id`], [`identity`], [`metrics`], [`clock`] | room ids, user ids, Prometheus metrics, the wall clock |

@@ -60,6 +60,10 @@ pub struct Metrics {
     pub store_refused: Counter,
     /// Loaded rooms written back after the store came back empty.
     pub store_writebacks: Counter,
+    /// Room loads that found a stored value failing its integrity check.
+    pub store_corrupt: Counter,
+    /// Rooms refused now because their stored data failed its integrity check.
+    pub store_corrupt_rooms: Gauge,
     /// Seconds to load a room from the store.
     pub room_load_seconds: Histogram,
     /// Snapshots written (compactions).
@@ -195,6 +199,18 @@ impl Metrics {
                 "store_writebacks",
                 "Loaded rooms written back after the store came back empty",
                 Counter::default(),
+            ),
+            store_corrupt: add(
+                &mut r,
+                "store_corrupt",
+                "Room loads that found a stored value failing its integrity check (checksum), refused",
+                Counter::default(),
+            ),
+            store_corrupt_rooms: add(
+                &mut r,
+                "store_corrupt_rooms",
+                "Rooms refused now because their stored data failed its integrity check",
+                Gauge::default(),
             ),
             room_load_seconds: add(
                 &mut r,

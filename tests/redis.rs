@@ -473,3 +473,341 @@ async fn export_from_embedded_and_import_into_redis() {
     assert_eq!(c.read(|d| count(d, "k")), 11);
     server.shutdown().await.unwrap();
 }
+
+// ---------------------------------------------------------------------------------------
+// Integrity
+
+use okrhub::store::frame;
+
+/// A Yjs update setting `edits.k` to `text`.
+fn text_update(text: &str) -> Vec<u8> {
+    let doc = Doc::new();
+    let mut txn = doc.transact_mut();
+    txn.get_or_insert_map("edits").insert(&mut txn, "k", text);
+    txn.encode_update_v1()
+}
+
+/// `bytes` with the first byte of `needle` changed to `to` (it must occur once).
+fn flip(bytes: &[u8], needle: &[u8], to: u8) -> Vec<u8> {
+    let at: Vec<usize> = (0..=bytes.len() - needle.len())
+        .filter(|&i| &bytes[i..i + needle.len()] == needle)
+        .collect();
+    assert_eq!(at.len(), 1, "{needle:?} once in the value");
+    let mut out = bytes.to_vec();
+    out[at[0]] = to;
+    out
+}
+
+async fn hget(redis: &RedisServer, key: &str, field: &str) -> Vec<u8> {
+    let mut conn = redis.conn().await;
+    redis::cmd("HGET")
+        .arg(key)
+        .arg(field)
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+async fn hset(redis: &RedisServer, key: &str, field: &str, value: &[u8]) {
+    let mut conn = redis.conn().await;
+    redis::cmd("HSET")
+        .arg(key)
+        .arg(field)
+        .arg(value)
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
+}
+
+/// The stream's entries: (id, value of `u`).
+async fn xrange(redis: &RedisServer, key: &str) -> Vec<(String, Vec<u8>)> {
+    let mut conn = redis.conn().await;
+    let entries: Vec<(String, Vec<Vec<u8>>)> = redis::cmd("XRANGE")
+        .arg(key)
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    entries
+        .into_iter()
+        .map(|(id, mut f)| (id, f.pop().unwrap()))
+        .collect()
+}
+
+/// Replaces the stream by `entries` (a stream entry cannot be changed in place).
+async fn rewrite_stream(redis: &RedisServer, key: &str, entries: &[(String, Vec<u8>)]) {
+    let mut conn = redis.conn().await;
+    let mut pipe = redis::pipe();
+    pipe.atomic().cmd("DEL").arg(key).ignore();
+    for (id, value) in entries {
+        pipe.cmd("XADD")
+            .arg(key)
+            .arg(id)
+            .arg("u")
+            .arg(value.as_slice())
+            .ignore();
+    }
+    pipe.exec_async(&mut conn).await.unwrap();
+}
+
+async fn readyz_body(addr: std::net::SocketAddr) -> (u16, String) {
+    common::live::http(addr, "GET", "/readyz", None).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flipped_byte_in_redis_is_refused_and_reported_until_repaired() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (snap_bad, log_bad, good) = (room("rflip-snap"), room("rflip-log"), room("rflip-good"));
+    {
+        let server = start_server(dir.path(), use_redis(&redis)).await;
+        for (r, title) in [(&snap_bad, "Durable 1"), (&good, "Still fine")] {
+            let body = serde_json::json!({"type": "objective.create", "title": title});
+            let r =
+                common::live::post_command(server.local_addr(), r, Some("ann"), &body.to_string())
+                    .await;
+            assert_eq!(r.status, 200, "{:?}", r.body);
+        }
+        server.shutdown().await.unwrap();
+    }
+    // A snapshot (written at shutdown): one byte of the title changed.
+    let snap = snap_key(&RoomId::parse(&snap_bad).unwrap());
+    let original = hget(&redis, &snap, "doc").await;
+    hset(&redis, &snap, "doc", &flip(&original, b"Durable 1", b'X')).await;
+    // A log entry, written by the store itself, then changed in the stream.
+    let store = RedisStore::open(&redis.url()).unwrap();
+    let log_room = RoomId::parse(&log_bad).unwrap();
+    store
+        .append(&[LogEntry {
+            room: log_room.clone(),
+            seq: 1,
+            update: Bytes::from(text_update("Durable 1")),
+        }])
+        .await
+        .unwrap();
+    let mut entries = xrange(&redis, &log_key(&log_room)).await;
+    entries[0].1 = flip(&entries[0].1, b"Durable 1", b'X');
+    rewrite_stream(&redis, &log_key(&log_room), &entries).await;
+
+    // Rechecked on every join, so that the repair below is seen at once.
+    let server = start_server(dir.path(), |a| {
+        use_redis(&redis)(a);
+        a.corrupt_recheck = Duration::ZERO;
+    })
+    .await;
+    let addr = server.local_addr();
+    for r in [&snap_bad, &log_bad] {
+        let y = YClient::connect(&sync_url(&server, r)).await;
+        let closed = y.wait_closed().await;
+        assert_eq!(closed.code, Some(1011), "{r}: {closed:?}");
+        assert!(
+            closed.reason.contains("room could not be loaded"),
+            "{closed:?}"
+        );
+    }
+    let r = common::live::get_room(addr, &snap_bad).await;
+    assert_eq!(
+        (
+            r.status,
+            &r.body["error"]["code"],
+            &r.body["error"]["reason"]
+        ),
+        (
+            503,
+            &serde_json::json!("unavailable"),
+            &serde_json::json!("store_corrupt")
+        )
+    );
+    assert_eq!(metric(addr, "okrhub_store_corrupt_total").await, 3.0);
+    assert_eq!(metric(addr, "okrhub_store_corrupt_rooms").await, 2.0);
+    let (status, body) = readyz_body(addr).await;
+    assert_eq!(
+        status, 200,
+        "one node's corrupt rooms are every node's: {body}"
+    );
+    assert!(
+        body.contains("STORE CORRUPT: 2 rooms are refused"),
+        "{body}"
+    );
+    // The other room is served.
+    let r = common::live::get_room(addr, &good).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["okr"]["objectives"][0]["title"], "Still fine");
+    // Nothing was written over the damaged values.
+    assert_eq!(
+        hget(&redis, &snap, "doc").await,
+        flip(&original, b"Durable 1", b'X')
+    );
+
+    // An operator restores the snapshot: served again, no longer reported.
+    hset(&redis, &snap, "doc", &original).await;
+    let r = common::live::get_room(addr, &snap_bad).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["okr"]["objectives"][0]["title"], "Durable 1");
+    assert_eq!(metric(addr, "okrhub_store_corrupt_rooms").await, 1.0);
+    let (_, body) = readyz_body(addr).await;
+    assert!(body.contains("STORE CORRUPT: 1 room is refused"), "{body}");
+    server.shutdown().await.unwrap();
+}
+
+/// Values written before they carried checksums (format 1: no `okrhub:format`) are framed once
+/// when the hub first talks to Redis, and read as before; afterwards a bare value is corrupt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_format_1_redis_is_framed_once_then_bare_values_are_corrupt() {
+    let redis = RedisServer::start();
+    let (old, later) = (room("legacy-old"), room("legacy-later"));
+    let old_id = RoomId::parse(&old).unwrap();
+    // As the hub wrote them before: a bare snapshot, a bare log entry after it.
+    let client = Doc::new();
+    let first = {
+        let mut txn = client.transact_mut();
+        txn.get_or_insert_map("edits")
+            .insert(&mut txn, "a", "Legacy 1");
+        txn.encode_update_v1()
+    };
+    let second = {
+        let mut txn = client.transact_mut();
+        txn.get_or_insert_map("edits")
+            .insert(&mut txn, "b", "Legacy 2");
+        txn.encode_update_v1()
+    };
+    {
+        let mut conn = redis.conn().await;
+        redis::pipe()
+            .cmd("HSET")
+            .arg(snap_key(&old_id))
+            .arg("doc")
+            .arg(first.as_slice())
+            .arg("upto")
+            .arg(1)
+            .ignore()
+            .cmd("XADD")
+            .arg(log_key(&old_id))
+            .arg("2-0")
+            .arg("u")
+            .arg(second.as_slice())
+            .ignore()
+            .cmd("SADD")
+            .arg(okrhub::store::redis::ROOMS_KEY)
+            .arg(&old)
+            .ignore()
+            .exec_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    // The first call of a store migrates: load reads the values as they were.
+    let store = RedisStore::open(&redis.url()).unwrap();
+    let stored = store.load(&old_id).await.unwrap();
+    assert_eq!(stored.snapshot.as_deref(), Some(first.as_slice()));
+    assert_eq!(stored.updates, vec![second.clone()]);
+    let mut conn = redis.conn().await;
+    let format: String = redis::cmd("GET")
+        .arg(okrhub::store::redis::FORMAT_KEY)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(format, "2");
+    let doc = hget(&redis, &snap_key(&old_id), "doc").await;
+    assert_eq!(doc[0], frame::TAG, "the snapshot is framed");
+    assert_eq!(
+        &doc[frame::HEADER..],
+        first.as_slice(),
+        "around the same bytes"
+    );
+    let log = xrange(&redis, &log_key(&old_id)).await;
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].0, "2-0");
+    assert_eq!(log[0].1[0], frame::TAG, "the log entry is framed");
+    assert_eq!(&log[0].1[frame::HEADER..], second.as_slice());
+    // Once: a second store (another start) changes nothing.
+    drop(store);
+    RedisStore::open(&redis.url())
+        .unwrap()
+        .load(&old_id)
+        .await
+        .unwrap();
+    assert_eq!(hget(&redis, &snap_key(&old_id), "doc").await, doc);
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), use_redis(&redis)).await;
+    let y = YClient::synced(&sync_url(&server, &old)).await;
+    assert_eq!(y.read(|d| count(d, "")), 2, "both legacy values read");
+
+    // From now on, a bare value (as a format-1 hub would write it) is corrupt, not legacy.
+    let later_id = RoomId::parse(&later).unwrap();
+    hset(&redis, &snap_key(&later_id), "doc", &text_update("bare")).await;
+    hset(&redis, &snap_key(&later_id), "upto", b"1").await;
+    let z = YClient::connect(&sync_url(&server, &later)).await;
+    assert_eq!(z.wait_closed().await.code, Some(1011));
+    assert_eq!(
+        metric(server.local_addr(), "okrhub_store_corrupt_total").await,
+        1.0
+    );
+    server.shutdown().await.unwrap();
+}
+
+/// A Redis holding a newer okrhub's format is not used: every call fails, the hub is not
+/// ready and says why, rooms are not loaded — and nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_of_a_newer_format_is_refused() {
+    let redis = RedisServer::start();
+    let mut conn = redis.conn().await;
+    redis::cmd("SET")
+        .arg(okrhub::store::redis::FORMAT_KEY)
+        .arg("3")
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), use_redis(&redis)).await;
+    let addr = server.local_addr();
+    wait_ready(addr, 503).await;
+    let (_, body) = readyz_body(addr).await;
+    assert!(body.contains("format \"3\""), "{body}");
+    let y = YClient::connect(&sync_url(&server, &room("newer"))).await;
+    assert_eq!(y.wait_closed().await.code, Some(1011));
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(keys, vec![okrhub::store::redis::FORMAT_KEY.to_owned()]);
+    server.shutdown().await.unwrap();
+}
+
+/// Edits made after the Redis came back empty land in a store that has its format key again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarted_empty_gets_its_format_key_back() {
+    let mut redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), use_redis(&redis)).await;
+    let addr = server.local_addr();
+    let r = room("format-back");
+    let c = YClient::synced(&sync_url(&server, &r)).await;
+    edit(&c, "k1".into());
+    c.round_trip().await;
+    wait_metric(addr, "okrhub_store_appended_total", |v| v >= 1.0).await;
+    // (A first probe may have found this new Redis without its marker while the room was
+    // loading, and written it back already.)
+    let before = metric(addr, "okrhub_store_writebacks_total").await;
+    redis.restart_empty();
+    wait_metric(addr, "okrhub_store_writebacks_total", |v| v > before).await;
+    let mut conn = redis.conn().await;
+    let format: Option<String> = redis::cmd("GET")
+        .arg(okrhub::store::redis::FORMAT_KEY)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(format.as_deref(), Some("2"));
+    // A new hub on this Redis reads the written-back room.
+    server.shutdown().await.unwrap();
+    let server = start_server(dir.path(), use_redis(&redis)).await;
+    let d = YClient::synced(&sync_url(&server, &r)).await;
+    assert_eq!(d.read(edits_count), 1);
+    server.shutdown().await.unwrap();
+}
+
+fn edits_count(doc: &Doc) -> usize {
+    count(doc, "")
+}

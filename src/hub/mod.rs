@@ -18,6 +18,17 @@
 //! written, and only then is it taken out of the registry — joiners that arrive during that
 //! wait for it ([`Room::unloaded`]) and then load a fresh copy that includes everything.
 //!
+//! # Corrupt rooms
+//!
+//! A load that finds the room's stored data corrupt (a value failing its checksum:
+//! [`StoreError::Corrupt`]) is refused like any failed load — nothing is served — and the room
+//! is noted: logged at error with its seq, counted (`okrhub_store_corrupt_total`,
+//! `okrhub_store_corrupt_rooms`) and reported by [`Hub::corruption`] (in `/readyz`). For
+//! `corrupt_recheck` after that, joins of the room are refused at once without reading the
+//! store again, so whatever the traffic a corrupt room costs one store read per interval; the
+//! first join after it reads the store again, and a room an operator has repaired loads and is
+//! no longer reported.
+//!
 //! # Watching the store
 //!
 //! [`Hub::run_store_probe`] asks the store every second whether it is reachable and still holds
@@ -59,6 +70,8 @@ pub struct HubConfig {
     pub room_limits: RoomLimits,
     /// Messages a second each connection may send (None: no limit).
     pub message_rate: Option<RateLimit>,
+    /// How long a room found corrupt is refused without reading the store again.
+    pub corrupt_recheck: Duration,
 }
 
 /// A connection's message rate: a token bucket of `burst` messages refilled at `per_second`.
@@ -78,6 +91,7 @@ impl Default for HubConfig {
             max_message_size: 8 << 20,
             room_limits: RoomLimits::default(),
             message_rate: None,
+            corrupt_recheck: Duration::from_secs(30),
         }
     }
 }
@@ -120,6 +134,24 @@ impl From<JoinError> for CloseReason {
     }
 }
 
+impl JoinError {
+    /// Whether the room's stored data is corrupt (not a passing failure of the store).
+    pub fn is_corrupt(&self) -> bool {
+        match self {
+            JoinError::Load { source, .. } => source.is_corrupt(),
+            JoinError::Full { .. } => false,
+        }
+    }
+}
+
+/// A room whose stored data was found corrupt.
+struct Corrupt {
+    /// When the store was last read for it.
+    found: tokio::time::Instant,
+    seq: Option<u64>,
+    reason: String,
+}
+
 /// The registry of loaded rooms, whose connections' frames go to sinks of type `S`. Cheap to
 /// clone.
 pub struct Hub<S: Sink> {
@@ -142,6 +174,8 @@ struct HubInner<S: Sink> {
     config: HubConfig,
     /// Every user's mentions, fed by every room.
     inboxes: Arc<Inboxes<S>>,
+    /// Rooms whose stored data was found corrupt, until one loads again.
+    corrupt: Mutex<HashMap<RoomId, Corrupt>>,
 }
 
 impl<S: Sink> Hub<S> {
@@ -159,6 +193,7 @@ impl<S: Sink> Hub<S> {
                 metrics,
                 config,
                 inboxes: Arc::new(Inboxes::new(crate::clock::now_millis().max(0) as u64)),
+                corrupt: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -180,6 +215,66 @@ impl<S: Sink> Hub<S> {
     /// is failing or the persist buffer is filling up.
     pub fn readiness(&self) -> Result<(), String> {
         self.inner.persister.readiness()
+    }
+
+    /// What `/readyz` says beside ready or not when rooms are refused as corrupt. The rooms
+    /// are not named: `/readyz` answers anyone, and room ids name orgs and teams (the error
+    /// log names them, with the seq).
+    pub fn corruption(&self) -> Option<String> {
+        match self.corrupt().len() {
+            0 => None,
+            1 => Some(
+                "STORE CORRUPT: 1 room is refused: its stored data failed its integrity check \
+                 (the error log names it; okrhub_store_corrupt_rooms)"
+                    .into(),
+            ),
+            n => Some(format!(
+                "STORE CORRUPT: {n} rooms are refused: their stored data failed its integrity \
+                 check (the error log names them; okrhub_store_corrupt_rooms)"
+            )),
+        }
+    }
+
+    fn corrupt(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, Corrupt>> {
+        self.inner.corrupt.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The refusal of a room found corrupt less than `corrupt_recheck` ago.
+    fn still_corrupt(&self, id: &RoomId) -> Option<StoreError> {
+        let corrupt = self.corrupt();
+        let c = corrupt.get(id)?;
+        (c.found.elapsed() < self.inner.config.corrupt_recheck)
+            .then(|| StoreError::corrupt(id, c.seq, c.reason.clone()))
+    }
+
+    /// Notes a failed load: a corrupt room is logged, counted and remembered.
+    fn load_failed(&self, id: &RoomId, e: StoreError) -> StoreError {
+        if let StoreError::Corrupt { seq, reason, .. } = &e {
+            let m = &self.inner.metrics;
+            m.store_corrupt.inc();
+            let new = self
+                .corrupt()
+                .insert(
+                    id.clone(),
+                    Corrupt {
+                        found: tokio::time::Instant::now(),
+                        seq: *seq,
+                        reason: reason.clone(),
+                    },
+                )
+                .is_none();
+            if new {
+                m.store_corrupt_rooms.inc();
+            }
+            tracing::error!(
+                room = %id,
+                seq = ?seq,
+                %reason,
+                recheck_in_s = self.inner.config.corrupt_recheck.as_secs_f64(),
+                "stored data of the room failed its integrity check: the room is not served; restore it (see README, Durability)"
+            );
+        }
+        e
     }
 
     fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, Arc<Slot<S>>>> {
@@ -273,9 +368,17 @@ impl<S: Sink> Hub<S> {
     }
 
     async fn load(&self, id: &RoomId) -> Result<Arc<Room<S>>, StoreError> {
+        if let Some(refused) = self.still_corrupt(id) {
+            return Err(refused);
+        }
         let started = Instant::now();
-        let stored = self.inner.store.load(id).await?;
-        let doc = crate::store::doc_from_stored(id, &stored)?;
+        let stored = (self.inner.store.load(id).await).map_err(|e| self.load_failed(id, e))?;
+        let doc =
+            crate::store::doc_from_stored(id, &stored).map_err(|e| self.load_failed(id, e))?;
+        if self.corrupt().remove(id).is_some() {
+            self.inner.metrics.store_corrupt_rooms.dec();
+            tracing::warn!(room = %id, "the room's stored data passes its integrity check again: served");
+        }
         // A log after the snapshot means a snapshot is due (compacted_seq 0 < last_seq).
         let compacted_seq = if stored.updates.is_empty() {
             stored.last_seq
@@ -543,5 +646,110 @@ mod tests {
         room.leave(joined);
         hub.try_unload(&room).await;
         assert!(hub.loaded().is_empty());
+    }
+
+    /// The embedded store, counting loads.
+    struct Counting {
+        inner: EmbeddedStore,
+        loads: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl DocStore for Counting {
+        fn name(&self) -> &'static str {
+            "counting"
+        }
+        async fn load(&self, room: &RoomId) -> Result<crate::store::StoredDoc, StoreError> {
+            self.loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.inner.load(room).await
+        }
+        async fn append(&self, batch: &[crate::store::LogEntry]) -> Result<(), StoreError> {
+            self.inner.append(batch).await
+        }
+        async fn compact(&self, r: &RoomId, s: &[u8], upto: u64) -> Result<(), StoreError> {
+            self.inner.compact(r, s, upto).await
+        }
+        async fn rooms(&self) -> Result<Vec<RoomId>, StoreError> {
+            self.inner.rooms().await
+        }
+    }
+
+    use crate::store::embedded::EmbeddedStore;
+    use crate::store::frame::{self, Kind};
+
+    /// A corrupt room is refused without reading the store again for `corrupt_recheck`, then
+    /// read again: still corrupt, refused and counted again; repaired, served and no longer
+    /// reported. The other rooms load all along.
+    #[tokio::test(start_paused = true)]
+    async fn a_corrupt_room_is_refused_and_reread_once_per_recheck_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let embedded = EmbeddedStore::open(dir.path()).unwrap();
+        let bad = RoomId::parse("t.corrupt.q1").unwrap();
+        let good = RoomId::parse("t.fine.q1").unwrap();
+        let update = {
+            let doc = yrs::Doc::new();
+            let mut txn = doc.transact_mut();
+            txn.get_or_insert_text("title").push(&mut txn, "Durable 1");
+            txn.encode_update_v1()
+        };
+        let mut flipped = frame::seal(Kind::Log, bad.as_str(), 1, &update);
+        *flipped.last_mut().unwrap() ^= 0x01;
+        embedded.put_raw_log(&bad, 1, &flipped);
+        let store = Arc::new(Counting {
+            inner: embedded.clone(),
+            loads: Default::default(),
+        });
+        let loads = || store.loads.load(std::sync::atomic::Ordering::SeqCst);
+        let metrics = Arc::new(Metrics::new());
+        let persister = Persister::start(
+            store.clone(),
+            metrics.clone(),
+            Duration::from_millis(5),
+            &tokio_util::task::TaskTracker::new(),
+        );
+        let recheck = Duration::from_secs(30);
+        let config = HubConfig {
+            corrupt_recheck: recheck,
+            ..HubConfig::default()
+        };
+        let hub: Hub<Queue> = Hub::new(store.clone(), persister, metrics.clone(), config);
+
+        assert!(hub.corruption().is_none());
+        let refused = |r: Result<Arc<Room<Queue>>, JoinError>| match r {
+            Err(e) => e,
+            Ok(_) => panic!("a corrupt room was served"),
+        };
+        let err = refused(hub.get_or_load(&bad).await);
+        assert!(err.is_corrupt(), "{err}");
+        assert!(err.to_string().contains("at seq 1"), "{err}");
+        assert_eq!((loads(), metrics.store_corrupt.get()), (1, 1));
+        assert_eq!(metrics.store_corrupt_rooms.get(), 1);
+        let said = hub.corruption().expect("reported");
+        assert!(
+            said.contains("1 room is refused") && !said.contains("t.corrupt"),
+            "{said}"
+        );
+
+        // Within the interval: refused at once, the store is not read.
+        for _ in 0..5 {
+            assert!(refused(hub.get_or_load(&bad).await).is_corrupt());
+        }
+        assert_eq!((loads(), metrics.store_corrupt.get()), (1, 1));
+        hub.get_or_load(&good).await.expect("another room loads");
+        assert_eq!(loads(), 2);
+
+        // After it: read again, still corrupt.
+        tokio::time::advance(recheck).await;
+        assert!(refused(hub.get_or_load(&bad).await).is_corrupt());
+        assert_eq!((loads(), metrics.store_corrupt.get()), (3, 2));
+        assert_eq!(metrics.store_corrupt_rooms.get(), 1);
+
+        // Repaired (the value restored): the next read after the interval serves it.
+        embedded.put_raw_log(&bad, 1, &frame::seal(Kind::Log, bad.as_str(), 1, &update));
+        tokio::time::advance(recheck).await;
+        let room = hub.get_or_load(&bad).await.expect("repaired room loads");
+        assert_eq!(title(&room), "Durable 1");
+        assert_eq!(metrics.store_corrupt_rooms.get(), 0);
+        assert!(hub.corruption().is_none());
     }
 }

@@ -98,7 +98,8 @@ pub struct ErrorBody {
     pub message: String,
     pub field: Option<String>,
     /// A finer, stable reason for `unauthenticated` and `forbidden` (`expired`,
-    /// `bad_signature`, `missing_token`, `other_org`, `origin`, `role`, …).
+    /// `bad_signature`, `missing_token`, `other_org`, `origin`, `role`, …) and for `unavailable`
+    /// (`store_corrupt`: the room's stored data failed its integrity check).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -127,7 +128,8 @@ pub enum ProtocolErrorCode {
     /// someone else, a foreign `Origin` (`reason` says which).
     Forbidden,
     /// The store cannot take more writes right now (or the room could not be loaded, or is
-    /// closing); retry later.
+    /// closing); retry later. With `reason: store_corrupt` the room's stored data failed its
+    /// integrity check: it is not served until it is restored.
     Unavailable,
     /// Over a limit of how much one client may ask for at once (connections of one user,
     /// new rooms a minute): `reason` says which; retry later.

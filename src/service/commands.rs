@@ -30,6 +30,9 @@ pub struct Accepted {
     pub created_id: Option<String>,
 }
 
+/// The error `reason` of a room refused because its stored data is corrupt.
+pub const STORE_CORRUPT: &str = "store_corrupt";
+
 /// Why a command was not applied (or not confirmed).
 #[derive(Debug, thiserror::Error)]
 pub enum CommandFailed {
@@ -51,6 +54,10 @@ pub enum CommandFailed {
     /// The room's document is at its size limit; nothing changed.
     #[error("the room's document is at its size limit ({0} bytes); nothing changed")]
     DocTooLarge(usize),
+    /// The room's stored data failed its integrity check: it is not served (`reason`
+    /// `store_corrupt`).
+    #[error("the room could not be loaded: its stored data failed its integrity check, and it is not served until it is restored")]
+    Corrupt,
     /// Applied, but the store did not confirm the write.
     #[error("the change was applied but could not be confirmed durable; retry later")]
     NotDurable,
@@ -64,6 +71,9 @@ impl From<CommandFailed> for ErrorBody {
             CommandFailed::Forbidden => ErrorBody::protocol(ProtocolErrorCode::Forbidden, message),
             CommandFailed::DocTooLarge(_) => {
                 ErrorBody::protocol(ProtocolErrorCode::DocTooLarge, message)
+            }
+            CommandFailed::Corrupt => {
+                ErrorBody::protocol(ProtocolErrorCode::Unavailable, message).because(STORE_CORRUPT)
             }
             CommandFailed::Closing
             | CommandFailed::StoreBehind(_)
@@ -89,7 +99,11 @@ pub async fn apply<S: Sink>(
     let (room, seq, applied) = loop {
         let room = hub.get_or_load(id).await.map_err(|e| {
             tracing::error!(error = %e, "room could not be loaded");
-            CommandFailed::LoadFailed
+            if e.is_corrupt() {
+                CommandFailed::Corrupt
+            } else {
+                CommandFailed::LoadFailed
+            }
         })?;
         match room.command(command, &principal.user) {
             Ok((seq, applied)) => break (room, seq, applied),

@@ -10,6 +10,10 @@
 //! applying the snapshot and then every log entry after it always yields the document, even if
 //! a log entry the snapshot already covers is appended late or replayed twice.
 //!
+//! Every stored value carries an integrity frame ([`frame`]: a CRC-32C bound to its room and
+//! seq), verified by each store's `load`: a value that fails is [`StoreError::Corrupt`] and is
+//! never returned as data. What the hub does with a corrupt room is in `hub`.
+//!
 //! Implementations: [`embedded::EmbeddedStore`] (redb, the default) and
 //! [`redis::RedisStore`] (production). [`open`] picks one from the configuration; [`transfer`]
 //! moves rooms between them (`okrhub export` / `import`).
@@ -21,6 +25,7 @@
 //! numbers are per node" in `docs/DECISIONS.md`).
 
 pub mod embedded;
+pub mod frame;
 pub mod persister;
 pub mod redis;
 pub mod transfer;
@@ -80,8 +85,20 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    #[error("stored data for room {room} is corrupt: {reason}")]
-    Corrupt { room: String, reason: String },
+    /// What the store holds for `room` failed its integrity check (a checksum mismatch, a
+    /// value without its frame) or cannot be read as a room: the room must not be served.
+    #[error("stored data of room {room} is corrupt{}: {reason}", at_seq(.seq))]
+    Corrupt {
+        room: String,
+        /// The sequence number of the bad value (a log entry's seq, a snapshot's `upto`), when
+        /// one value is to blame.
+        seq: Option<u64>,
+        reason: String,
+    },
+    /// The store cannot be used as it is (an empty or foreign data file, a data directory with
+    /// other content, a newer format): refused when it is opened, and left untouched.
+    #[error("{0}")]
+    Refused(String),
     #[error("store task failed: {0}")]
     Task(String),
 }
@@ -129,7 +146,25 @@ pub enum Probe {
     Reset,
 }
 
+fn at_seq(seq: &Option<u64>) -> String {
+    seq.map(|s| format!(" at seq {s}")).unwrap_or_default()
+}
+
 impl StoreError {
+    /// Stored data of `room` that failed its integrity check.
+    pub fn corrupt(room: &RoomId, seq: Option<u64>, reason: impl Into<String>) -> Self {
+        StoreError::Corrupt {
+            room: room.to_string(),
+            seq,
+            reason: reason.into(),
+        }
+    }
+
+    /// Whether this is [`StoreError::Corrupt`]: the room's stored data must not be served.
+    pub fn is_corrupt(&self) -> bool {
+        matches!(self, StoreError::Corrupt { .. })
+    }
+
     /// A backend failure: what was being done, and the backend's own error.
     pub fn backend(
         context: impl Into<String>,
@@ -157,14 +192,21 @@ pub struct StoreConfig {
     pub kind: StoreKind,
     pub data_dir: PathBuf,
     pub redis_url: String,
+    /// Create a new embedded store even where one is not expected: in a data directory that
+    /// holds other files, or over a zero-length data file (`--init-store`).
+    pub init: bool,
 }
 
-/// Opens the configured store. The embedded store fails here if its file cannot be opened;
-/// the Redis store only fails on a malformed URL — an unreachable Redis is a runtime condition
-/// (not ready, retried), not a startup error.
+/// Opens the configured store. The embedded store fails here if its file cannot be opened or
+/// is not a store (see [`embedded::EmbeddedStore::open_with`]); the Redis store only fails on a
+/// malformed URL — an unreachable Redis is a runtime condition (not ready, retried), not a
+/// startup error.
 pub async fn open(config: &StoreConfig) -> Result<Arc<dyn DocStore>, StoreError> {
     Ok(match config.kind {
-        StoreKind::Embedded => Arc::new(embedded::EmbeddedStore::open(&config.data_dir)?),
+        StoreKind::Embedded => Arc::new(embedded::EmbeddedStore::open_with(
+            &config.data_dir,
+            embedded::Init::from_flag(config.init),
+        )?),
         StoreKind::Redis => Arc::new(redis::RedisStore::open(&config.redis_url)?),
     })
 }
@@ -178,18 +220,18 @@ pub fn parse_stored_rooms(
         .map(|n| {
             RoomId::parse(&n).map_err(|e| StoreError::Corrupt {
                 reason: format!("stored room id is invalid: {e}"),
+                seq: None,
                 room: n,
             })
         })
         .collect()
 }
 
-/// Rebuilds a room's document from what the store holds: the snapshot, then the log.
+/// Rebuilds a room's document from what the store holds: the snapshot, then the log. (The
+/// store has verified each value's checksum already; a value that passes and still does not
+/// apply is reported as corrupt too.)
 pub fn doc_from_stored(room: &RoomId, stored: &StoredDoc) -> Result<Doc, StoreError> {
-    let corrupt = |reason: String| StoreError::Corrupt {
-        room: room.to_string(),
-        reason,
-    };
+    let corrupt = |reason: String| StoreError::corrupt(room, None, reason);
     let doc = Doc::new();
     {
         let mut txn = doc.transact_mut();

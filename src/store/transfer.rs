@@ -37,6 +37,15 @@ pub enum TransferError {
     BadSnapshot { path: PathBuf, reason: String },
     #[error("{path}: file name is not a room id: {reason}")]
     BadName { path: PathBuf, reason: String },
+    /// Some rooms' stored data failed its integrity check: they were not exported (the others
+    /// were).
+    #[error("exported {exported} rooms to {}, but refused {} whose stored data is corrupt: {}", out.display(), corrupt.len(), corrupt.join("; "))]
+    Corrupt {
+        exported: usize,
+        out: PathBuf,
+        /// Each refused room's error.
+        corrupt: Vec<String>,
+    },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TransferError + '_ {
@@ -67,22 +76,47 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), TransferError> {
     std::fs::rename(&tmp, path).map_err(io(path))
 }
 
-/// Writes every room of `store` into `out`. Returns the rooms written, sorted.
+/// Writes every room of `store` into `out`. Returns the rooms written, sorted. A room whose
+/// stored data is corrupt (it fails its checksum) is not written; the others are, and the
+/// export then fails with [`TransferError::Corrupt`] naming it — so that what can be saved of a
+/// damaged store is.
 pub async fn export(store: &dyn DocStore, out: &Path) -> Result<Vec<RoomId>, TransferError> {
     std::fs::create_dir_all(out).map_err(io(out))?;
     let mut rooms = store.rooms().await?;
     rooms.sort();
-    for room in &rooms {
-        let stored = store.load(room).await?;
-        let doc = doc_from_stored(room, &stored)?;
+    let mut exported = Vec::with_capacity(rooms.len());
+    let mut corrupt = Vec::new();
+    for room in rooms {
+        let loaded = match store.load(&room).await {
+            Ok(stored) => doc_from_stored(&room, &stored).map(|doc| (stored, doc)),
+            Err(e) => Err(e),
+        };
+        let (stored, doc) = match loaded {
+            Ok(loaded) => loaded,
+            Err(e) if e.is_corrupt() => {
+                tracing::error!(%room, error = %e, "not exported: its stored data is corrupt");
+                corrupt.push(e.to_string());
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let room = &room;
         write_file(&out.join(format!("{room}.{YDOC_EXT}")), &encode_full(&doc))?;
         if let Some(json) = typed_json(&doc) {
             let text = serde_json::to_vec_pretty(&json).unwrap_or_default();
             write_file(&out.join(format!("{room}.json")), &text)?;
         }
         tracing::info!(%room, last_seq = stored.last_seq, "exported");
+        exported.push(room.clone());
     }
-    Ok(rooms)
+    if !corrupt.is_empty() {
+        return Err(TransferError::Corrupt {
+            exported: exported.len(),
+            out: out.to_owned(),
+            corrupt,
+        });
+    }
+    Ok(exported)
 }
 
 /// Reads every `ROOM.ydoc` of `from` into `store`, merged with what the store holds. Returns
@@ -209,5 +243,44 @@ mod tests {
             Err(TransferError::BadName { .. })
         ));
         assert!(store.rooms().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn export_saves_the_rooms_that_pass_and_names_the_corrupt_ones() {
+        let (dir, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let (good, bad) = (
+            RoomId::parse("acme.good.q3").unwrap(),
+            RoomId::parse("acme.bad.q3").unwrap(),
+        );
+        let client = Doc::new();
+        store
+            .compact(&good, &text_update(&client, "fine"), 0)
+            .await
+            .unwrap();
+        let mut framed = crate::store::frame::seal(
+            crate::store::frame::Kind::Log,
+            bad.as_str(),
+            1,
+            &text_update(&Doc::new(), "Durable 1"),
+        );
+        *framed.last_mut().unwrap() ^= 0x20;
+        store.put_raw_log(&bad, 1, &framed);
+
+        let err = export(&store, out.path()).await.unwrap_err();
+        let said = err.to_string();
+        assert!(
+            matches!(err, TransferError::Corrupt { exported: 1, .. }),
+            "{said}"
+        );
+        assert!(
+            said.contains("acme.bad.q3") && said.contains("at seq 1"),
+            "{said}"
+        );
+        assert!(out.path().join("acme.good.q3.ydoc").exists());
+        assert!(
+            !out.path().join("acme.bad.q3.ydoc").exists(),
+            "never written"
+        );
     }
 }
