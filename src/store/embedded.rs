@@ -61,8 +61,9 @@ const INIT_FILE: &str = "okrhub.redb.init";
 /// redb's page cache (reads and the write buffer). redb's default is 1 GiB, and it keeps the
 /// pages it writes: a server typing into fresh rooms grew by ~2.6 MB of cached pages a round,
 /// round after round (`load-tests/soak.sh`, heaptrack: `PagedCachedFile::write`). Bounded, the
-/// cache fills once and stays; the OS page cache still holds the file.
-const CACHE_BYTES: usize = 16 << 20;
+/// cache fills in the first round and RSS stays flat after it (`load-tests/RESULTS.md`); reads
+/// past it come from the OS page cache, which holds the file anyway.
+const CACHE_BYTES: usize = 4 << 20;
 
 /// When [`EmbeddedStore::open_with`] may create a new store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
