@@ -17,6 +17,13 @@ pub struct CloseLabels {
     pub reason: &'static str,
 }
 
+/// Labels of [`Metrics::decode_refusals`]: which rule of the decode guard refused the bytes
+/// (`count`, `truncated`, `depth`, `invalid`; see `protocol::bound::Refusal::rule`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecodeLabels {
+    pub rule: &'static str,
+}
+
 /// Every metric the hub exports. Fields are cheap atomics; clone-free access through an `Arc`.
 pub struct Metrics {
     registry: Registry,
@@ -57,6 +64,8 @@ pub struct Metrics {
     /// Requests and upgrades refused before any state was sent: no or a bad token, no access
     /// to the room, a foreign Origin.
     pub auth_refusals: Counter,
+    /// Frames and updates the decode guard refused before yrs read them, by rule.
+    pub decode_refusals: Family<DecodeLabels, Counter>,
 }
 
 impl Metrics {
@@ -184,6 +193,12 @@ impl Metrics {
                 "Requests refused before any state was sent (token, access, origin)",
                 Counter::default(),
             ),
+            decode_refusals: add(
+                &mut r,
+                "decode_refusals",
+                "Frames and updates refused before decoding: a count beyond its bytes, truncated, nested too deep, invalid",
+                Family::default(),
+            ),
             registry: r,
         }
     }
@@ -194,6 +209,11 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
         out
+    }
+
+    /// Counts a refusal of the decode guard.
+    pub fn count_decode_refusal(&self, rule: &'static str) {
+        self.decode_refusals.get_or_create(&DecodeLabels { rule }).inc();
     }
 
     /// Counts a server-side close.

@@ -37,6 +37,7 @@ use crate::metrics::Metrics;
 use crate::okr::audience::Reader;
 use crate::protocol::CloseReason;
 use crate::room::inbox::Inboxes;
+use crate::protocol::bound::Limits;
 use crate::room::{Client, PeerId, Room, RoomClosing, Sink};
 use crate::room_id::RoomId;
 use crate::store::persister::Persister;
@@ -55,6 +56,8 @@ pub struct HubConfig {
     pub sweep_interval: Duration,
     /// Largest WebSocket message accepted from a client, in bytes.
     pub max_message_size: usize,
+    /// What the decode guard allows in a client's frame (nesting depth).
+    pub decode_limits: Limits,
 }
 
 impl Default for HubConfig {
@@ -65,6 +68,7 @@ impl Default for HubConfig {
             compact_after: 1000,
             sweep_interval: Duration::from_secs(1),
             max_message_size: 8 << 20,
+            decode_limits: Limits::default(),
         }
     }
 }
@@ -245,7 +249,8 @@ impl<S: Sink> Hub<S> {
             self.inner.persister.clone(),
             self.inner.metrics.clone(),
         )
-        .with_inboxes(self.inner.inboxes.clone());
+        .with_inboxes(self.inner.inboxes.clone())
+        .with_decode_limits(self.inner.config.decode_limits);
         let elapsed = started.elapsed();
         self.inner
             .metrics

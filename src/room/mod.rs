@@ -58,6 +58,7 @@ use yrs::{Doc, StateVector, Transact, Update};
 use crate::identity::{Role, UserId};
 use crate::metrics::Metrics;
 use crate::okr::{self, Touched};
+use crate::protocol::bound::Limits;
 use crate::protocol::{self, CloseReason};
 use crate::room_id::RoomId;
 use crate::store::persister::{Persister, StoreUnavailable};
@@ -124,6 +125,8 @@ struct Ctx<S: Sink> {
     team_room: bool,
     persister: Persister,
     metrics: Arc<Metrics>,
+    /// What the decode guard allows in a client's frame.
+    limits: Limits,
 }
 
 /// A loaded room, generic over where its frames go ([`Sink`]). Shared by its connections and
@@ -177,6 +180,7 @@ impl<S: Sink> Room<S> {
                 id,
                 persister,
                 metrics,
+                limits: Limits::default(),
             },
             state: Mutex::new(RoomState {
                 doc: DocState::new(doc),
@@ -192,6 +196,12 @@ impl<S: Sink> Room<S> {
     /// Sends the mentions made in this room to `inboxes`.
     pub fn with_inboxes(mut self, inboxes: Arc<inbox::Inboxes<S>>) -> Self {
         self.ctx.inboxes = Some(inboxes);
+        self
+    }
+
+    /// Decodes its clients' frames under `limits` (by default [`Limits::default`]).
+    pub fn with_decode_limits(mut self, limits: Limits) -> Self {
+        self.ctx.limits = limits;
         self
     }
 
@@ -237,8 +247,8 @@ impl<S: Sink> Room<S> {
     /// Handles one binary frame from `peer`. An error is the reason to close that connection;
     /// the room itself is never left half-changed by a bad frame.
     pub fn receive(&self, peer: PeerId, frame: Bytes) -> Result<(), CloseReason> {
-        let actions = decode_actions(&frame)?;
         let ctx = &self.ctx;
+        let actions = decode_actions(&frame, &ctx.limits, &ctx.metrics)?;
         let mut st = self.lock();
         if !st.peers.contains(peer) {
             // Already cut off (slow consumer); its frames no longer count.
@@ -359,9 +369,16 @@ impl<S: Sink> Room<S> {
         update: Bytes,
         by: Option<&UserId>,
     ) -> Result<(), RemoteError> {
-        let decoded =
-            Update::decode_v1(&update).map_err(|e| RemoteError::Malformed(e.to_string()))?;
         let ctx = &self.ctx;
+        // Guarded like a client's frame, under the limits of the store (which holds this
+        // update already and would load it so): a node that refused what the log holds
+        // would drift from the others.
+        let decoded = protocol::decode_update(&update, &Limits::STORED).map_err(|e| {
+            if let protocol::FrameError::Refused(r) = &e {
+                ctx.metrics.count_decode_refusal(r.rule());
+            }
+            RemoteError::Malformed(e.to_string())
+        })?;
         let mut st = self.lock();
         if let Err(e) = st.doc.apply(decoded) {
             if matches!(e, ApplyError::Panicked) {
@@ -593,8 +610,18 @@ enum Action {
 }
 
 /// Decodes a client's frame into actions: the costly, failure-prone part, done outside the lock.
-fn decode_actions(frame: &Bytes) -> Result<Vec<Action>, CloseReason> {
-    let messages = protocol::decode_frame(frame).map_err(CloseReason::malformed)?;
+/// The decode guard walks the whole frame, its updates included, before yrs reads any of it.
+fn decode_actions(
+    frame: &Bytes,
+    limits: &Limits,
+    metrics: &Metrics,
+) -> Result<Vec<Action>, CloseReason> {
+    let messages = protocol::decode_frame_within(frame, limits).map_err(|e| {
+        if let protocol::FrameError::Refused(r) = &e {
+            metrics.count_decode_refusal(r.rule());
+        }
+        CloseReason::malformed(e)
+    })?;
     let single = messages.len() == 1;
     let mut actions = Vec::with_capacity(messages.len());
     for message in messages {
@@ -605,6 +632,7 @@ fn decode_actions(frame: &Bytes) -> Result<Vec<Action>, CloseReason> {
                 if protocol::is_empty_update(&raw) {
                     continue;
                 }
+                // Checked by the guard with the rest of the frame.
                 let update = Update::decode_v1(&raw).map_err(CloseReason::malformed)?;
                 // Relay the client's own frame when it is exactly one update message.
                 let relay = (single && frame.get(1) == Some(&2)).then(|| frame.clone());

@@ -30,9 +30,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use yrs::updates::decoder::Decode;
-use yrs::{Doc, Transact, Update};
+use yrs::{Doc, Transact};
 
+use crate::protocol::{self, bound::Limits};
 use crate::room_id::RoomId;
 
 /// One update of a room's log.
@@ -188,7 +188,9 @@ pub fn doc_from_stored(room: &RoomId, stored: &StoredDoc) -> Result<Doc, StoreEr
     {
         let mut txn = doc.transact_mut();
         for bytes in stored.snapshot.iter().chain(stored.updates.iter()) {
-            let update = Update::decode_v1(bytes).map_err(|e| corrupt(e.to_string()))?;
+            // Guarded too: a store shared with others is input like any other.
+            let update = protocol::decode_update(bytes, &Limits::STORED)
+                .map_err(|e| corrupt(e.to_string()))?;
             txn.apply_update(update)
                 .map_err(|e| corrupt(e.to_string()))?;
         }
