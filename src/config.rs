@@ -213,7 +213,7 @@ pub struct ServeArgs {
     pub max_message_size: usize,
 
     /// Deepest nesting of Yjs Any values (arrays and maps) a `/sync` frame may carry; deeper
-    /// closes the connection (1002). At most 1024.
+    /// closes the connection (1002). At most 256.
     #[arg(long, env = "OKRHUB_MAX_NESTING", default_value_t = Limits::DEFAULT_MAX_DEPTH, value_parser = parse_nesting)]
     pub max_nesting: usize,
 
@@ -382,7 +382,7 @@ mod tests {
         assert_eq!(a.hub_config().decode_limits.max_depth, 16);
         let default = ServeArgs::for_data_dir("/tmp/x");
         assert_eq!(default.max_nesting, Limits::DEFAULT_MAX_DEPTH);
-        for bad in ["0", "1025", "-1", "deep"] {
+        for bad in ["0", "257", "-1", "deep"] {
             assert!(
                 Cli::try_parse_from(["okrhub", "--max-nesting", bad]).is_err(),
                 "{bad}"

@@ -213,7 +213,9 @@ impl Metrics {
 
     /// Counts a refusal of the decode guard.
     pub fn count_decode_refusal(&self, rule: &'static str) {
-        self.decode_refusals.get_or_create(&DecodeLabels { rule }).inc();
+        self.decode_refusals
+            .get_or_create(&DecodeLabels { rule })
+            .inc();
     }
 
     /// Counts a server-side close.

@@ -44,9 +44,11 @@ impl Limits {
     /// parses (embeds, formats, awareness states).
     pub const DEFAULT_MAX_DEPTH: usize = 128;
     /// The highest nesting bound that may be configured. yrs decodes, encodes and drops Any
-    /// recursively; at this depth that stays far below a 2 MiB thread stack even in a debug
-    /// build (`tests/decode_bounds.rs` decodes, encodes and drops it on such a stack).
-    pub const MAX_DEPTH_CEILING: usize = 1024;
+    /// recursively: on a 2 MiB stack (a tokio worker's) it overflows past ~6,150 levels in a
+    /// release build and ~976 in a debug one; 256 keeps a fourfold margin in the worst of
+    /// them (`tests/decode_bounds.rs` decodes, applies, encodes, reads and drops it on such a
+    /// stack).
+    pub const MAX_DEPTH_CEILING: usize = 256;
 
     /// The limits for bytes the server wrote itself (its store, an export being imported):
     /// everything in them passed the guard when it arrived, under whatever nesting bound was
@@ -565,7 +567,17 @@ mod tests {
     fn signed_var_ints_agree_with_yrs() {
         use yrs::encoding::read::{Cursor, Read};
         use yrs::encoding::write::Write;
-        for v in [0i64, 1, -1, 63, -64, 1 << 31, -(1 << 40), i64::MAX, i64::MIN + 1] {
+        for v in [
+            0i64,
+            1,
+            -1,
+            63,
+            -64,
+            1 << 31,
+            -(1 << 40),
+            i64::MAX,
+            i64::MIN + 1,
+        ] {
             let mut buf = Vec::new();
             buf.write_var(v);
             let ours = Reader::new(&buf).var_i64("x").unwrap();
@@ -578,7 +590,11 @@ mod tests {
     #[test]
     fn utf16_length_counts_like_yrs() {
         for s in ["", "abc", "é", "日本語", "👍🏽 ok", "a\u{10FFFF}"] {
-            assert_eq!(utf16_len(s.as_bytes()), s.encode_utf16().count() as u64, "{s}");
+            assert_eq!(
+                utf16_len(s.as_bytes()),
+                s.encode_utf16().count() as u64,
+                "{s}"
+            );
         }
     }
 }

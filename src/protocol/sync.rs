@@ -11,9 +11,9 @@
 use bytes::Bytes;
 use yrs::encoding::read::Error as ReadError;
 use yrs::sync::{Message, SyncMessage};
-use yrs::Update;
 use yrs::updates::decoder::{Decode, DecoderV1};
 use yrs::updates::encoder::Encode;
+use yrs::Update;
 
 use super::bound::{self, Limits, Refusal};
 

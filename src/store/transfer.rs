@@ -102,8 +102,8 @@ pub async fn import(store: &dyn DocStore, from: &Path) -> Result<Vec<RoomId>, Tr
             path: path.clone(),
             reason,
         };
-        let update = protocol::decode_update(&bytes, &Limits::STORED)
-            .map_err(|e| bad(e.to_string()))?;
+        let update =
+            protocol::decode_update(&bytes, &Limits::STORED).map_err(|e| bad(e.to_string()))?;
         let stored = store.load(&room).await?;
         let doc = doc_from_stored(&room, &stored)?;
         doc.transact_mut()
