@@ -289,10 +289,18 @@ fn text_of(doc: &Doc) -> String {
 
 /// Over a real server: each hostile frame closes its connection with 1002 and costs the
 /// server what a connection costs; another client in the room keeps syncing throughout.
-#[tokio::test]
-async fn over_a_real_server_they_close_with_1002_and_the_room_goes_on() {
-    use common::*;
+#[test]
+fn over_a_real_server_they_close_with_1002_and_the_room_goes_on() {
     let _s = serial();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(over_a_real_server());
+}
+
+async fn over_a_real_server() {
+    use common::*;
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(dir.path(), |_| {}).await;
     let url = sync_url(&server, &room("hostile"));
@@ -345,6 +353,58 @@ async fn over_a_real_server_they_close_with_1002_and_the_room_goes_on() {
     server.shutdown().await.unwrap();
 }
 
+/// What `Y.mergeUpdates` and yrs's `merge_updates_v1` make of many small edits — one block
+/// per edit, thousands in a row — is legitimate, and yrs squashes such a run quadratically
+/// when it applies it in one transaction. The room applies it in cuts
+/// (`bound::split_v1`): linear, and the same doc.
+#[test]
+fn a_long_run_of_small_edits_costs_the_room_linear_memory() {
+    let _s = serial();
+    let writer = Doc::with_client_id(77);
+    let mut edits = Vec::new();
+    for i in 0..2500i64 {
+        let mut txn = writer.transact_mut();
+        txn.get_or_insert_array("list").push_back(&mut txn, i);
+        edits.push(txn.encode_update_v1());
+    }
+    let merged = yrs::merge_updates_v1(edits.iter().map(|u| u.as_slice())).unwrap();
+    let (whole, applied_whole) = allocated_by(|| {
+        let doc = Doc::new();
+        doc.transact_mut()
+            .apply_update(Update::decode_v1(&merged).unwrap())
+            .unwrap();
+        doc
+    });
+
+    let t = test_room();
+    let _guard = t.rt.enter();
+    let peer = t
+        .room
+        .join(
+            &Client::anonymous(),
+            Arc::new(Outbox::new(64, Opcode::Binary)),
+        )
+        .unwrap();
+    let frame = bytes::Bytes::from(message(&[0, 2], &merged));
+    let (result, by_room) = allocated_by(|| t.room.receive(peer, frame));
+    result.unwrap();
+    println!(
+        "{} bytes: {applied_whole} allocated applying it whole, {by_room} by the room",
+        merged.len()
+    );
+    assert!(
+        by_room < 256 * merged.len(),
+        "{by_room} bytes allocated for a {}-byte update",
+        merged.len()
+    );
+    assert!(applied_whole > 10 * by_room, "{applied_whole} vs {by_room}");
+    let sv = StateVector::default();
+    assert_eq!(
+        t.room.read(|d| d.transact().encode_state_as_update_v1(&sv)),
+        whole.transact().encode_state_as_update_v1(&sv)
+    );
+}
+
 /// An update writing `depth` arrays nested in each other into the map `m`.
 fn nested_update(depth: usize) -> Vec<u8> {
     let mut value = Any::from(1.0);
@@ -393,8 +453,9 @@ fn nesting_is_bounded_and_the_ceiling_is_safe_on_a_small_stack() {
         .stack_size(2 << 20)
         .spawn(move || {
             let doc = Doc::new();
-            let update = protocol::decode_update(&ceiling, &Limits::STORED).unwrap();
-            doc.transact_mut().apply_update(update).unwrap();
+            for part in protocol::decode_update(&ceiling, &Limits::STORED).unwrap() {
+                doc.transact_mut().apply_update(part).unwrap();
+            }
             let again = doc
                 .transact()
                 .encode_state_as_update_v1(&StateVector::default());

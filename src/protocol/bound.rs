@@ -181,23 +181,161 @@ fn message(r: &mut Reader, limits: &Limits) -> Checked {
 
 /// `Update::decode` (v1): the clients' blocks, then the delete set.
 fn update(r: &mut Reader, limits: &Limits) -> Checked {
+    walk_update(r, limits, &mut ())
+}
+
+/// What a walk over an update may note on the way ([`split_v1`] notes where to cut); the
+/// guard's own walk notes nothing, at no cost.
+trait Visit {
+    /// A client's section starts: its id, first clock and blocks count; its blocks start at
+    /// `at`.
+    fn client(&mut self, _client: u64, _clock: u32, _blocks: u32, _at: usize) {}
+    /// Block `index` of the current section starts at `at`, at `clock`.
+    fn block(&mut self, _index: u32, _clock: u64, _at: usize) {}
+    /// The current section ends at `at`.
+    fn client_end(&mut self, _at: usize) {}
+}
+
+impl Visit for () {}
+
+fn walk_update(r: &mut Reader, limits: &Limits, v: &mut impl Visit) -> Checked {
     let clients = r.var_u32("update clients")?;
     // blocks count, client id, first clock
     r.fits(clients.into(), 3, "update client")?;
     for _ in 0..clients {
         let blocks = r.var_u32("blocks count")?;
-        r.client("update client")?;
-        let mut clock = u64::from(r.var_u32("block clock")?);
+        let client = r.client("update client")?;
+        let first = r.var_u32("block clock")?;
+        let mut clock = u64::from(first);
         // a GC or skip block: info byte and length
         r.fits(blocks.into(), 2, "block")?;
-        for _ in 0..blocks {
+        v.client(client, first, blocks, r.pos);
+        for i in 0..blocks {
+            v.block(i, clock, r.pos);
             clock += block(r, limits)?;
             if clock > u64::from(u32::MAX) {
                 return Err(Refusal::Invalid("block clocks pass 2^32"));
             }
         }
+        v.client_end(r.pos);
     }
     delete_set(r)
+}
+
+/// Most blocks of one client an update is applied with in one yrs transaction (see
+/// [`split_v1`]).
+pub const MAX_RUN: u32 = 32;
+
+/// One client's section of an update, and where [`split_v1`] cuts it.
+struct Section {
+    client: u64,
+    blocks: u32,
+    /// Every [`MAX_RUN`]-th block's offset and clock, the first block's included.
+    cuts: Vec<(usize, u32)>,
+    end: usize,
+}
+
+/// Notes the sections of an update and where to cut the long ones.
+#[derive(Default)]
+struct Cuts {
+    sections: Vec<Section>,
+}
+
+impl Visit for Cuts {
+    fn client(&mut self, client: u64, clock: u32, blocks: u32, at: usize) {
+        self.sections.push(Section {
+            client,
+            blocks,
+            cuts: vec![(at, clock)],
+            end: at,
+        });
+    }
+    fn block(&mut self, index: u32, clock: u64, at: usize) {
+        if index > 0 && index.is_multiple_of(MAX_RUN) {
+            if let Some(s) = self.sections.last_mut() {
+                // within u32: the walk refuses clocks past it before a next block
+                s.cuts.push((at, clock as u32));
+            }
+        }
+    }
+    fn client_end(&mut self, at: usize) {
+        if let Some(s) = self.sections.last_mut() {
+            s.end = at;
+        }
+    }
+}
+
+/// Cuts a v1 update whose clients have more than [`MAX_RUN`] blocks each into updates of at
+/// most that many blocks per client, to be applied one after the other, each in its own
+/// transaction; `None` when no client has that many (apply it whole).
+///
+/// Why: when a transaction commits, yrs squashes each client's new adjacent blocks from the
+/// right end leftwards (`ClientBlockList::squash_left`), so every step copies everything
+/// squashed so far, and frees nothing until the end — quadratic in a run's length, in time and
+/// in memory. A run of n one-character items (what `Y.mergeUpdates` and yrs's
+/// `merge_updates_v1` make of n keystrokes) costs n²/2 character copies: 200 KB of them held
+/// ~700 MB and took 0.8 s. Applied in cuts of at most [`MAX_RUN`] blocks, each commit squashes
+/// its own cut and appends it to what is already squashed: linear. 32 blocks a cut: a merged
+/// run of 2,500 pushes costs the room 3.1 MB where applying it whole allocated 151 MB
+/// (`tests/decode_bounds.rs`); 64 cost 4.9 MB, 128 8.7 MB.
+///
+/// The parts together are the update: the same blocks, the same clocks, the delete set in the
+/// last part. Applying an update in parts is what a Yjs doc does with updates that arrive in
+/// pieces; blocks whose dependencies are in a later part wait in yrs's pending set until it
+/// comes.
+pub fn split_v1(data: &[u8], limits: &Limits) -> Checked<Option<Vec<Vec<u8>>>> {
+    // a client with more than MAX_RUN blocks needs at least twice that many bytes
+    if data.len() <= 2 * MAX_RUN as usize {
+        return update_v1(data, limits).map(|()| None);
+    }
+    let mut r = Reader::new(data);
+    let mut cuts = Cuts::default();
+    walk_update(&mut r, limits, &mut cuts)?;
+    let parts = cuts
+        .sections
+        .iter()
+        .map(|s| s.cuts.len())
+        .max()
+        .unwrap_or(0);
+    if parts <= 1 {
+        return Ok(None);
+    }
+    let delete_set = {
+        let start = cuts.sections.last().map_or(0, |s| s.end);
+        &data[start..r.pos]
+    };
+    let mut out = Vec::with_capacity(parts);
+    for p in 0..parts {
+        let chunks: Vec<_> = cuts.sections.iter().filter(|s| p < s.cuts.len()).collect();
+        let mut part = Vec::new();
+        write_var(&mut part, chunks.len() as u64);
+        for s in chunks {
+            let (from, clock) = s.cuts[p];
+            let to = s.cuts.get(p + 1).map_or(s.end, |c| c.0);
+            let first = p as u32 * MAX_RUN;
+            let blocks = (s.blocks - first).min(MAX_RUN);
+            write_var(&mut part, blocks.into());
+            write_var(&mut part, s.client);
+            write_var(&mut part, clock.into());
+            part.extend_from_slice(&data[from..to]);
+        }
+        if p + 1 == parts {
+            part.extend_from_slice(delete_set);
+        } else {
+            part.push(0);
+        }
+        out.push(part);
+    }
+    Ok(Some(out))
+}
+
+/// lib0's var-uint.
+fn write_var(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8 & 0x7F) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
 }
 
 /// `IdSet::decode` (v1).
@@ -585,6 +723,70 @@ mod tests {
             assert_eq!(ours, theirs, "{v}");
             assert_eq!(ours, v);
         }
+    }
+
+    /// Applies `update` whole, and in the parts `split_v1` cuts it into (each in its own
+    /// transaction), and returns both docs' states.
+    fn whole_and_split(update: &[u8]) -> (Vec<u8>, Vec<u8>, usize) {
+        use yrs::updates::decoder::Decode;
+        use yrs::{ReadTxn, StateVector, Transact};
+        let whole = yrs::Doc::new();
+        whole
+            .transact_mut()
+            .apply_update(yrs::Update::decode_v1(update).unwrap())
+            .unwrap();
+        let parts = split_v1(update, &Limits::default())
+            .unwrap()
+            .expect("cut into parts");
+        let split = yrs::Doc::new();
+        for part in &parts {
+            split
+                .transact_mut()
+                .apply_update(yrs::Update::decode_v1(part).unwrap())
+                .unwrap();
+        }
+        let sv = StateVector::default();
+        let a = whole.transact().encode_state_as_update_v1(&sv);
+        let b = split.transact().encode_state_as_update_v1(&sv);
+        (a, b, parts.len())
+    }
+
+    #[test]
+    fn long_runs_are_cut_into_parts_that_make_the_same_doc() {
+        use yrs::{Array, Doc, Map, Text, Transact, WriteTxn};
+        // three writers, 700 transactions, merged: runs of hundreds of blocks per client
+        let docs: Vec<Doc> = (1..=3).map(Doc::with_client_id).collect();
+        let mut updates = Vec::new();
+        for i in 0..700u32 {
+            let d = &docs[(i % 7 % 3) as usize];
+            let mut txn = d.transact_mut();
+            match i % 5 {
+                0 | 1 => {
+                    let t = txn.get_or_insert_text("t");
+                    let len = t.len(&txn);
+                    t.insert(&mut txn, len, if i % 2 == 0 { "x" } else { "yz" });
+                }
+                2 => {
+                    txn.get_or_insert_array("a").push_back(&mut txn, i as i64);
+                }
+                3 => {
+                    txn.get_or_insert_map("m").insert(&mut txn, "k", i as i64);
+                }
+                _ => {
+                    let t = txn.get_or_insert_text("t");
+                    if t.len(&txn) > 2 {
+                        t.remove_range(&mut txn, 1, 1);
+                    }
+                }
+            }
+            updates.push(txn.encode_update_v1());
+        }
+        let merged = yrs::merge_updates_v1(updates.iter().map(|u| u.as_slice())).unwrap();
+        let (whole, split, parts) = whole_and_split(&merged);
+        assert!(parts > 1, "{parts}");
+        assert_eq!(whole, split);
+        // short updates are not cut
+        assert_eq!(split_v1(&updates[0], &Limits::default()), Ok(None));
     }
 
     #[test]

@@ -54,11 +54,17 @@ pub fn decode_frame_within(data: &[u8], limits: &Limits) -> Result<Vec<Message>,
     Ok(messages)
 }
 
-/// Decodes a v1 update that did not come in a frame (another node's, the store's, an
-/// import's), guarded like a frame's.
-pub fn decode_update(update: &[u8], limits: &Limits) -> Result<Update, FrameError> {
-    bound::update_v1(update, limits)?;
-    Ok(Update::decode_v1(update)?)
+/// Decodes a v1 update, guarded like a frame, into the parts it is to be applied in, each in
+/// its own transaction, in order: one part, unless a client has more than
+/// [`bound::MAX_RUN`] blocks in it ([`bound::split_v1`] says why).
+pub fn decode_update(update: &[u8], limits: &Limits) -> Result<Vec<Update>, FrameError> {
+    match bound::split_v1(update, limits)? {
+        None => Ok(vec![Update::decode_v1(update)?]),
+        Some(parts) => parts
+            .iter()
+            .map(|p| Update::decode_v1(p).map_err(FrameError::from))
+            .collect(),
+    }
 }
 
 /// Encodes one message as a frame payload.

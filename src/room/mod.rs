@@ -52,7 +52,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 use yrs::sync::{AwarenessUpdate, Message, SyncMessage};
-use yrs::updates::decoder::Decode;
 use yrs::{Doc, StateVector, Transact, Update};
 
 use crate::identity::{Role, UserId};
@@ -599,7 +598,8 @@ enum Action {
     Step1(StateVector),
     Update {
         raw: Vec<u8>,
-        update: Update,
+        /// The parts to apply it in ([`protocol::decode_update`]).
+        update: Vec<Update>,
         relay: Option<Bytes>,
     },
     Awareness {
@@ -632,8 +632,10 @@ fn decode_actions(
                 if protocol::is_empty_update(&raw) {
                     continue;
                 }
-                // Checked by the guard with the rest of the frame.
-                let update = Update::decode_v1(&raw).map_err(CloseReason::malformed)?;
+                // Checked by the guard with the rest of the frame (and again, when it is long
+                // enough to need cutting into parts).
+                let update =
+                    protocol::decode_update(&raw, limits).map_err(CloseReason::malformed)?;
                 // Relay the client's own frame when it is exactly one update message.
                 let relay = (single && frame.get(1) == Some(&2)).then(|| frame.clone());
                 Action::Update { raw, update, relay }
@@ -689,7 +691,7 @@ impl<S: Sink> RoomState<S> {
         ctx: &Ctx<S>,
         peer: PeerId,
         raw: Vec<u8>,
-        update: Update,
+        update: Vec<Update>,
         relay: Option<Bytes>,
     ) -> Result<(), CloseReason> {
         let role = self.peers.role(peer);
@@ -836,6 +838,7 @@ mod tests {
     use crate::store::embedded::EmbeddedStore;
     use serde_json::json;
     use yrs::sync::Awareness;
+    use yrs::updates::decoder::Decode;
     use yrs::updates::encoder::Encode;
     use yrs::{Map, Transact, WriteTxn};
 
@@ -1027,6 +1030,44 @@ mod tests {
             .apply_update(Update::decode_v1(update).unwrap())
             .unwrap();
         assert_eq!(check.get_or_insert_map("m").len(&check.transact()), 2);
+    }
+
+    #[tokio::test]
+    async fn a_long_update_is_applied_in_parts_and_undone_whole() {
+        // An editor's 100 check-ins, each its own transaction, merged into one update: one
+        // run of 100 blocks, applied in parts (protocol::bound::split_v1). They are forged
+        // (another author), so the whole update is undone, every part of it.
+        let f = fixture(64);
+        let editor = Client {
+            user: Some(UserId::parse("ana").unwrap()),
+            role: Role::Editor,
+            expires_at: None,
+        };
+        let ana = f.room.join(&editor, Arc::new(Queue::new(64))).unwrap();
+        let other = f.join().unwrap();
+        let writer = Doc::new();
+        let mut edits = Vec::new();
+        for i in 0..100 {
+            let mut txn = writer.transact_mut();
+            let checkin = yrs::any!({"key_result": "kr-1", "author": "boss", "at": 0, "value": 1});
+            txn.get_or_insert_map("checkins")
+                .insert(&mut txn, format!("ci-{i}"), checkin);
+            edits.push(txn.encode_update_v1());
+        }
+        let merged = yrs::merge_updates_v1(edits.iter().map(|u| u.as_slice())).unwrap();
+        let parts = protocol::decode_update(&merged, &Limits::default()).unwrap();
+        assert!(parts.len() > 1, "cut into {} parts", parts.len());
+        let refused = f
+            .room
+            .receive(ana, protocol::update_frame(&merged))
+            .unwrap_err();
+        assert_eq!(refused.kind, protocol::CloseKind::Forbidden, "{refused:?}");
+        let checkins = f.room.read(|d| {
+            let txn = d.transact();
+            yrs::ReadTxn::get_map(&txn, "checkins").map_or(0, |m| m.len(&txn))
+        });
+        assert_eq!(checkins, 0, "every part was undone");
+        assert!(!other.outbox.is_closed());
     }
 
     #[tokio::test]

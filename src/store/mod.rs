@@ -185,13 +185,15 @@ pub fn doc_from_stored(room: &RoomId, stored: &StoredDoc) -> Result<Doc, StoreEr
         reason,
     };
     let doc = Doc::new();
-    {
-        let mut txn = doc.transact_mut();
-        for bytes in stored.snapshot.iter().chain(stored.updates.iter()) {
-            // Guarded too: a store shared with others is input like any other.
-            let update = protocol::decode_update(bytes, &Limits::STORED)
-                .map_err(|e| corrupt(e.to_string()))?;
-            txn.apply_update(update)
+    // One transaction per stored update (and per part of a long one): a commit squashes the
+    // blocks it added, and yrs squashes a long run quadratically (`protocol::bound::split_v1`).
+    for bytes in stored.snapshot.iter().chain(stored.updates.iter()) {
+        // Guarded too: a store shared with others is input like any other.
+        let parts =
+            protocol::decode_update(bytes, &Limits::STORED).map_err(|e| corrupt(e.to_string()))?;
+        for part in parts {
+            doc.transact_mut()
+                .apply_update(part)
                 .map_err(|e| corrupt(e.to_string()))?;
         }
     }

@@ -102,13 +102,15 @@ pub async fn import(store: &dyn DocStore, from: &Path) -> Result<Vec<RoomId>, Tr
             path: path.clone(),
             reason,
         };
-        let update =
+        let parts =
             protocol::decode_update(&bytes, &Limits::STORED).map_err(|e| bad(e.to_string()))?;
         let stored = store.load(&room).await?;
         let doc = doc_from_stored(&room, &stored)?;
-        doc.transact_mut()
-            .apply_update(update)
-            .map_err(|e| bad(e.to_string()))?;
+        for part in parts {
+            doc.transact_mut()
+                .apply_update(part)
+                .map_err(|e| bad(e.to_string()))?;
+        }
         store
             .compact(&room, &encode_full(&doc), stored.last_seq)
             .await?;
