@@ -283,6 +283,44 @@ fn the_room_refuses_them_with_1002_within_the_bound() {
     );
 }
 
+/// Updates that do not come in a frame — another node's (`Room::apply_remote`), the store's,
+/// an import's — pass the same guard.
+#[test]
+fn updates_from_other_paths_are_guarded_too() {
+    let _s = serial();
+    let t = test_room();
+    let _guard = t.rt.enter();
+    let frames = hostile_frames();
+    let updates: Vec<_> = frames
+        .iter()
+        .filter(|h| h.frame[0] == 0 && h.frame[1] == 2)
+        .map(|h| {
+            // the payload of the update message: [0, 2, length var-int, update]
+            let mut r = yrs::encoding::read::Cursor::new(&h.frame[2..]);
+            let payload = yrs::encoding::read::Read::read_buf(&mut r)
+                .unwrap()
+                .to_vec();
+            (h.what.clone(), payload)
+        })
+        .collect();
+    assert_eq!(updates.len(), 11);
+    let room_id = RoomId::parse("t.decode.q1").unwrap();
+    for (what, update) in updates {
+        let u = bytes::Bytes::from(update.clone());
+        let (result, bytes) = allocated_by(|| t.room.apply_remote(7, u, None));
+        assert!(bytes < BOUND, "apply_remote, {what}: {bytes} bytes");
+        assert!(result.is_err(), "apply_remote, {what}");
+        let stored = okrhub::store::StoredDoc {
+            snapshot: Some(update),
+            updates: Vec::new(),
+            last_seq: 1,
+        };
+        let (result, bytes) = allocated_by(|| okrhub::store::doc_from_stored(&room_id, &stored));
+        assert!(bytes < BOUND, "store load, {what}: {bytes} bytes");
+        assert!(result.is_err(), "store load, {what}");
+    }
+}
+
 fn text_of(doc: &Doc) -> String {
     yrs::GetString::get_string(&doc.get_or_insert_text("title"), &doc.transact())
 }
