@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::hub::HubConfig;
+use crate::protocol::bound::Limits as DecodeLimits;
 use crate::store::persister::BufferLimits;
 use crate::store::{StoreConfig, StoreKind};
 use crate::ws::conn::{default_max_connections, Limits};
@@ -223,6 +224,11 @@ pub struct ServeArgs {
     #[arg(long, env = "OKRHUB_MAX_MESSAGE_SIZE", default_value_t = 8 * 1024 * 1024)]
     pub max_message_size: usize,
 
+    /// Deepest nesting of Yjs Any values (arrays and maps) a `/sync` frame may carry; deeper
+    /// closes the connection (1002). At most 256.
+    #[arg(long, env = "OKRHUB_MAX_NESTING", default_value_t = DecodeLimits::DEFAULT_MAX_DEPTH, value_parser = parse_nesting)]
+    pub max_nesting: usize,
+
     /// Frames a connection may have queued before it is closed as a slow consumer (1013).
     #[arg(long, env = "OKRHUB_SEND_QUEUE", default_value_t = 512)]
     pub send_queue: usize,
@@ -400,6 +406,15 @@ impl TransportArgs {
     }
 }
 
+/// `--max-nesting`: 1 to [`DecodeLimits::MAX_DEPTH_CEILING`].
+fn parse_nesting(s: &str) -> Result<usize, String> {
+    let n: usize = s.parse().map_err(|e| format!("{e}"))?;
+    if !(1..=DecodeLimits::MAX_DEPTH_CEILING).contains(&n) {
+        return Err(format!("must be 1 to {}", DecodeLimits::MAX_DEPTH_CEILING));
+    }
+    Ok(n)
+}
+
 impl ServeArgs {
     /// Defaults for a server on a free loopback port storing in `data_dir` (tests, embedding).
     /// The built-in defaults only: `OKRHUB_*` variables of the environment are not read, so a
@@ -472,6 +487,9 @@ impl ServeArgs {
             },
             message_rate: self.message_rate(),
             corrupt_recheck: self.corrupt_recheck,
+            decode_limits: DecodeLimits {
+                max_depth: self.max_nesting,
+            },
         }
     }
 
@@ -537,6 +555,20 @@ mod tests {
         assert_eq!(args.send_queue, 512, "test servers do not");
         assert_eq!(args.store.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!(args.listen.port(), 0);
+    }
+
+    #[test]
+    fn max_nesting_is_bounded_by_the_ceiling() {
+        let a = Cli::parse_from(["okrhub", "--max-nesting", "16"]).into_serve_args();
+        assert_eq!(a.hub_config().decode_limits.max_depth, 16);
+        let default = ServeArgs::for_data_dir("/tmp/x");
+        assert_eq!(default.max_nesting, DecodeLimits::DEFAULT_MAX_DEPTH);
+        for bad in ["0", "257", "-1", "deep"] {
+            assert!(
+                Cli::try_parse_from(["okrhub", "--max-nesting", bad]).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

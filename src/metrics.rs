@@ -30,6 +30,13 @@ pub struct ReasonLabels {
     pub reason: &'static str,
 }
 
+/// Labels of [`Metrics::decode_refusals`]: which rule of the decode guard refused the bytes
+/// (`count`, `truncated`, `depth`, `invalid`; see `protocol::bound::Refusal::rule`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecodeLabels {
+    pub rule: &'static str,
+}
+
 /// Every metric the hub exports. Fields are cheap atomics; clone-free access through an `Arc`.
 pub struct Metrics {
     registry: Registry,
@@ -97,6 +104,8 @@ pub struct Metrics {
     pub http_refused: Family<ReasonLabels, Counter>,
     /// Keep-alive pings sent to WebSocket clients.
     pub ws_pings: Counter,
+    /// Frames and updates the decode guard refused before yrs read them, by rule.
+    pub decode_refusals: Family<DecodeLabels, Counter>,
 }
 
 impl Metrics {
@@ -290,6 +299,12 @@ impl Metrics {
                 "Keep-alive pings sent to WebSocket clients",
                 Counter::default(),
             ),
+            decode_refusals: add(
+                &mut r,
+                "decode_refusals",
+                "Frames and updates refused before decoding: a count beyond its bytes, truncated, nested too deep, invalid",
+                Family::default(),
+            ),
             registry: r,
         }
     }
@@ -318,6 +333,13 @@ impl Metrics {
     pub fn count_http_refused(&self, reason: &'static str) {
         self.http_refused
             .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+
+    /// Counts a refusal of the decode guard.
+    pub fn count_decode_refusal(&self, rule: &'static str) {
+        self.decode_refusals
+            .get_or_create(&DecodeLabels { rule })
             .inc();
     }
 

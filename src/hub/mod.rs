@@ -46,6 +46,7 @@ use tokio_util::sync::CancellationToken;
 use crate::identity::UserId;
 use crate::metrics::Metrics;
 use crate::okr::audience::Reader;
+use crate::protocol::bound::Limits;
 use crate::protocol::CloseReason;
 use crate::room::inbox::Inboxes;
 use crate::room::{Client, JoinRefused, PeerId, Room, RoomLimits, Sink};
@@ -72,6 +73,8 @@ pub struct HubConfig {
     pub message_rate: Option<RateLimit>,
     /// How long a room found corrupt is refused without reading the store again.
     pub corrupt_recheck: Duration,
+    /// What the decode guard allows in a client's frame (nesting depth).
+    pub decode_limits: Limits,
 }
 
 /// A connection's message rate: a token bucket of `burst` messages refilled at `per_second`.
@@ -92,6 +95,7 @@ impl Default for HubConfig {
             room_limits: RoomLimits::default(),
             message_rate: None,
             corrupt_recheck: Duration::from_secs(30),
+            decode_limits: Limits::default(),
         }
     }
 }
@@ -394,7 +398,8 @@ impl<S: Sink> Hub<S> {
             self.inner.metrics.clone(),
         )
         .with_inboxes(self.inner.inboxes.clone())
-        .with_limits(self.inner.config.room_limits, stored.bytes());
+        .with_limits(self.inner.config.room_limits, stored.bytes())
+        .with_decode_limits(self.inner.config.decode_limits);
         let elapsed = started.elapsed();
         self.inner
             .metrics

@@ -121,26 +121,10 @@ impl Handler for LiveSession {
 impl LiveSession {
     /// The `ack` or `error` for one client message.
     async fn answer(&self, text: &str) -> Control {
-        let command: ClientCommand = match serde_json::from_str(text) {
+        let command = match parse_command(text) {
             Ok(c) => c,
-            Err(e) => {
-                return Control::Error {
-                    id: id_of(text),
-                    error: ErrorBody::protocol(
-                        ProtocolErrorCode::BadRequest,
-                        format!("not a command: {e}"),
-                    ),
-                }
-            }
+            Err(refusal) => return refusal,
         };
-        if command.id.is_empty() || command.id.chars().count() > MAX_COMMAND_ID {
-            let mut error = ErrorBody::protocol(
-                ProtocolErrorCode::BadRequest,
-                format!("a command id is 1 to {MAX_COMMAND_ID} characters"),
-            );
-            error.field = Some("id".into());
-            return Control::Error { id: None, error };
-        }
         let id = command.id;
         match service::apply(&self.hub, self.room.id(), &self.principal, &command.command).await {
             Ok(accepted) => Control::Ack {
@@ -154,6 +138,33 @@ impl LiveSession {
             },
         }
     }
+}
+
+/// Reads one client message as a command, or the `error` that answers it: not JSON, not a
+/// command, or an id that is empty or longer than [`MAX_COMMAND_ID`] characters. Pure (the
+/// fuzz target `live_command` drives it).
+pub fn parse_command(text: &str) -> Result<ClientCommand, Control> {
+    let command: ClientCommand = match serde_json::from_str(text) {
+        Ok(c) => c,
+        Err(e) => {
+            return Err(Control::Error {
+                id: id_of(text),
+                error: ErrorBody::protocol(
+                    ProtocolErrorCode::BadRequest,
+                    format!("not a command: {e}"),
+                ),
+            })
+        }
+    };
+    if command.id.is_empty() || command.id.chars().count() > MAX_COMMAND_ID {
+        let mut error = ErrorBody::protocol(
+            ProtocolErrorCode::BadRequest,
+            format!("a command id is 1 to {MAX_COMMAND_ID} characters"),
+        );
+        error.field = Some("id".into());
+        return Err(Control::Error { id: None, error });
+    }
+    Ok(command)
 }
 
 /// The `id` of a message that is not a valid command, when it has one.

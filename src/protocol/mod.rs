@@ -3,6 +3,7 @@
 //! | file | owns |
 //! |---|---|
 //! | [`sync`] | y-sync frames of `/sync` (thin over `yrs::sync`) |
+//! | [`bound`] | the decode guard: frames and updates walked as yrs reads them, refused when a count cannot fit |
 //! | [`live`] | the JSON messages of `/live` and REST, their error bodies and the JSON Schemas generated from them |
 //! | [`close`] | why the server closes a WebSocket: [`CloseReason`] and its [`CloseKind`] |
 //!
@@ -10,9 +11,13 @@
 //! consumer with a [`CloseReason`], the services answer with an [`live::ErrorBody`] — so they
 //! live below all of them.
 
+pub mod bound;
 pub mod close;
 pub mod live;
 pub mod sync;
 
 pub use close::{CloseKind, CloseReason};
-pub use sync::{decode_frame, encode, is_empty_update, update_frame, FrameError};
+pub use sync::{
+    decode_frame, decode_frame_within, decode_update, encode, is_empty_update, update_frame,
+    FrameError,
+};

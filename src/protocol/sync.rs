@@ -5,13 +5,17 @@
 //! (with sub-type 0 step 1, 1 step 2, 2 update), 1 awareness, 2 auth, 3 query-awareness —
 //! then the message body. Decoding and encoding are `yrs::sync`'s own; this module adds the
 //! strictness the server needs (a truncated or unknown message is an error, not silently
-//! ignored).
+//! ignored), and runs the decode guard ([`super::bound`]) over every frame before yrs reads
+//! it, so that no count on the wire makes yrs allocate more than the frame could hold.
 
 use bytes::Bytes;
 use yrs::encoding::read::Error as ReadError;
 use yrs::sync::{Message, SyncMessage};
 use yrs::updates::decoder::{Decode, DecoderV1};
 use yrs::updates::encoder::Encode;
+use yrs::Update;
+
+use super::bound::{self, Limits, Refusal};
 
 /// Why a frame could not be decoded.
 #[derive(Debug, thiserror::Error)]
@@ -20,14 +24,23 @@ pub enum FrameError {
     Empty,
     #[error("malformed y-sync message: {0}")]
     Malformed(#[from] ReadError),
+    /// The decode guard refused it before yrs read it.
+    #[error("{0}")]
+    Refused(#[from] Refusal),
 }
 
-/// Decodes every message of a binary frame. The first message must be complete; the frame
-/// ends where no further message starts.
+/// Decodes every message of a binary frame, under the default [`Limits`]. Every message must
+/// be complete; the frame ends where no further message starts.
 pub fn decode_frame(data: &[u8]) -> Result<Vec<Message>, FrameError> {
+    decode_frame_within(data, &Limits::default())
+}
+
+/// [`decode_frame`] under `limits`: the guard walks the whole frame first, then yrs decodes it.
+pub fn decode_frame_within(data: &[u8], limits: &Limits) -> Result<Vec<Message>, FrameError> {
     if data.is_empty() {
         return Err(FrameError::Empty);
     }
+    bound::frame(data, limits)?;
     let mut decoder = DecoderV1::from(data);
     let mut messages = Vec::with_capacity(1);
     messages.push(Message::decode(&mut decoder)?);
@@ -39,6 +52,19 @@ pub fn decode_frame(data: &[u8]) -> Result<Vec<Message>, FrameError> {
         }
     }
     Ok(messages)
+}
+
+/// Decodes a v1 update, guarded like a frame, into the parts it is to be applied in, each in
+/// its own transaction, in order: one part, unless a client has more than
+/// [`bound::MAX_RUN`] blocks in it ([`bound::split_v1`] says why).
+pub fn decode_update(update: &[u8], limits: &Limits) -> Result<Vec<Update>, FrameError> {
+    match bound::split_v1(update, limits)? {
+        None => Ok(vec![Update::decode_v1(update)?]),
+        Some(parts) => parts
+            .iter()
+            .map(|p| Update::decode_v1(p).map_err(FrameError::from))
+            .collect(),
+    }
 }
 
 /// Encodes one message as a frame payload.

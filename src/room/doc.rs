@@ -117,19 +117,26 @@ impl DocState {
         crate::store::transfer::encode_full(self.doc())
     }
 
-    /// Checks, before applying it, that `update` by `user` writes only as Yjs client ids that
-    /// are new or already `user`'s (never the server's), and continues each client's history
-    /// exactly where the room's ends. Binds the new ids to `user`. Returns the doc's state
-    /// vector (what [`DocState::undo_client_update`] takes back to).
+    /// Checks, before applying it, that an update by `user` (in the parts
+    /// [`protocol::decode_update`] made of it) writes only as Yjs client ids that are new or
+    /// already `user`'s (never the server's), and continues each client's history exactly
+    /// where the room's ends. Binds the new ids to `user`. Returns the doc's state vector
+    /// (what [`DocState::undo_client_update`] takes back to).
     pub fn admit_update(
         &mut self,
-        update: &Update,
+        parts: &[Update],
         user: Option<&UserId>,
     ) -> Result<StateVector, Unfit> {
         let have = self.doc().transact().state_vector();
         let server = self.doc().client_id();
-        let lower = update.state_vector_lower();
-        for (client, from) in lower.iter() {
+        let mut lower: HashMap<ClientID, u32> = HashMap::new();
+        for part in parts {
+            for (client, from) in part.state_vector_lower().iter() {
+                let e = lower.entry(*client).or_insert(*from);
+                *e = (*e).min(*from);
+            }
+        }
+        for (client, from) in &lower {
             if *from > have.get(client) {
                 return Err(Unfit::Gap(client.get()));
             }
@@ -140,12 +147,16 @@ impl DocState {
         // Only the ids it brings new items of: a replica resending known items (a late sync
         // step 2) changes nothing with them. (`Update::state_vector` counts only updates that
         // start at clock 0, so the end of each client's inserted ranges is taken here.)
-        let inserted = update.insertions(true);
-        let writes = inserted.iter().filter_map(|(client, ranges)| {
-            let end = ranges.iter().map(|r| r.end).max()?;
-            (end > have.get(client)).then_some(client)
-        });
-        for client in writes {
+        let mut writes: Vec<ClientID> = Vec::new();
+        for part in parts {
+            for (client, ranges) in part.insertions(true).iter() {
+                let end = ranges.iter().map(|r| r.end).max();
+                if end.is_some_and(|end| end > have.get(client)) && !writes.contains(client) {
+                    writes.push(*client);
+                }
+            }
+        }
+        for client in &writes {
             if *client == server {
                 return Err(Unfit::ForeignClient(client.get()));
             }
@@ -160,14 +171,18 @@ impl DocState {
         Ok(have)
     }
 
-    /// Applies a client's update, recorded so that [`DocState::undo_client_update`] can take it
-    /// back. A panic inside yrs is caught: the caller must then treat the doc as lost
+    /// Applies a client's update (its parts, each in its own transaction: see
+    /// [`protocol::bound::split_v1`]), recorded so that [`DocState::undo_client_update`] can
+    /// take it back. A panic inside yrs is caught: the caller must then treat the doc as lost
     /// ([`ApplyError::Panicked`]).
-    pub fn apply_client_update(&mut self, update: Update) -> Result<(), ApplyError> {
+    pub fn apply_client_update(&mut self, parts: Vec<Update>) -> Result<(), ApplyError> {
         let applied = catch_unwind(AssertUnwindSafe(|| {
-            self.doc()
-                .transact_mut_with(Origin::from(CLIENT_ORIGIN))
-                .apply_update(update)
+            for part in parts {
+                self.doc()
+                    .transact_mut_with(Origin::from(CLIENT_ORIGIN))
+                    .apply_update(part)?;
+            }
+            Ok(())
         }));
         let result = match applied {
             Ok(Ok(())) => Ok(()),
@@ -189,16 +204,25 @@ impl DocState {
     /// OKR roots) and returns everything the doc gained since `before` — the update and its
     /// undoing as one v1 update, which every other replica needs to stay in step.
     pub fn undo_client_update(&mut self, before: &StateVector) -> Vec<u8> {
-        let _ = self.undo.undo_blocking();
+        // one undo step per part the update was applied in (the stack holds nothing else)
+        while self.undo.can_undo() {
+            if !self.undo.undo_blocking() {
+                break;
+            }
+        }
         self.undo.clear_all();
         self.doc().transact().encode_state_as_update_v1(before)
     }
 
-    /// Applies an update from a trusted source (another node's log). A panic inside yrs is
-    /// caught: the caller must then treat the doc as lost ([`ApplyError::Panicked`]).
-    pub fn apply(&mut self, update: Update) -> Result<(), ApplyError> {
+    /// Applies an update from a trusted source (another node's log), in the parts
+    /// [`protocol::decode_update`] made of it, each in its own transaction. A panic inside yrs
+    /// is caught: the caller must then treat the doc as lost ([`ApplyError::Panicked`]).
+    pub fn apply(&mut self, parts: Vec<Update>) -> Result<(), ApplyError> {
         let applied = catch_unwind(AssertUnwindSafe(|| {
-            self.doc().transact_mut().apply_update(update)
+            for part in parts {
+                self.doc().transact_mut().apply_update(part)?;
+            }
+            Ok(())
         }));
         match applied {
             Ok(Ok(())) => Ok(()),

@@ -55,12 +55,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 use yrs::sync::{AwarenessUpdate, Message, SyncMessage};
-use yrs::updates::decoder::Decode;
 use yrs::{Doc, StateVector, Transact, Update};
 
 use crate::identity::{Role, UserId};
 use crate::metrics::Metrics;
 use crate::okr::{self, Touched};
+use crate::protocol::bound::Limits;
 use crate::protocol::{self, CloseReason};
 use crate::room_id::RoomId;
 use crate::store::persister::{Persister, Share, StoreUnavailable};
@@ -144,6 +144,8 @@ struct Ctx<S: Sink> {
     persister: Persister,
     metrics: Arc<Metrics>,
     limits: RoomLimits,
+    /// What the decode guard allows in a client's frame.
+    decode: Limits,
 }
 
 /// A loaded room, generic over where its frames go ([`Sink`]). Shared by its connections and
@@ -205,6 +207,7 @@ impl<S: Sink> Room<S> {
                 persister,
                 metrics,
                 limits: RoomLimits::default(),
+                decode: Limits::default(),
             },
             state: Mutex::new(RoomState {
                 doc: DocState::new(doc),
@@ -232,6 +235,12 @@ impl<S: Sink> Room<S> {
     /// Sends the mentions made in this room to `inboxes`.
     pub fn with_inboxes(mut self, inboxes: Arc<inbox::Inboxes<S>>) -> Self {
         self.ctx.inboxes = Some(inboxes);
+        self
+    }
+
+    /// Decodes its clients' frames under `limits` (by default [`Limits::default`]).
+    pub fn with_decode_limits(mut self, limits: Limits) -> Self {
+        self.ctx.decode = limits;
         self
     }
 
@@ -276,8 +285,8 @@ impl<S: Sink> Room<S> {
     /// Handles one binary frame from `peer`. An error is the reason to close that connection;
     /// the room itself is never left half-changed by a bad frame.
     pub fn receive(&self, peer: PeerId, frame: Bytes) -> Result<(), CloseReason> {
-        let actions = decode_actions(&frame)?;
         let ctx = &self.ctx;
+        let actions = decode_actions(&frame, &ctx.decode, &ctx.metrics)?;
         let mut st = self.lock();
         if !st.peers.contains(peer) {
             // Already cut off (slow consumer); its frames no longer count.
@@ -410,9 +419,16 @@ impl<S: Sink> Room<S> {
         update: Bytes,
         by: Option<&UserId>,
     ) -> Result<(), RemoteError> {
-        let decoded =
-            Update::decode_v1(&update).map_err(|e| RemoteError::Malformed(e.to_string()))?;
         let ctx = &self.ctx;
+        // Guarded like a client's frame, under the limits of the store (which holds this
+        // update already and would load it so): a node that refused what the log holds
+        // would drift from the others.
+        let decoded = protocol::decode_update(&update, &Limits::STORED).map_err(|e| {
+            if let protocol::FrameError::Refused(r) = &e {
+                ctx.metrics.count_decode_refusal(r.rule());
+            }
+            RemoteError::Malformed(e.to_string())
+        })?;
         let mut st = self.lock();
         if let Err(e) = st.doc.apply(decoded) {
             if matches!(e, ApplyError::Panicked) {
@@ -637,7 +653,8 @@ enum Action {
     Step1(StateVector),
     Update {
         raw: Vec<u8>,
-        update: Update,
+        /// The parts to apply it in ([`protocol::decode_update`]).
+        update: Vec<Update>,
         relay: Option<Bytes>,
     },
     Awareness {
@@ -648,8 +665,18 @@ enum Action {
 }
 
 /// Decodes a client's frame into actions: the costly, failure-prone part, done outside the lock.
-fn decode_actions(frame: &Bytes) -> Result<Vec<Action>, CloseReason> {
-    let messages = protocol::decode_frame(frame).map_err(CloseReason::malformed)?;
+/// The decode guard walks the whole frame, its updates included, before yrs reads any of it.
+fn decode_actions(
+    frame: &Bytes,
+    limits: &Limits,
+    metrics: &Metrics,
+) -> Result<Vec<Action>, CloseReason> {
+    let messages = protocol::decode_frame_within(frame, limits).map_err(|e| {
+        if let protocol::FrameError::Refused(r) = &e {
+            metrics.count_decode_refusal(r.rule());
+        }
+        CloseReason::malformed(e)
+    })?;
     let single = messages.len() == 1;
     let mut actions = Vec::with_capacity(messages.len());
     for message in messages {
@@ -660,7 +687,10 @@ fn decode_actions(frame: &Bytes) -> Result<Vec<Action>, CloseReason> {
                 if protocol::is_empty_update(&raw) {
                     continue;
                 }
-                let update = Update::decode_v1(&raw).map_err(CloseReason::malformed)?;
+                // Checked by the guard with the rest of the frame (and again, when it is long
+                // enough to need cutting into parts).
+                let update =
+                    protocol::decode_update(&raw, limits).map_err(CloseReason::malformed)?;
                 // Relay the client's own frame when it is exactly one update message.
                 let relay = (single && frame.get(1) == Some(&2)).then(|| frame.clone());
                 Action::Update { raw, update, relay }
@@ -752,7 +782,7 @@ impl<S: Sink> RoomState<S> {
         ctx: &Ctx<S>,
         peer: PeerId,
         raw: Vec<u8>,
-        update: Update,
+        update: Vec<Update>,
         relay: Option<Bytes>,
     ) -> Result<(), CloseReason> {
         let role = self.peers.role(peer);
@@ -916,6 +946,7 @@ mod tests {
     use crate::store::embedded::EmbeddedStore;
     use serde_json::json;
     use yrs::sync::Awareness;
+    use yrs::updates::decoder::Decode;
     use yrs::updates::encoder::Encode;
     use yrs::{Map, Transact, WriteTxn};
 
@@ -1170,6 +1201,44 @@ mod tests {
             .apply_update(Update::decode_v1(update).unwrap())
             .unwrap();
         assert_eq!(check.get_or_insert_map("m").len(&check.transact()), 2);
+    }
+
+    #[tokio::test]
+    async fn a_long_update_is_applied_in_parts_and_undone_whole() {
+        // An editor's 100 check-ins, each its own transaction, merged into one update: one
+        // run of 100 blocks, applied in parts (protocol::bound::split_v1). They are forged
+        // (another author), so the whole update is undone, every part of it.
+        let f = fixture(64);
+        let editor = Client {
+            user: Some(UserId::parse("ana").unwrap()),
+            role: Role::Editor,
+            expires_at: None,
+        };
+        let ana = f.room.join(&editor, Arc::new(Queue::new(64))).unwrap();
+        let other = f.join().unwrap();
+        let writer = Doc::new();
+        let mut edits = Vec::new();
+        for i in 0..100 {
+            let mut txn = writer.transact_mut();
+            let checkin = yrs::any!({"key_result": "kr-1", "author": "boss", "at": 0, "value": 1});
+            txn.get_or_insert_map("checkins")
+                .insert(&mut txn, format!("ci-{i}"), checkin);
+            edits.push(txn.encode_update_v1());
+        }
+        let merged = yrs::merge_updates_v1(edits.iter().map(|u| u.as_slice())).unwrap();
+        let parts = protocol::decode_update(&merged, &Limits::default()).unwrap();
+        assert!(parts.len() > 1, "cut into {} parts", parts.len());
+        let refused = f
+            .room
+            .receive(ana, protocol::update_frame(&merged))
+            .unwrap_err();
+        assert_eq!(refused.kind, protocol::CloseKind::Forbidden, "{refused:?}");
+        let checkins = f.room.read(|d| {
+            let txn = d.transact();
+            yrs::ReadTxn::get_map(&txn, "checkins").map_or(0, |m| m.len(&txn))
+        });
+        assert_eq!(checkins, 0, "every part was undone");
+        assert!(!other.outbox.is_closed());
     }
 
     #[tokio::test]

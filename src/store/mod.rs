@@ -35,9 +35,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use yrs::updates::decoder::Decode;
-use yrs::{Doc, Transact, Update};
+use yrs::{Doc, Transact};
 
+use crate::protocol::{self, bound::Limits};
 use crate::room_id::RoomId;
 
 /// One update of a room's log.
@@ -233,11 +233,15 @@ pub fn parse_stored_rooms(
 pub fn doc_from_stored(room: &RoomId, stored: &StoredDoc) -> Result<Doc, StoreError> {
     let corrupt = |reason: String| StoreError::corrupt(room, None, reason);
     let doc = Doc::new();
-    {
-        let mut txn = doc.transact_mut();
-        for bytes in stored.snapshot.iter().chain(stored.updates.iter()) {
-            let update = Update::decode_v1(bytes).map_err(|e| corrupt(e.to_string()))?;
-            txn.apply_update(update)
+    // One transaction per stored update (and per part of a long one): a commit squashes the
+    // blocks it added, and yrs squashes a long run quadratically (`protocol::bound::split_v1`).
+    for bytes in stored.snapshot.iter().chain(stored.updates.iter()) {
+        // Guarded too: a store shared with others is input like any other.
+        let parts =
+            protocol::decode_update(bytes, &Limits::STORED).map_err(|e| corrupt(e.to_string()))?;
+        for part in parts {
+            doc.transact_mut()
+                .apply_update(part)
                 .map_err(|e| corrupt(e.to_string()))?;
         }
     }

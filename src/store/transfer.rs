@@ -14,10 +14,10 @@
 
 use std::path::{Path, PathBuf};
 
-use yrs::updates::decoder::Decode;
-use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
+use yrs::{Doc, ReadTxn, StateVector, Transact};
 
 use super::{doc_from_stored, DocStore, StoreError};
+use crate::protocol::{self, bound::Limits};
 use crate::room_id::RoomId;
 
 /// The file extension of a room's binary snapshot.
@@ -136,12 +136,15 @@ pub async fn import(store: &dyn DocStore, from: &Path) -> Result<Vec<RoomId>, Tr
             path: path.clone(),
             reason,
         };
-        let update = Update::decode_v1(&bytes).map_err(|e| bad(e.to_string()))?;
+        let parts =
+            protocol::decode_update(&bytes, &Limits::STORED).map_err(|e| bad(e.to_string()))?;
         let stored = store.load(&room).await?;
         let doc = doc_from_stored(&room, &stored)?;
-        doc.transact_mut()
-            .apply_update(update)
-            .map_err(|e| bad(e.to_string()))?;
+        for part in parts {
+            doc.transact_mut()
+                .apply_update(part)
+                .map_err(|e| bad(e.to_string()))?;
+        }
         store
             .compact(&room, &encode_full(&doc), stored.last_seq)
             .await?;
