@@ -882,8 +882,11 @@ fn apply_op(docs: &[Doc], op: &Op) {
             let b = boundaries(&t, &txn);
             let start = at % b.len();
             let end = (start + len).min(b.len() - 1);
-            if end > start {
-                t.remove_range(&mut txn, b[start], b[end] - b[start]);
+            // An embedded string reads back like text (one unit in the doc, its length in
+            // `boundaries`): never delete past the end.
+            let (from, to) = (b[start], b[end].min(t.len(&txn)));
+            if to > from {
+                t.remove_range(&mut txn, from, to - from);
             }
         }
         Op::MapSet { doc, key, value } => {
