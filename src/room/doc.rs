@@ -52,6 +52,9 @@ pub struct DocState {
     /// a state that connection actually changed counts, since the JS provider echoes every
     /// state it receives.
     owner: HashMap<ClientID, PeerId>,
+    /// How many states each connection owns (`owner` counted by value), so that the
+    /// per-connection awareness limit costs a lookup, not a scan of the room's states.
+    owned: HashMap<PeerId, usize>,
     /// The sync step 2 a client with an empty doc gets — the whole doc, encoded — kept while
     /// the doc does not change: in a quiet room, every fresh joiner after the first costs a
     /// reference-count increment instead of encoding the doc again.
@@ -77,6 +80,7 @@ impl DocState {
         DocState {
             awareness: Awareness::new(doc),
             owner: HashMap::new(),
+            owned: HashMap::new(),
             full_state: None,
             undo,
             writers: HashMap::new(),
@@ -279,8 +283,7 @@ impl DocState {
     /// How many awareness states `peer` would own once `update` (cut to what it may set) is
     /// applied: those it owns now, less the ones the update removes, plus the new ones.
     pub fn states_after(&self, peer: PeerId, update: &AwarenessUpdate) -> usize {
-        let owned = self.owner.values().filter(|o| **o == peer).count();
-        let mut after = owned;
+        let mut after = self.owned.get(&peer).copied().unwrap_or(0);
         for (id, entry) in &update.clients {
             let mine = self.owner.get(id) == Some(&peer);
             let removal = &*entry.json == "null";
@@ -308,10 +311,10 @@ impl DocState {
         let summary = self.awareness.apply_update_summary(update)?;
         if let Some(summary) = &summary {
             for id in summary.added.iter().chain(&summary.updated) {
-                self.owner.insert(*id, peer);
+                self.set_owner(*id, Some(peer));
             }
             for id in &summary.removed {
-                self.owner.remove(id);
+                self.set_owner(*id, None);
             }
         }
         Ok(summary)
@@ -326,10 +329,29 @@ impl DocState {
             .map(|(id, _)| *id)
             .collect();
         for id in &owned {
-            self.owner.remove(id);
+            self.set_owner(*id, None);
             self.awareness.remove_state(*id);
         }
         owned
+    }
+
+    /// Makes `peer` the owner of state `id` (None: nobody), keeping the counts in step.
+    fn set_owner(&mut self, id: ClientID, peer: Option<PeerId>) {
+        let old = match peer {
+            Some(p) => self.owner.insert(id, p),
+            None => self.owner.remove(&id),
+        };
+        if let Some(old) = old {
+            if let Some(n) = self.owned.get_mut(&old) {
+                *n -= 1;
+                if *n == 0 {
+                    self.owned.remove(&old);
+                }
+            }
+        }
+        if let Some(p) = peer {
+            *self.owned.entry(p).or_insert(0) += 1;
+        }
     }
 
     /// The frame telling others that the states `ids` are gone.
