@@ -129,6 +129,11 @@ function unit() {
   assert.equal(m.seq, 5);
   assert.deepEqual(M.feedView(m).map((i) => i.key), ['comment:cm1', 'checkin:ci1']);
   assert.deepEqual(M.presentUsers(m), ['ann', 'yjs-user']);
+
+  // A coalesced burst: `present` replaces who is here, and is no event (seq stays).
+  M.applyMessage(m, { type: 'present', seq: 5, present: [{ user: 'li', via: 'live' }, { user: 'zoe', via: 'sync', client: 9 }] });
+  assert.deepEqual(M.presentUsers(m), ['li', 'zoe']);
+  assert.equal(m.seq, 5);
   console.log('unit: ok');
 }
 
