@@ -109,7 +109,7 @@ fn enter(
 ) -> Result<(), ApiError> {
     admission
         .enter(hub, id, ip.0, caller.user())
-        .map_err(|l| Refusal::rate_limited(l.reason, l.message).into())
+        .map_err(|l| Refusal::from(l).into())
 }
 
 /// A room that could not be loaded: 503 `unavailable`, with `reason: store_corrupt` when its

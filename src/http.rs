@@ -25,7 +25,7 @@ use crate::auth::{Auth, Caller, ClientIp, Refusal};
 use crate::hub::Hub;
 use crate::protocol::CloseReason;
 use crate::room_id::RoomId;
-use crate::service::admission::{Admission, ConnectionPermit, Limited};
+use crate::service::admission::{Admission, ConnectionPermit};
 use crate::ws::{Outbox, WsUpgrade};
 use crate::{api, live, sync, web};
 
@@ -41,11 +41,6 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     /// How much one client may take ([`crate::service::admission`]).
     pub admission: Arc<Admission>,
-}
-
-/// A limit's refusal at the edge: 429 with the limit's reason.
-pub fn limited(l: Limited) -> Refusal {
-    Refusal::rate_limited(l.reason, l.message)
 }
 
 /// The REST handlers need only the hub.
@@ -155,7 +150,7 @@ fn admit_upgrade<T>(
     let permit = state
         .admission
         .connect(caller.user())
-        .map_err(|l| answer(limited(l)))?;
+        .map_err(|l| answer(l.into()))?;
     let id = match RoomId::parse(room) {
         Ok(id) => id,
         Err(e) => return Ok((Err(CloseReason::invalid_room(e)), permit)),
@@ -163,7 +158,7 @@ fn admit_upgrade<T>(
     let admitted = check(&caller, &id).map_err(answer)?;
     (state.admission)
         .enter(&state.hub, &id, ip.0, caller.user())
-        .map_err(|l| answer(limited(l)))?;
+        .map_err(|l| answer(l.into()))?;
     Ok((Ok((id, admitted, caller.expires_at())), permit))
 }
 
@@ -206,7 +201,7 @@ async fn live(
         };
         let permit = match state.admission.connect(caller.user()) {
             Ok(p) => p,
-            Err(l) => return refused(&state, limited(l)),
+            Err(l) => return refused(&state, l.into()),
         };
         let sessions = state.sessions.clone();
         return ws.on_upgrade(&sessions, move |up| async move {

@@ -96,12 +96,13 @@ impl Refusal {
     }
 }
 
-impl Refusal {
-    /// Over a limit (`reason`: which); retry later.
-    pub fn rate_limited(reason: &str, message: impl Into<String>) -> Self {
+/// A limit of the edge ([`crate::service::admission`]): 429 with the limit as `reason`; retry
+/// later.
+impl From<crate::service::admission::Limited> for Refusal {
+    fn from(l: crate::service::admission::Limited) -> Self {
         Refusal {
             status: StatusCode::TOO_MANY_REQUESTS,
-            body: ErrorBody::protocol(ProtocolErrorCode::RateLimited, message).because(reason),
+            body: ErrorBody::protocol(ProtocolErrorCode::RateLimited, l.message).because(l.reason),
         }
     }
 }
