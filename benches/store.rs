@@ -131,6 +131,7 @@ fn store_bench(c: &mut Criterion) {
                                     room: rooms[i % rooms.len()].clone(),
                                     seq,
                                     update: update.clone(),
+                                    by: None,
                                 }
                             })
                             .collect();
@@ -419,10 +420,11 @@ fn integrity_bench(c: &mut Criterion) {
     g.finish();
 
     let stores: Vec<(&'static str, Arc<dyn DocStore>)> = rt.block_on(async {
-        // The same connection settings as the store's.
-        let conn = RedisStore::open(&redis.url)
+        let conn = redis::Client::open(redis.url.as_str())
             .expect("redis url")
-            .connection();
+            .get_connection_manager()
+            .await
+            .expect("redis connects");
         vec![
             (
                 "embedded-old",
@@ -460,6 +462,7 @@ fn integrity_bench(c: &mut Criterion) {
                                 room: rooms[i % rooms.len()].clone(),
                                 seq,
                                 update: update.clone(),
+                                by: None,
                             }
                         })
                         .collect();
@@ -493,6 +496,7 @@ fn integrity_bench(c: &mut Criterion) {
                     room: rooms[i % rooms.len()].clone(),
                     seq: seq * 100 + i as u64 + 1,
                     update: update.clone(),
+                    by: None,
                 })
                 .collect()
         };
@@ -520,6 +524,7 @@ fn integrity_bench(c: &mut Criterion) {
                 room: room.clone(),
                 seq: 1000 + seq,
                 update: update.clone(),
+                by: None,
             })
             .collect();
         rt.block_on(async {

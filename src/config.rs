@@ -153,13 +153,18 @@ pub struct StoreArgs {
     #[arg(long, env = "OKRHUB_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
 
-    /// Redis URL of the Redis store (`redis://[:password@]host:port[/db]`).
+    /// Redis URL of the Redis store (`redis://[:password@]host:port[/db]`); with
+    /// --redis-cluster, a comma-separated list of cluster nodes to start from.
     #[arg(
         long,
         env = "OKRHUB_REDIS_URL",
         default_value = "redis://127.0.0.1:6379"
     )]
     pub redis_url: String,
+
+    /// The Redis store is a Redis Cluster (--redis-url lists seed nodes).
+    #[arg(long, env = "OKRHUB_REDIS_CLUSTER")]
+    pub redis_cluster: bool,
 
     /// Create a new embedded store even where one is not expected: in a --data-dir that holds
     /// other files, or over a zero-length okrhub.redb. Without it a new store is created only
@@ -175,6 +180,7 @@ impl StoreArgs {
             kind: self.kind.into(),
             data_dir: self.data_dir.clone(),
             redis_url: self.redis_url.clone(),
+            redis_cluster: self.redis_cluster,
             init: self.init_store,
         }
     }

@@ -67,6 +67,22 @@ pub struct Metrics {
     pub store_refused: Counter,
     /// Loaded rooms written back after the store came back empty.
     pub store_writebacks: Counter,
+    /// Shared log: entries the store has numbered that this node has not applied yet (summed
+    /// over its rooms, at the last check of the log's heads).
+    pub relay_lag_entries: Gauge,
+    /// Shared log: how long this node has been behind the log's head, in milliseconds (0 when
+    /// up to date at the last check).
+    pub relay_lag_ms: Gauge,
+    /// Shared log: other nodes' updates and awareness applied here.
+    pub relayed: Counter,
+    /// Shared log: news that could not be applied, reads that failed, checks that failed.
+    pub relay_errors: Counter,
+    /// Shared log: updates applied here and not numbered by the log yet.
+    pub relay_pending: Gauge,
+    /// Shared log: compaction leases this node took (it compacted the room).
+    pub compaction_leases: Counter,
+    /// Shared log: compactions skipped because another node held the room's lease.
+    pub compaction_lease_busy: Counter,
     /// Room loads that found a stored value failing its integrity check.
     pub store_corrupt: Counter,
     /// Rooms refused now because their stored data failed its integrity check.
@@ -207,6 +223,48 @@ impl Metrics {
                 &mut r,
                 "store_writebacks",
                 "Loaded rooms written back after the store came back empty",
+                Counter::default(),
+            ),
+            relay_lag_entries: add(
+                &mut r,
+                "relay_lag_entries",
+                "Shared log entries numbered but not applied here yet, over all loaded rooms",
+                Gauge::default(),
+            ),
+            relay_lag_ms: add(
+                &mut r,
+                "relay_lag_ms",
+                "How long this node has been behind the shared log's head (ms; 0 when up to date)",
+                Gauge::default(),
+            ),
+            relayed: add(
+                &mut r,
+                "relayed",
+                "Other nodes' updates and awareness changes applied here",
+                Counter::default(),
+            ),
+            relay_errors: add(
+                &mut r,
+                "relay_errors",
+                "Shared log news that could not be applied, and failed reads or head checks",
+                Counter::default(),
+            ),
+            relay_pending: add(
+                &mut r,
+                "relay_pending",
+                "Updates applied here that the shared log has not numbered yet",
+                Gauge::default(),
+            ),
+            compaction_leases: add(
+                &mut r,
+                "compaction_leases",
+                "Room compaction leases this node took",
+                Counter::default(),
+            ),
+            compaction_lease_busy: add(
+                &mut r,
+                "compaction_lease_busy",
+                "Compactions skipped because another node held the room's lease",
                 Counter::default(),
             ),
             store_corrupt: add(

@@ -398,6 +398,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
     let shutdown = CancellationToken::new();
     let sessions = TaskTracker::new();
     background.spawn(hub.clone().run_sweeper(shutdown.clone()));
+    background.spawn(hub.clone().run_relay(shutdown.clone()));
     background.spawn(
         hub.clone()
             .run_store_probe(STORE_PROBE_INTERVAL, shutdown.clone()),

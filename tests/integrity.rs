@@ -156,6 +156,7 @@ async fn a_flipped_byte_in_a_log_entry_is_refused() {
             room: RoomId::parse(room).unwrap(),
             seq: 1,
             update: update(text),
+            by: None,
         };
         store
             .append(&[entry(&bad, "Durable 1"), entry(&good, "Still fine")])

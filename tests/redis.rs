@@ -91,6 +91,7 @@ fn entry(room: &RoomId, seq: u64, byte: u8) -> LogEntry {
         room: room.clone(),
         seq,
         update: Bytes::from(vec![byte]),
+        by: None,
     }
 }
 
@@ -583,6 +584,7 @@ async fn a_flipped_byte_in_redis_is_refused_and_reported_until_repaired() {
             room: log_room.clone(),
             seq: 1,
             update: Bytes::from(text_update("Durable 1")),
+            by: None,
         }])
         .await
         .unwrap();

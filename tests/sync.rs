@@ -352,6 +352,7 @@ async fn a_failed_load_leaves_nothing_behind() {
                 room: okrhub::room_id::RoomId::parse(&bad_room).unwrap(),
                 seq: 1,
                 update: bytes::Bytes::from_static(&[9, 9, 9, 9]),
+                by: None,
             }])
             .await
             .unwrap();

@@ -49,10 +49,17 @@ use crate::okr::audience::Reader;
 use crate::protocol::bound::Limits;
 use crate::protocol::CloseReason;
 use crate::room::inbox::Inboxes;
+use crate::room::SharedCtx;
 use crate::room::{Client, JoinRefused, PeerId, Room, RoomLimits, Sink};
 use crate::room_id::RoomId;
 use crate::store::persister::Persister;
 use crate::store::{DocStore, Probe, StoreError};
+
+pub mod relay;
+
+/// How long a node may hold a room's compaction lease (renewed by nothing: a compaction
+/// takes a flush and one script; a node whose lease ran out writes nothing).
+pub const COMPACTION_LEASE: Duration = Duration::from_secs(30);
 
 /// The hub's settings (from [`crate::config::ServeArgs`]).
 #[derive(Debug, Clone)]
@@ -180,6 +187,8 @@ struct HubInner<S: Sink> {
     inboxes: Arc<Inboxes<S>>,
     /// Rooms whose stored data was found corrupt, until one loads again.
     corrupt: Mutex<HashMap<RoomId, Corrupt>>,
+    /// The log several nodes share, when the store is one ([`relay`]).
+    shared: Option<SharedCtx>,
 }
 
 impl<S: Sink> Hub<S> {
@@ -192,12 +201,16 @@ impl<S: Sink> Hub<S> {
         Hub {
             inner: Arc::new(HubInner {
                 rooms: Mutex::new(HashMap::new()),
-                store,
                 persister,
                 metrics,
                 config,
                 inboxes: Arc::new(Inboxes::new(crate::clock::now_millis().max(0) as u64)),
                 corrupt: Mutex::new(HashMap::new()),
+                shared: store.shared().map(|log| SharedCtx {
+                    log,
+                    locals: Arc::default(),
+                }),
+                store,
             }),
         }
     }
@@ -376,9 +389,25 @@ impl<S: Sink> Hub<S> {
             return Err(refused);
         }
         let started = Instant::now();
-        let stored = (self.inner.store.load(id).await).map_err(|e| self.load_failed(id, e))?;
-        let doc =
-            crate::store::doc_from_stored(id, &stored).map_err(|e| self.load_failed(id, e))?;
+        // On a shared log, hear the room's news before reading it, so nothing numbered
+        // between the read and the subscription is missed (what is heard twice is skipped).
+        if let Some(sh) = &self.inner.shared {
+            sh.log.follow(id).await?;
+        }
+        let stored = match self.inner.store.load(id).await {
+            Ok(stored) => stored,
+            Err(e) => {
+                self.unfollow(id);
+                return Err(self.load_failed(id, e));
+            }
+        };
+        let doc = match crate::store::doc_from_stored(id, &stored) {
+            Ok(doc) => doc,
+            Err(e) => {
+                self.unfollow(id);
+                return Err(self.load_failed(id, e));
+            }
+        };
         if self.corrupt().remove(id).is_some() {
             self.inner.metrics.store_corrupt_rooms.dec();
             tracing::warn!(room = %id, "the room's stored data passes its integrity check again: served");
@@ -389,7 +418,7 @@ impl<S: Sink> Hub<S> {
         } else {
             0
         };
-        let room = Room::new(
+        let mut room = Room::new(
             id.clone(),
             doc,
             stored.last_seq,
@@ -400,6 +429,9 @@ impl<S: Sink> Hub<S> {
         .with_inboxes(self.inner.inboxes.clone())
         .with_limits(self.inner.config.room_limits, stored.bytes())
         .with_decode_limits(self.inner.config.decode_limits);
+        if let Some(sh) = &self.inner.shared {
+            room = room.with_shared(sh.clone());
+        }
         let elapsed = started.elapsed();
         self.inner
             .metrics
@@ -425,7 +457,37 @@ impl<S: Sink> Hub<S> {
 
     /// Writes a snapshot of `room` if its log has grown. The persister is flushed first so the
     /// log entries the snapshot replaces are the ones on disk.
+    ///
+    /// On a shared log one node compacts a room at a time: this one only while it holds the
+    /// room's lease ([`COMPACTION_LEASE`]; the store writes nothing once the lease is another
+    /// node's). A node that finds the lease taken counts the room as compacted up to its
+    /// present seq: the holder is writing a snapshot of about as much.
     pub async fn compact(&self, room: &Room<S>) -> Result<(), StoreError> {
+        if room.log_len() == 0 {
+            return Ok(());
+        }
+        let leased = match &self.inner.shared {
+            None => None,
+            Some(sh) => {
+                if !sh.log.try_lease(room.id(), COMPACTION_LEASE).await? {
+                    self.inner.metrics.compaction_lease_busy.inc();
+                    room.compacted(room.seq());
+                    return Ok(());
+                }
+                self.inner.metrics.compaction_leases.inc();
+                Some(sh.log.clone())
+            }
+        };
+        let result = self.compact_now(room).await;
+        if let Some(log) = leased {
+            if let Err(e) = log.release_lease(room.id()).await {
+                tracing::debug!(room = %room.id(), error = %e, "lease release failed (it expires)");
+            }
+        }
+        result
+    }
+
+    async fn compact_now(&self, room: &Room<S>) -> Result<(), StoreError> {
         let Some((snapshot, upto)) = room.snapshot_if_dirty() else {
             return Ok(());
         };
@@ -463,6 +525,35 @@ impl<S: Sink> Hub<S> {
         }
         drop(rooms);
         room.mark_unloaded();
+        if same {
+            self.unfollow(room.id());
+        }
+    }
+
+    /// Stops hearing a room's news (in the background; a failure only costs messages that
+    /// are ignored).
+    fn unfollow(&self, id: &RoomId) {
+        let Some(sh) = &self.inner.shared else {
+            return;
+        };
+        let (log, id) = (sh.log.clone(), id.clone());
+        tokio::spawn(async move {
+            if let Err(e) = log.unfollow(&id).await {
+                tracing::debug!(room = %id, error = %e, "unsubscribe failed");
+            }
+        });
+    }
+
+    /// The room `id` if it is loaded now.
+    pub fn loaded_room(&self, id: &RoomId) -> Option<Arc<Room<S>>> {
+        self.rooms()
+            .get(id)
+            .and_then(|slot| slot.room.get().cloned())
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn DocStore> {
+        &self.inner.store
     }
 
     /// Writes every loaded room to the store as a full snapshot at its current seq (after the
@@ -470,16 +561,22 @@ impl<S: Sink> Hub<S> {
     pub async fn write_back_all(&self) -> Result<usize, StoreError> {
         let mut written = 0;
         for room in self.loaded() {
-            let Some((snapshot, upto)) = room.snapshot() else {
-                continue;
-            };
-            self.inner.store.compact(room.id(), &snapshot, upto).await?;
-            room.compacted(upto);
-            self.inner.metrics.store_writebacks.inc();
-            tracing::info!(room = %room.id(), upto, bytes = snapshot.len(), "room written back");
-            written += 1;
+            written += usize::from(self.write_back(&room).await?);
         }
         Ok(written)
+    }
+
+    /// Writes `room` to the store as a full snapshot at its current seq (the store lost it).
+    /// Returns whether it wrote (a poisoned room is not).
+    pub async fn write_back(&self, room: &Room<S>) -> Result<bool, StoreError> {
+        let Some((snapshot, upto)) = room.snapshot() else {
+            return Ok(false);
+        };
+        self.inner.store.compact(room.id(), &snapshot, upto).await?;
+        room.compacted(upto);
+        self.inner.metrics.store_writebacks.inc();
+        tracing::info!(room = %room.id(), upto, bytes = snapshot.len(), "room written back");
+        Ok(true)
     }
 
     /// Probes the store every `every` until `shutdown`: records its health for readiness and

@@ -46,6 +46,7 @@ pub mod inbox;
 pub mod lifecycle;
 pub mod limits;
 pub mod projector;
+pub mod shared;
 pub mod sink;
 
 use std::collections::HashMap;
@@ -64,6 +65,8 @@ use crate::protocol::bound::Limits;
 use crate::protocol::{self, CloseReason};
 use crate::room_id::RoomId;
 use crate::store::persister::{Persister, Share, StoreUnavailable};
+use crate::store::shared::{Logged, Origin};
+use crate::store::StoredDoc;
 use doc::{ApplyError, DocState};
 use fanout::Fanout;
 pub use fanout::PeerId;
@@ -71,6 +74,8 @@ use lifecycle::Lifecycle;
 use limits::DocSize;
 pub use limits::RoomLimits;
 use projector::Projector;
+pub use shared::SharedCtx;
+use shared::{LogOrder, Pending};
 pub use sink::{Full, Kicks, Pushed, Sink};
 
 /// Who a connection is, as far as the room cares.
@@ -146,6 +151,9 @@ struct Ctx<S: Sink> {
     limits: RoomLimits,
     /// What the decode guard allows in a client's frame.
     decode: Limits,
+    /// The log several nodes share, when the store is one: then the log numbers the updates
+    /// (see [`shared`]).
+    shared: Option<SharedCtx>,
 }
 
 /// A loaded room, generic over where its frames go ([`Sink`]). Shared by its connections and
@@ -154,6 +162,8 @@ pub struct Room<S: Sink> {
     ctx: Ctx<S>,
     state: Mutex<RoomState<S>>,
     unloaded: CancellationToken,
+    /// Woken whenever the shared log numbers one of this node's updates.
+    numbered: tokio::sync::Notify,
 }
 
 struct RoomState<S: Sink> {
@@ -168,6 +178,31 @@ struct RoomState<S: Sink> {
     size: DocSize,
     /// Each `/sync` peer's updates waiting in the persister (its share of the buffer).
     shares: HashMap<PeerId, Arc<Share>>,
+    /// On a shared log: the updates applied and not yet numbered, and what was numbered.
+    order: LogOrder,
+    /// The awareness of each other node's clients, owned by a stand-in peer id, and when the
+    /// node was last heard.
+    remote_aware: HashMap<Arc<str>, (PeerId, std::time::Instant)>,
+    /// Where this node's awareness changes go for the other nodes (on a shared log).
+    publish: Option<(RoomId, Arc<dyn crate::store::shared::SharedLog>)>,
+}
+
+/// Where a command's change is in the room's log: its seq, or (on a shared log, until the log
+/// numbers it) this node's own number for it ([`Room::seq_of`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ticket {
+    Seq(u64),
+    Local(u64),
+}
+
+/// What a room needs after hearing of its shared log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Up to date with what it heard.
+    Done,
+    /// Entries after `after` are missing here: read them from the log
+    /// ([`Room::apply_logged`]).
+    Read { after: u64 },
 }
 
 /// One change leaving the room ([`RoomState::commit`]).
@@ -208,6 +243,7 @@ impl<S: Sink> Room<S> {
                 metrics,
                 limits: RoomLimits::default(),
                 decode: Limits::default(),
+                shared: None,
             },
             state: Mutex::new(RoomState {
                 doc: DocState::new(doc),
@@ -217,9 +253,21 @@ impl<S: Sink> Room<S> {
                 next_peer: 1,
                 size: DocSize::default(),
                 shares: HashMap::new(),
+                order: LogOrder::default(),
+                remote_aware: HashMap::new(),
+                publish: None,
             }),
             unloaded: CancellationToken::new(),
+            numbered: tokio::sync::Notify::new(),
         }
+    }
+
+    /// Logs through `shared`, a log several nodes share: the log numbers the updates.
+    pub fn with_shared(mut self, shared: SharedCtx) -> Self {
+        let st = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+        st.publish = Some((self.ctx.id.clone(), shared.log.clone()));
+        self.ctx.shared = Some(shared);
+        self
     }
 
     /// Holds the room and its connections to `limits`; `doc_bytes` is the size of its doc as
@@ -334,6 +382,9 @@ impl<S: Sink> Room<S> {
                     match st.doc.apply_awareness(peer, update) {
                         Ok(Some(summary)) => {
                             st.broadcast(&frame, Some(peer), &ctx.metrics);
+                            if let Some(sh) = &ctx.shared {
+                                sh.log.publish_awareness(&ctx.id, frame.clone());
+                            }
                             let RoomState {
                                 live,
                                 doc,
@@ -395,7 +446,7 @@ impl<S: Sink> Room<S> {
         &self,
         command: &okr::Command,
         actor: &UserId,
-    ) -> Result<(u64, okr::Applied), Refused> {
+    ) -> Result<(Ticket, okr::Applied), Refused> {
         self.admit().map_err(Refused::Unavailable)?;
         let mut st = self.lock();
         st.admit_change(&self.ctx)?;
@@ -406,8 +457,262 @@ impl<S: Sink> Room<S> {
         let (result, update) =
             doc.transact(|txn| okr::apply_in_room(txn, room, view, command, actor.as_str(), now));
         let applied = result.map_err(Refused::Invalid)?;
-        st.commit_local(&self.ctx, update, Some(actor));
-        Ok((st.life.seq(), applied))
+        let ticket = st
+            .commit_local(&self.ctx, update, Some(actor))
+            .unwrap_or(Ticket::Seq(st.life.seq()));
+        Ok((ticket, applied))
+    }
+
+    /// The seq the log gave a change of this node ([`Ticket::Local`]), once it has: waits for
+    /// the log's notice (the caller bounds the wait).
+    pub async fn seq_of(&self, ticket: Ticket) -> u64 {
+        let local = match ticket {
+            Ticket::Seq(seq) => return seq,
+            Ticket::Local(local) => local,
+        };
+        loop {
+            let notified = self.numbered.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(seq) = self.lock().order.seq_of(local) {
+                return seq;
+            }
+            notified.await;
+        }
+    }
+
+    /// Applies an update another node applied and published (the fast path): fanned out to
+    /// the `/sync` peers here at once, projected when the log numbers it ([`Room::logged`]).
+    /// An update already applied here (its own, or one numbered already) is ignored.
+    pub fn relayed(
+        &self,
+        origin: Origin,
+        by: Option<UserId>,
+        update: Bytes,
+    ) -> Result<(), RemoteError> {
+        let ctx = &self.ctx;
+        let Some(sh) = &ctx.shared else {
+            return Ok(());
+        };
+        if origin.node == *sh.node() || self.lock().order.knows(&origin) {
+            return Ok(());
+        }
+        let decoded = decode_remote(&update, &ctx.metrics)?;
+        let mut st = self.lock();
+        if st.order.knows(&origin) {
+            return Ok(());
+        }
+        st.apply_remote_parts(ctx, decoded)?;
+        st.size.grew(update.len());
+        let frame = protocol::update_frame(&update);
+        st.fan_out(&frame, None, &ctx.metrics);
+        let touched = st.live.touched();
+        st.order.hold(
+            origin,
+            Pending {
+                touched,
+                by,
+                update,
+                since: std::time::Instant::now(),
+            },
+        );
+        Ok(())
+    }
+
+    /// The shared log numbered `origin`'s update `seq`. When it is the next one and was
+    /// applied here, it is projected now; otherwise the caller reads what is missing.
+    pub fn logged(&self, seq: u64, origin: &Origin) -> Next {
+        let ctx = &self.ctx;
+        let Some(sh) = &ctx.shared else {
+            return Next::Done;
+        };
+        let mut st = self.lock();
+        let applied = st.life.seq();
+        if seq <= applied {
+            return Next::Done;
+        }
+        if seq > applied + 1 || !st.order.knows(origin) {
+            return Next::Read { after: applied };
+        }
+        let pending = st.order.numbered(origin, seq, sh.node());
+        st.life.advance_to(seq);
+        if let Some(p) = pending {
+            st.project(ctx, seq, p.by.as_ref(), p.touched);
+        }
+        drop(st);
+        if *origin.node == **sh.node() {
+            self.numbered.notify_waiters();
+        }
+        Next::Done
+    }
+
+    /// Entries read from the shared log, in order: each one after what this room has applied
+    /// is applied (unless it was already, pending) and projected at its seq. Returns
+    /// [`Next::Read`] when there is a hole before an entry.
+    pub fn apply_logged(&self, entries: Vec<Logged>) -> Result<Next, RemoteError> {
+        let ctx = &self.ctx;
+        let Some(sh) = &ctx.shared else {
+            return Ok(Next::Done);
+        };
+        let mut own = false;
+        let mut result = Ok(Next::Done);
+        for entry in entries {
+            let mut st = self.lock();
+            let applied = st.life.seq();
+            if entry.seq <= applied {
+                continue;
+            }
+            if entry.seq > applied + 1 {
+                result = Ok(Next::Read { after: applied });
+                break;
+            }
+            own |= entry.origin.node == *sh.node();
+            let pending = st.order.numbered(&entry.origin, entry.seq, sh.node());
+            let touched = match pending {
+                Some(p) => p.touched,
+                None => {
+                    drop(st);
+                    let decoded = decode_remote(&entry.update, &ctx.metrics)?;
+                    st = self.lock();
+                    st.apply_remote_parts(ctx, decoded)?;
+                    st.size.grew(entry.update.len());
+                    let frame = protocol::update_frame(&entry.update);
+                    st.fan_out(&frame, None, &ctx.metrics);
+                    st.live.touched()
+                }
+            };
+            st.life.advance_to(entry.seq);
+            st.project(ctx, entry.seq, entry.by.as_ref(), touched);
+        }
+        if own {
+            self.numbered.notify_waiters();
+        }
+        result
+    }
+
+    /// Catches up from what the store holds when the log entries this room needs were
+    /// trimmed: the snapshot and the log after it are merged into the doc (Yjs updates are
+    /// idempotent, so what is here already changes nothing) and projected at the store's seq.
+    pub fn catch_up(&self, stored: &StoredDoc) -> Result<(), RemoteError> {
+        let ctx = &self.ctx;
+        for bytes in stored.snapshot.iter().chain(stored.updates.iter()) {
+            let decoded = decode_remote(bytes, &ctx.metrics)?;
+            let mut st = self.lock();
+            st.apply_remote_parts(ctx, decoded)?;
+            let frame = protocol::update_frame(bytes);
+            st.fan_out(&frame, None, &ctx.metrics);
+        }
+        let mut st = self.lock();
+        if stored.last_seq > st.life.seq() {
+            st.life.advance_to(stored.last_seq);
+            let touched = st.live.touched();
+            st.project(ctx, stored.last_seq, None, touched);
+        }
+        tracing::warn!(room = %ctx.id, seq = stored.last_seq, "room caught up from the snapshot: the log entries it lacked were trimmed");
+        Ok(())
+    }
+
+    /// Logs again, as this node's, the other nodes' updates applied here that the log has not
+    /// numbered within `age` (their node died between publishing and logging them). Returns
+    /// how many.
+    pub fn relog_stale(&self, age: std::time::Duration) -> usize {
+        let ctx = &self.ctx;
+        let Some(sh) = &ctx.shared else {
+            return 0;
+        };
+        let mut st = self.lock();
+        let stale = st.order.stale(sh.node(), age);
+        let n = stale.len();
+        for p in stale {
+            let local = sh.next_local();
+            ctx.persister
+                .append_for(ctx.id.clone(), local, p.update.clone(), p.by.clone(), None);
+            st.order.hold(
+                Origin {
+                    node: sh.node().clone(),
+                    local,
+                },
+                Pending {
+                    since: std::time::Instant::now(),
+                    ..p
+                },
+            );
+        }
+        if n > 0 {
+            tracing::warn!(room = %ctx.id, updates = n, "updates of another node were never logged (did it die?): logged them again from here");
+        }
+        n
+    }
+
+    /// Updates applied here that the shared log has not numbered yet.
+    pub fn pending_len(&self) -> usize {
+        self.lock().order.pending_len()
+    }
+
+    /// Applies an awareness frame of another node's clients (a y-sync awareness message):
+    /// relayed to the peers here and seen as presence. Each node's states are held by a stand-in
+    /// peer, removed when the node falls silent ([`Room::forget_silent_nodes`]).
+    pub fn relayed_awareness(&self, node: Arc<str>, frame: Bytes) -> Result<(), RemoteError> {
+        let ctx = &self.ctx;
+        let Some(sh) = &ctx.shared else {
+            return Ok(());
+        };
+        if node == *sh.node() {
+            return Ok(());
+        }
+        let messages = protocol::decode_frame_within(&frame, &ctx.decode)
+            .map_err(|e| RemoteError::Malformed(e.to_string()))?;
+        let mut st = self.lock();
+        let now = std::time::Instant::now();
+        let stand_in = match st.remote_aware.get_mut(&node) {
+            Some((peer, seen)) => {
+                *seen = now;
+                *peer
+            }
+            None => {
+                let peer = st.next_peer;
+                st.next_peer += 1;
+                st.remote_aware.insert(node, (peer, now));
+                peer
+            }
+        };
+        for message in messages {
+            let Message::Awareness(update) = message else {
+                continue;
+            };
+            let (update, _) = st.doc.own_awareness(stand_in, update, |_| false);
+            let frame = protocol::encode(&Message::Awareness(update.clone()));
+            if let Ok(Some(summary)) = st.doc.apply_awareness(stand_in, update) {
+                st.broadcast(&frame, None, &ctx.metrics);
+                let RoomState {
+                    live, doc, life, ..
+                } = &mut *st;
+                live.awareness_changed(doc.awareness(), &summary, None, life.seq(), &ctx.metrics);
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the awareness states of nodes not heard from for `silence` (a node that died
+    /// takes its clients' presence with it).
+    pub fn forget_silent_nodes(&self, silence: std::time::Duration) {
+        let mut st = self.lock();
+        let silent: Vec<(Arc<str>, PeerId)> = (st.remote_aware.iter())
+            .filter(|(_, (_, seen))| seen.elapsed() >= silence)
+            .map(|(n, (p, _))| (n.clone(), *p))
+            .collect();
+        for (node, stand_in) in silent {
+            st.remote_aware.remove(&node);
+            let owned = st.doc.remove_owned_by(stand_in);
+            if owned.is_empty() {
+                continue;
+            }
+            let seq = st.life.seq();
+            st.live.awareness_removed(&owned, seq, &self.ctx.metrics);
+            if let Some(frame) = st.doc.removal_frame(owned) {
+                st.broadcast(&frame, None, &self.ctx.metrics);
+            }
+        }
     }
 
     /// Applies an update another node committed, which the shared log numbered `seq`: fanned
@@ -420,24 +725,9 @@ impl<S: Sink> Room<S> {
         by: Option<&UserId>,
     ) -> Result<(), RemoteError> {
         let ctx = &self.ctx;
-        // Guarded like a client's frame, under the limits of the store (which holds this
-        // update already and would load it so): a node that refused what the log holds
-        // would drift from the others.
-        let decoded = protocol::decode_update(&update, &Limits::STORED).map_err(|e| {
-            if let protocol::FrameError::Refused(r) = &e {
-                ctx.metrics.count_decode_refusal(r.rule());
-            }
-            RemoteError::Malformed(e.to_string())
-        })?;
+        let decoded = decode_remote(&update, &ctx.metrics)?;
         let mut st = self.lock();
-        if let Err(e) = st.doc.apply(decoded) {
-            if matches!(e, ApplyError::Panicked) {
-                tracing::error!(room = %ctx.id, seq, "remote update panicked inside yrs; resetting the room");
-                st.life.poison();
-                st.peers.close_all(&CloseReason::room_reset());
-            }
-            return Err(e.into());
-        }
+        st.apply_remote_parts(ctx, decoded)?;
         st.life.advance_to(seq);
         st.size.grew(update.len());
         let seq = st.life.seq();
@@ -565,6 +855,11 @@ impl<S: Sink> Room<S> {
     pub fn snapshot(&self) -> Option<(Vec<u8>, u64)> {
         let mut st = self.lock();
         st.life.snapshottable().then(|| st.encode_measured())
+    }
+
+    /// The room's sequence number: the last update numbered and applied here.
+    pub fn seq(&self) -> u64 {
+        self.lock().life.seq()
     }
 
     /// Updates logged since the last snapshot.
@@ -706,7 +1001,31 @@ fn decode_actions(
     Ok(actions)
 }
 
+/// Decodes an update another node made (or the store holds), guarded under the limits of the
+/// store: a node that refused what the log holds would drift from the others.
+fn decode_remote(update: &[u8], metrics: &Metrics) -> Result<Vec<Update>, RemoteError> {
+    protocol::decode_update(update, &Limits::STORED).map_err(|e| {
+        if let protocol::FrameError::Refused(r) = &e {
+            metrics.count_decode_refusal(r.rule());
+        }
+        RemoteError::Malformed(e.to_string())
+    })
+}
+
 impl<S: Sink> RoomState<S> {
+    /// Applies an update of another node (or the store); a panic inside yrs resets the room.
+    fn apply_remote_parts(&mut self, ctx: &Ctx<S>, parts: Vec<Update>) -> Result<(), RemoteError> {
+        if let Err(e) = self.doc.apply(parts) {
+            if matches!(e, ApplyError::Panicked) {
+                tracing::error!(room = %ctx.id, "remote update panicked inside yrs; resetting the room");
+                self.life.poison();
+                self.peers.close_all(&CloseReason::room_reset());
+            }
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
     /// Whether one more connection may join: the room is open and under its connection limit.
     fn admit_join(&self, ctx: &Ctx<S>) -> Result<(), JoinRefused> {
         if self.life.is_closing() {
@@ -755,12 +1074,17 @@ impl<S: Sink> RoomState<S> {
     }
 
     /// Commits what a server-side transaction changed, if anything.
-    fn commit_local(&mut self, ctx: &Ctx<S>, update: Vec<u8>, by: Option<&UserId>) {
+    fn commit_local(
+        &mut self,
+        ctx: &Ctx<S>,
+        update: Vec<u8>,
+        by: Option<&UserId>,
+    ) -> Option<Ticket> {
         if protocol::is_empty_update(&update) {
-            return;
+            return None;
         }
         let frame = protocol::update_frame(&update);
-        self.commit(
+        Some(self.commit(
             ctx,
             Change {
                 update: Bytes::from(update),
@@ -770,7 +1094,7 @@ impl<S: Sink> RoomState<S> {
                 touched: None,
                 share: None,
             },
-        );
+        ))
     }
 
     /// Applies a `/sync` client's update: refused whole, before it is applied, when the
@@ -876,18 +1200,51 @@ impl<S: Sink> RoomState<S> {
     }
 
     /// The one place an update made on this node leaves the room: numbered, persisted, then
-    /// delivered. (The relay to other nodes belongs here too.)
-    fn commit(&mut self, ctx: &Ctx<S>, change: Change<'_>) {
-        let seq = self.life.next_seq();
+    /// delivered. On a shared log it is numbered by the log: it goes to the persister and the
+    /// other nodes (fast path) under this node's own number and is fanned out here at once,
+    /// but projected only when the log's number comes back ([`Room::logged`]).
+    fn commit(&mut self, ctx: &Ctx<S>, change: Change<'_>) -> Ticket {
         self.size.grew(change.update.len());
-        ctx.persister
-            .append_for(ctx.id.clone(), seq, change.update, change.share);
         let touched = change.touched.unwrap_or_else(|| self.live.touched());
-        self.deliver(ctx, seq, &change.frame, change.origin, change.by, touched);
+        let Some(sh) = &ctx.shared else {
+            let seq = self.life.next_seq();
+            ctx.persister.append_for(
+                ctx.id.clone(),
+                seq,
+                change.update,
+                change.by.cloned(),
+                change.share,
+            );
+            self.deliver(ctx, seq, &change.frame, change.origin, change.by, touched);
+            return Ticket::Seq(seq);
+        };
+        let local = sh.next_local();
+        ctx.persister.append_for(
+            ctx.id.clone(),
+            local,
+            change.update.clone(),
+            change.by.cloned(),
+            change.share,
+        );
+        sh.log
+            .publish_update(&ctx.id, local, change.by, change.update.clone());
+        self.fan_out(&change.frame, change.origin, &ctx.metrics);
+        self.order.hold(
+            Origin {
+                node: sh.node().clone(),
+                local,
+            },
+            Pending {
+                touched,
+                by: change.by.cloned(),
+                update: change.update,
+                since: std::time::Instant::now(),
+            },
+        );
+        Ticket::Local(local)
     }
 
-    /// Delivers an applied update at `seq`: the cached full state dropped, the frame fanned
-    /// out to every `/sync` peer but `origin`, the OKR projection brought up to date.
+    /// Delivers an applied update at `seq`: fanned out to the `/sync` peers, then projected.
     fn deliver(
         &mut self,
         ctx: &Ctx<S>,
@@ -897,8 +1254,19 @@ impl<S: Sink> RoomState<S> {
         by: Option<&UserId>,
         touched: Touched,
     ) {
+        self.fan_out(frame, origin, &ctx.metrics);
+        self.project(ctx, seq, by, touched);
+    }
+
+    /// The cached full state dropped, the frame fanned out to every `/sync` peer but `origin`.
+    fn fan_out(&mut self, frame: &Bytes, origin: Option<PeerId>, metrics: &Metrics) {
         self.doc.changed();
-        self.broadcast(frame, origin, &ctx.metrics);
+        self.broadcast(frame, origin, metrics);
+    }
+
+    /// The OKR projection brought up to date with what an update at `seq` touched: events to
+    /// `/live`, mentions to the inboxes.
+    fn project(&mut self, ctx: &Ctx<S>, seq: u64, by: Option<&UserId>, touched: Touched) {
         self.live
             .updated(self.doc.doc(), touched, seq, by, &ctx.metrics);
         if let Some(inboxes) = &ctx.inboxes {
@@ -928,10 +1296,13 @@ impl<S: Sink> RoomState<S> {
         }
         self.live
             .awareness_removed(&owned, self.life.seq(), metrics);
-        if self.peers.is_empty() {
+        if self.peers.is_empty() && self.publish.is_none() {
             return;
         }
         if let Some(frame) = self.doc.removal_frame(owned) {
+            if let Some((room, log)) = &self.publish {
+                log.publish_awareness(room, frame.clone());
+            }
             // May cut off further slow peers, which recurses at most once per peer.
             self.broadcast(&frame, None, metrics);
         }
@@ -1381,7 +1752,10 @@ mod tests {
     fn command(f: &Fixture, value: serde_json::Value) -> u64 {
         let cmd: okr::Command = serde_json::from_value(value).unwrap();
         let actor = UserId::parse("ann").unwrap();
-        f.room.command(&cmd, &actor).unwrap().0
+        match f.room.command(&cmd, &actor).unwrap().0 {
+            Ticket::Seq(seq) => seq,
+            Ticket::Local(_) => unreachable!("no shared log here"),
+        }
     }
 
     #[tokio::test]

@@ -85,6 +85,9 @@ impl From<CommandFailed> for ErrorBody {
     }
 }
 
+/// How long a durable command waits for the shared log to number it.
+const SEQ_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Applies `command` to room `id` as `principal`, and waits until it is durable.
 pub async fn apply<S: Sink>(
     hub: &Hub<S>,
@@ -127,6 +130,15 @@ pub async fn apply<S: Sink>(
         tracing::error!(room = %id, error = %e, "command applied but not confirmed durable");
         CommandFailed::NotDurable
     })?;
+    // On a shared log the number comes back from the log a round trip after the write (or,
+    // had its notice been lost, with the relay's next check of the log's head).
+    let seq = match tokio::time::timeout(SEQ_WAIT, room.seq_of(seq)).await {
+        Ok(seq) => seq,
+        Err(_) => {
+            tracing::warn!(room = %id, "command durable, but its seq did not come back from the shared log in time; answering with the room's current seq");
+            room.view().0
+        }
+    };
     Ok(Accepted {
         seq,
         created_id: applied.created_id,

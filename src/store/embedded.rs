@@ -529,6 +529,7 @@ mod tests {
             room: room.clone(),
             seq,
             update: Bytes::from(vec![byte; 3]),
+            by: None,
         }
     }
 
@@ -596,6 +597,7 @@ mod integrity_tests {
             room: room.clone(),
             seq,
             update: Bytes::from(text.as_bytes().to_vec()),
+            by: None,
         }
     }
 

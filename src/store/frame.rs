@@ -38,6 +38,9 @@ pub enum Kind {
     Snapshot = 1,
     /// One update of a room's log; its seq is the update's.
     Log = 2,
+    /// One update of a shared log (several nodes): its number is the writing node's own
+    /// (the entry's `l`), since the log's seq is allocated by the store after it is sealed.
+    Entry = 3,
 }
 
 impl Kind {
@@ -45,6 +48,7 @@ impl Kind {
         match self {
             Kind::Snapshot => format!("snapshot (upto {seq})"),
             Kind::Log => format!("log entry {seq}"),
+            Kind::Entry => format!("log entry of node-local number {seq}"),
         }
     }
 }

@@ -18,16 +18,14 @@
 //! [`redis::RedisStore`] (production). [`open`] picks one from the configuration; [`transfer`]
 //! moves rooms between them (`okrhub export` / `import`).
 //!
-//! One node per store. Sequence numbers are allocated by the node that serves a room
-//! (`room::lifecycle`), so two nodes serving one room through one Redis would number their
-//! updates alike and the append script would drop one side's as already written. Sharing a
-//! Redis between nodes needs the numbers allocated by the shared log first (see "Sequence
-//! numbers are per node" in `docs/DECISIONS.md`).
+//! The embedded store serves one node, which numbers its rooms' updates itself. Redis is a
+//! [`shared::SharedLog`]: any number of nodes append to it and it numbers the entries.
 
 pub mod embedded;
 pub mod frame;
 pub mod persister;
 pub mod redis;
+pub mod shared;
 pub mod transfer;
 
 use std::path::PathBuf;
@@ -48,6 +46,8 @@ pub struct LogEntry {
     pub seq: u64,
     /// The Yjs update, v1 encoding.
     pub update: Bytes,
+    /// Who made it (kept by a shared log, for the events other nodes derive from it).
+    pub by: Option<crate::identity::UserId>,
 }
 
 /// What a store holds for one room.
@@ -133,6 +133,13 @@ pub trait DocStore: Send + Sync + 'static {
     async fn probe(&self) -> Result<Probe, StoreError> {
         Ok(Probe::Healthy)
     }
+
+    /// The log several nodes share, when this store is one (Redis): then the store numbers
+    /// the entries ([`LogEntry::seq`] is the node's own number for each), and rooms follow
+    /// the other nodes' entries through it ([`shared`]).
+    fn shared(&self) -> Option<Arc<dyn shared::SharedLog>> {
+        None
+    }
 }
 
 /// What [`DocStore::probe`] found.
@@ -192,6 +199,8 @@ pub struct StoreConfig {
     pub kind: StoreKind,
     pub data_dir: PathBuf,
     pub redis_url: String,
+    /// `redis_url` is a comma-separated list of Redis Cluster seed nodes.
+    pub redis_cluster: bool,
     /// Create a new embedded store even where one is not expected: in a data directory that
     /// holds other files, or over a zero-length data file (`--init-store`).
     pub init: bool,
@@ -207,7 +216,10 @@ pub async fn open(config: &StoreConfig) -> Result<Arc<dyn DocStore>, StoreError>
             &config.data_dir,
             embedded::Init::from_flag(config.init),
         )?),
-        StoreKind::Redis => Arc::new(redis::RedisStore::open(&config.redis_url)?),
+        StoreKind::Redis => Arc::new(redis::RedisStore::open_with(
+            &config.redis_url,
+            config.redis_cluster,
+        )?),
     })
 }
 

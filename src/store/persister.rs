@@ -37,6 +37,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::task::TaskTracker;
 
 use super::{DocStore, LogEntry, StoreError};
+use crate::identity::UserId;
 use crate::metrics::Metrics;
 use crate::room_id::RoomId;
 
@@ -238,12 +239,19 @@ impl Persister {
     /// Queues one update for the room's log. Never blocks, never refuses: admission is
     /// [`Persister::admit`]'s job, before the update is applied.
     pub fn append(&self, room: RoomId, seq: u64, update: Bytes) {
-        self.append_for(room, seq, update, None)
+        self.append_for(room, seq, update, None, None)
     }
 
-    /// [`Persister::append`], counting the update in `share` (its writer's) until it is
-    /// written.
-    pub fn append_for(&self, room: RoomId, seq: u64, update: Bytes, share: Option<Arc<Share>>) {
+    /// [`Persister::append`] of an update by `by`, counting it in `share` (its writer's)
+    /// until it is written.
+    pub fn append_for(
+        &self,
+        room: RoomId,
+        seq: u64,
+        update: Bytes,
+        by: Option<UserId>,
+        share: Option<Arc<Share>>,
+    ) {
         let len = update.len();
         if let Some(share) = &share {
             share.bytes.fetch_add(len, Ordering::Relaxed);
@@ -252,10 +260,15 @@ impl Persister {
         self.shared.bytes.fetch_add(len, Ordering::Relaxed);
         self.metrics.persist_queue.inc();
         self.metrics.persist_queue_bytes.inc_by(len as i64);
-        if let Err(mpsc::error::SendError(op)) = self
-            .tx
-            .send(Op::Append(LogEntry { room, seq, update }, share))
-        {
+        if let Err(mpsc::error::SendError(op)) = self.tx.send(Op::Append(
+            LogEntry {
+                room,
+                seq,
+                update,
+                by,
+            },
+            share,
+        )) {
             // Only possible after the task died, which it does not do while handles exist.
             if let Op::Append(_, Some(share)) = op {
                 share.bytes.fetch_sub(len, Ordering::Relaxed);

@@ -5,7 +5,11 @@
 //! | key | type | holds |
 //! |---|---|---|
 //! | `okrhub:{ROOM}:snap` | hash | `doc`: the framed snapshot (v1 update of the whole doc); `upto`: the last seq it covers |
-//! | `okrhub:{ROOM}:log` | stream | one entry per update, id `SEQ-0`, field `u`: the framed v1 update |
+//! | `okrhub:{ROOM}:log` | stream | one entry per update, id `SEQ-0`; fields `u`: the framed v1 update, `n`: the node that made it, `l`: that node's number for it, `b`: its author (may be empty) |
+//! | `okrhub:{ROOM}:seq` | string | the room's last seq (allocated by the append script) |
+//! | `okrhub:{ROOM}:nodes` | hash | per node id: the highest node-local number appended (retries are no-ops) |
+//! | `okrhub:{ROOM}:lease` | string | the node compacting the room now (expires) |
+//! | channel `okrhub:{ROOM}:relay` | pub/sub | the room's news: fast-path updates and awareness, and each entry's number ([`super::shared`]) |
 //! | `okrhub:rooms` | set | every room id ever written (export) |
 //! | `okrhub:marker` | string | present while Redis holds our data; its absence means Redis started over empty |
 //! | `okrhub:format` | string | the store format: `2` (every value framed) |
@@ -23,46 +27,67 @@
 //! other value (a newer okrhub's) is refused: every call fails, the hub stays not ready. A Redis
 //! that comes back empty loses the key with the rest; the probe sets it again.
 //!
-//! The `{ROOM}` hash tag puts a room's two keys in one Redis Cluster slot, so the scripts below,
-//! which touch both, run on one node.
+//! The `{ROOM}` hash tag puts a room's keys in one Redis Cluster slot, so the scripts below,
+//! which touch several, run on one node.
 //!
-//! # Idempotent, prefix-safe appends
+//! # A log several nodes share: numbers allocated by Redis, idempotent appends
 //!
-//! A log entry's stream id is its room sequence number (`SEQ-0`). A batch is written as one
-//! pipeline — one round trip — holding one small Lua script call per room that `XADD`s that
-//! room's entries in order and counts "ID equal or smaller than the top item" as already
-//! written. So a batch retried after a timeout (whose first attempt may have landed) is
-//! harmless, and since a script stops at the first real error, what landed of a failed batch is
-//! always a prefix of each room's entries: the retry never leaves a hole behind a later seq.
+//! Any number of nodes append to a room's stream. The number of an entry (its stream id,
+//! `SEQ-0`, and the `seq` of everything derived from it) is allocated inside the append script
+//! by `INCR okrhub:{ROOM}:seq`, so two nodes can never number two updates alike. A node's
+//! [`LogEntry::seq`] is *its own* number for the update (increasing per room and node); the
+//! script skips an entry whose node-local number is at or below the highest it appended for
+//! that node (`okrhub:{ROOM}:nodes`), so a batch retried after a timeout (whose first attempt
+//! may have landed) is harmless. A batch is one pipeline — one round trip — with one script
+//! call per room; a script stops at the first real error, so what landed of a failed batch is
+//! a prefix of each room's entries. The script then publishes each entry's number on the
+//! room's channel, in log order (after y-redis, with the relay of [`super::shared`]).
+//!
+//! A stream written by a single-node okrhub (entries numbered by the node, field `u` only)
+//! reads as it is; the counter starts above its top the first time a shared append runs.
 //!
 //! # Atomic, monotonic compaction
 //!
 //! `compact` is one script: unless the stored snapshot already covers more, it writes the new
-//! snapshot and trims the stream to the entries after it (`XTRIM MINID upto+1`). A script runs
-//! atomically, so a crash leaves either the old pair or the new one, and two compactions racing
-//! (the sweeper and a write-back) can never replace a newer snapshot by an older one. `load`
-//! reads snapshot and stream in one `MULTI`, so it never sees a snapshot from before a trim
-//! together with the stream from after it.
+//! snapshot and trims the stream to the entries after `upto - TRIM_MARGIN` — a node slower
+//! than that finds its next entry trimmed and catches up from the snapshot — and moves the
+//! counter up to `upto` (a write-back after Redis lost its data numbers on from there). A
+//! script runs atomically, so a crash leaves either the old pair or the new one, and two
+//! compactions racing can never replace a newer snapshot by an older one. Across nodes one
+//! compacts at a time: the hub takes the room's lease ([`SharedLog::try_lease`]) first, and
+//! the script writes only while the lease is still the writer's (a fence: a node whose lease
+//! expired while it worked writes nothing). `load` reads snapshot and stream in one `MULTI`,
+//! so it never sees a snapshot from before a trim together with the stream from after it.
 //!
 //! # Failures
 //!
-//! One [`ConnectionManager`] (a multiplexed connection that reconnects by itself) serves every
-//! call. It is created lazily: the server starts while Redis is down, reports not ready, and
-//! works as soon as Redis answers. Every call has a response timeout, so a hung Redis surfaces as
-//! an error the persister retries rather than a stuck task.
+//! One multiplexed connection (a [`ConnectionManager`], or a cluster connection) serves every
+//! call, and a second one (RESP3, resubscribing by itself after a reconnect) carries the
+//! subscriptions. Both are made lazily: the server starts while Redis is down, reports not
+//! ready, and works as soon as Redis answers. Every call has a response timeout, so a hung
+//! Redis surfaces as an error the persister retries rather than a stuck task.
+//!
+//! # Redis Cluster
+//!
+//! With `--redis-cluster` the URL is a comma-separated list of seed nodes. Every script names
+//! all its keys in `KEYS`, and a room's keys and channel share its `{ROOM}` hash tag, so each
+//! runs on the room's shard; the relay uses sharded pub/sub (`SSUBSCRIBE` / `SPUBLISH`).
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{RedisError, Value};
-
-use std::sync::Arc;
-
-use tokio::sync::OnceCell;
+use bytes::Bytes;
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, Pipeline, PushInfo, PushKind, RedisError, RedisFuture, Value};
+use tokio::sync::{mpsc, OnceCell};
 
 use super::frame::{self, Kind};
+use super::shared::{Heard, Logged, Origin, Read, SharedLog};
 use super::{DocStore, LogEntry, Probe, StoreError, StoredDoc};
+use crate::identity::UserId;
 use crate::room_id::RoomId;
 
 /// The set of every room written.
@@ -76,16 +101,35 @@ pub const FORMAT_KEY: &str = "okrhub:format";
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Appends one room's entries (ARGV: seq, update, seq, update, …) in order; an entry already in
-/// the stream (its id not above the top) counts as written. Stops at the first other error.
+/// Appends one room's entries from one node and numbers them. KEYS: the log, the counter, the
+/// node marks, the snapshot hash. ARGV: the node id, the publish command (`PUBLISH` or
+/// `SPUBLISH`), the channel, then (local number, author, framed update) per entry. An entry
+/// whose local number is not above the node's mark is already written (a retry). Returns the
+/// last seq.
 const APPEND_SCRIPT: &str = r#"
-for i = 1, #ARGV, 2 do
-  local r = redis.pcall('XADD', KEYS[1], ARGV[i] .. '-0', 'u', ARGV[i + 1])
-  if type(r) == 'table' and r.err and not string.find(r.err, 'equal or smaller', 1, true) then
-    return redis.error_reply(r.err)
+local node = ARGV[1]
+local mark = tonumber(redis.call('HGET', KEYS[3], node) or '0')
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  local top = 0
+  local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+  if #last > 0 then
+    top = tonumber(string.match(last[1][1], '^(%d+)'))
+  end
+  local upto = tonumber(redis.call('HGET', KEYS[4], 'upto') or '0')
+  redis.call('SET', KEYS[2], math.max(top, upto))
+end
+local seq = tonumber(redis.call('GET', KEYS[2]))
+for i = 4, #ARGV, 3 do
+  local l = tonumber(ARGV[i])
+  if l > mark then
+    seq = redis.call('INCR', KEYS[2])
+    redis.call('XADD', KEYS[1], seq .. '-0', 'u', ARGV[i + 2], 'n', node, 'l', ARGV[i], 'b', ARGV[i + 1])
+    redis.call(ARGV[2], ARGV[3], 'L' .. seq .. ' ' .. node .. ' ' .. ARGV[i] .. ' ' .. ARGV[i + 1])
+    mark = l
   end
 end
-return 1
+redis.call('HSET', KEYS[3], node, mark)
+return seq
 "#;
 
 /// Rewrites one room in the current format (migration): ARGV[1] is `1` when the snapshot's
@@ -103,17 +147,43 @@ end
 return 1
 "#;
 
-/// Writes snapshot ARGV[1] covering seq ARGV[2] and trims the log below ARGV[3] (= upto + 1),
-/// unless the stored snapshot covers more. Returns 1 if written, 0 if skipped.
+/// Writes snapshot ARGV[1] covering seq ARGV[2], trims the log below ARGV[3], and moves the
+/// counter up to ARGV[2] — unless the stored snapshot covers more, or the lease (KEYS[4]) is
+/// held by another node than ARGV[4] (empty: no lease asked). KEYS: snapshot, log, counter,
+/// lease. Returns 1 if written, 0 if skipped.
 const COMPACT_SCRIPT: &str = r#"
+if ARGV[4] ~= '' then
+  local holder = redis.call('GET', KEYS[4])
+  if holder and holder ~= ARGV[4] then
+    return 0
+  end
+end
 local cur = redis.call('HGET', KEYS[1], 'upto')
 if cur and tonumber(cur) > tonumber(ARGV[2]) then
   return 0
 end
 redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'upto', ARGV[2])
-redis.call('XTRIM', KEYS[2], 'MINID', ARGV[3] .. '-0')
+if tonumber(ARGV[3]) > 1 then
+  redis.call('XTRIM', KEYS[2], 'MINID', ARGV[3] .. '-0')
+end
+local counter = tonumber(redis.call('GET', KEYS[3]) or '0')
+if counter < tonumber(ARGV[2]) then
+  redis.call('SET', KEYS[3], ARGV[2])
+end
 return 1
 "#;
+
+/// Releases the lease KEYS[1] if ARGV[1] holds it.
+const RELEASE_SCRIPT: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"#;
+
+/// Log entries kept below a snapshot's `upto` when it trims the log, for nodes that are a
+/// little behind: they read on from the log instead of reloading the snapshot.
+pub const TRIM_MARGIN: u64 = 1024;
 
 /// The snapshot hash of `room`.
 pub fn snap_key(room: &RoomId) -> String {
@@ -123,6 +193,26 @@ pub fn snap_key(room: &RoomId) -> String {
 /// The update stream of `room`.
 pub fn log_key(room: &RoomId) -> String {
     format!("okrhub:{{{room}}}:log")
+}
+
+/// The room's seq counter.
+pub fn seq_key(room: &RoomId) -> String {
+    format!("okrhub:{{{room}}}:seq")
+}
+
+/// The room's per-node marks (the highest node-local number appended).
+pub fn nodes_key(room: &RoomId) -> String {
+    format!("okrhub:{{{room}}}:nodes")
+}
+
+/// The room's compaction lease.
+pub fn lease_key(room: &RoomId) -> String {
+    format!("okrhub:{{{room}}}:lease")
+}
+
+/// The room's pub/sub channel (sharded on a cluster: same slot as its keys).
+pub fn channel(room: &RoomId) -> String {
+    format!("okrhub:{{{room}}}:relay")
 }
 
 /// The seq of a stream id written by [`RedisStore::append`] (`SEQ-0`).
@@ -135,30 +225,296 @@ fn backend(e: RedisError) -> StoreError {
     StoreError::backend("redis", e)
 }
 
-/// A Redis-backed [`DocStore`]. Cheap to clone (the connection is shared).
+/// One multiplexed connection to a single Redis or to a cluster.
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// How the store reaches Redis: connections made on first use (so a server starts while Redis
+/// is down), one for commands and one for subscriptions.
+enum Source {
+    Single {
+        commands: ConnectionManager,
+        /// RESP3, with the push sender and automatic resubscription.
+        subscriptions: ConnectionManager,
+    },
+    Cluster {
+        commands: ClusterClient,
+        subscriptions: ClusterClient,
+        made: OnceCell<(ClusterConnection, ClusterConnection)>,
+    },
+}
+
+/// Fast-path messages waiting for the publisher task, in order.
+type Outbox = mpsc::UnboundedSender<(String, Vec<u8>)>;
+
+/// A Redis-backed [`DocStore`] and [`SharedLog`]. Cheap to clone (the connections are shared).
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    source: Arc<Source>,
     /// Set once the format was checked (and a format-1 Redis migrated): every call waits for it.
     format: Arc<OnceCell<()>>,
+    /// This process's node id in the shared log.
+    node: Arc<str>,
+    /// The news of followed rooms, until the hub takes it.
+    feed: Arc<Mutex<Option<mpsc::UnboundedReceiver<Heard>>>>,
+    outbox: Outbox,
+    outbox_rx: Arc<Mutex<Option<mpsc::UnboundedReceiver<(String, Vec<u8>)>>>>,
+}
+
+/// Parses the pushes of the subscription connection into [`Heard`] news.
+struct Listener(mpsc::UnboundedSender<Heard>);
+
+impl redis::aio::AsyncPushSender for Listener {
+    fn send(&self, info: PushInfo) -> Result<(), redis::aio::SendError> {
+        let heard = match info.kind {
+            PushKind::Message | PushKind::SMessage => match info.data.as_slice() {
+                [Value::BulkString(channel), Value::BulkString(payload)] => {
+                    parse_news(channel, payload)
+                }
+                _ => None,
+            },
+            PushKind::Subscribe | PushKind::SSubscribe => None,
+            // After a reconnect the connection resubscribes; news meanwhile is lost.
+            PushKind::Disconnection => Some(Heard::Resubscribed),
+            _ => None,
+        };
+        match heard {
+            Some(h) => self.0.send(h).map_err(|_| redis::aio::SendError),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The room a channel name (`okrhub:{ROOM}:relay`) is of.
+fn channel_room(channel: &[u8]) -> Option<RoomId> {
+    let s = std::str::from_utf8(channel).ok()?;
+    let inner = s.strip_prefix("okrhub:{")?.strip_suffix("}:relay")?;
+    RoomId::parse(inner).ok()
+}
+
+/// Parses one message of a room's channel: `U<node> <local> <by>\n<update>`,
+/// `A<node>\n<awareness update>` or `L<seq> <node> <local> <by>`. Anything else is ignored
+/// (and a newer node's message kinds with it).
+fn parse_news(channel: &[u8], payload: &[u8]) -> Option<Heard> {
+    let room = channel_room(channel)?;
+    let (&kind, rest) = payload.split_first()?;
+    let by = |s: &str| (!s.is_empty()).then(|| UserId::parse(s).ok()).flatten();
+    match kind {
+        b'U' => {
+            let nl = rest.iter().position(|&b| b == b'\n')?;
+            let head = std::str::from_utf8(&rest[..nl]).ok()?;
+            let mut parts = head.splitn(3, ' ');
+            let node: Arc<str> = parts.next()?.into();
+            let local = parts.next()?.parse().ok()?;
+            let by = by(parts.next().unwrap_or(""));
+            Some(Heard::Update {
+                room,
+                origin: Origin { node, local },
+                by,
+                update: Bytes::copy_from_slice(&rest[nl + 1..]),
+            })
+        }
+        b'A' => {
+            let nl = rest.iter().position(|&b| b == b'\n')?;
+            let node = std::str::from_utf8(&rest[..nl]).ok()?.into();
+            Some(Heard::Awareness {
+                room,
+                node,
+                update: Bytes::copy_from_slice(&rest[nl + 1..]),
+            })
+        }
+        b'L' => {
+            let head = std::str::from_utf8(rest).ok()?;
+            let mut parts = head.splitn(4, ' ');
+            let seq = parts.next()?.parse().ok()?;
+            let node: Arc<str> = parts.next()?.into();
+            let local = parts.next()?.parse().ok()?;
+            let by = by(parts.next().unwrap_or(""));
+            Some(Heard::Logged {
+                room,
+                seq,
+                origin: Origin { node, local },
+                by,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// A new node id: random, so two processes (or one restarted) never share one.
+fn new_node_id() -> Arc<str> {
+    format!("{:016x}", fastrand::u64(..)).into()
 }
 
 impl RedisStore {
     /// A store for `url` (`redis://host:port/db`). Does not connect: the first call does, and
     /// every later call reconnects if needed. Fails only on a malformed URL.
     pub fn open(url: &str) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url)
-            .map_err(|e| StoreError::backend(format!("invalid redis url {url:?}"), e))?;
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(backend)?;
+        Self::open_with(url, false)
+    }
+
+    /// A store for `urls`: one Redis URL, or with `cluster` a comma-separated list of seed
+    /// nodes of a Redis Cluster.
+    pub fn open_with(urls: &str, cluster: bool) -> Result<Self, StoreError> {
+        let invalid = |e: RedisError| StoreError::backend(format!("invalid redis url {urls:?}"), e);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let listener = Listener(tx);
+        let source = if cluster {
+            let seeds: Vec<&str> = urls.split(',').map(str::trim).collect();
+            let builder = || {
+                ClusterClient::builder(seeds.clone())
+                    .response_timeout(RESPONSE_TIMEOUT)
+                    .connection_timeout(CONNECT_TIMEOUT)
+                    .retries(2)
+            };
+            Source::Cluster {
+                commands: builder().build().map_err(invalid)?,
+                subscriptions: builder()
+                    .use_protocol(redis::ProtocolVersion::RESP3)
+                    .push_sender(listener)
+                    .build()
+                    .map_err(invalid)?,
+                made: OnceCell::new(),
+            }
+        } else {
+            let client = redis::Client::open(urls).map_err(invalid)?;
+            let config = ConnectionManagerConfig::new()
+                .set_response_timeout(Some(RESPONSE_TIMEOUT))
+                .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                .set_number_of_retries(1)
+                .set_max_delay(Duration::from_millis(500));
+            let commands =
+                ConnectionManager::new_lazy_with_config(client, config.clone()).map_err(backend)?;
+            let mut info = urls.parse::<redis::ConnectionInfo>().map_err(invalid)?;
+            let redis_info = info
+                .redis_settings()
+                .clone()
+                .set_protocol(redis::ProtocolVersion::RESP3);
+            info = info.set_redis_settings(redis_info);
+            let sub_client = redis::Client::open(info).map_err(invalid)?;
+            let subscriptions = ConnectionManager::new_lazy_with_config(
+                sub_client,
+                config
+                    .set_push_sender(listener)
+                    .set_automatic_resubscription(),
+            )
+            .map_err(backend)?;
+            Source::Single {
+                commands,
+                subscriptions,
+            }
+        };
+        let (outbox, outbox_rx) = mpsc::unbounded_channel();
         Ok(RedisStore {
-            conn,
+            source: Arc::new(source),
             format: Arc::new(OnceCell::new()),
+            node: new_node_id(),
+            feed: Arc::new(Mutex::new(Some(rx))),
+            outbox,
+            outbox_rx: Arc::new(Mutex::new(Some(outbox_rx))),
         })
+    }
+
+    fn is_cluster(&self) -> bool {
+        matches!(*self.source, Source::Cluster { .. })
+    }
+
+    /// The command connection (made on first use for a cluster).
+    async fn conn(&self) -> Result<Conn, StoreError> {
+        match &*self.source {
+            Source::Single { commands, .. } => Ok(Conn::Single(commands.clone())),
+            Source::Cluster { .. } => Ok(Conn::Cluster(self.cluster().await?.0)),
+        }
+    }
+
+    async fn cluster(&self) -> Result<(ClusterConnection, ClusterConnection), StoreError> {
+        let Source::Cluster {
+            commands,
+            subscriptions,
+            made,
+        } = &*self.source
+        else {
+            unreachable!("called for a cluster only");
+        };
+        made.get_or_try_init(|| async {
+            let c = commands.get_async_connection().await.map_err(backend)?;
+            let s = subscriptions
+                .get_async_connection()
+                .await
+                .map_err(backend)?;
+            Ok::<_, StoreError>((c, s))
+        })
+        .await
+        .cloned()
+    }
+
+    /// Starts the task that publishes the fast-path messages in order, pipelining whatever
+    /// queued up while the previous round trip was out. Called once by the first
+    /// [`SharedLog::take_feed`].
+    fn start_publisher(&self) {
+        let Some(mut rx) = self
+            .outbox_rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        else {
+            return;
+        };
+        let store = self.clone();
+        let publish = if self.is_cluster() {
+            "SPUBLISH"
+        } else {
+            "PUBLISH"
+        };
+        tokio::spawn(async move {
+            let mut batch = Vec::new();
+            while rx.recv_many(&mut batch, 256).await > 0 {
+                let mut pipe = redis::pipe();
+                for (channel, payload) in batch.drain(..) {
+                    pipe.cmd(publish).arg(channel).arg(payload).ignore();
+                }
+                let sent = async {
+                    let mut conn = store.conn().await?;
+                    pipe.exec_async(&mut conn).await.map_err(backend)
+                };
+                // Lost fast-path news costs latency only: the log's notices and the heads
+                // check bring every node up to date.
+                if let Err(e) = sent.await {
+                    tracing::warn!(error = %e, "redis: fast-path publish failed");
+                }
+            }
+        });
     }
 
     /// Waits until the format is checked (once; a failure is retried by the next call).
@@ -170,7 +526,7 @@ impl RedisStore {
     }
 
     async fn check_format(&self) -> Result<(), StoreError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn().await?;
         let format: Option<String> = redis::cmd("GET")
             .arg(FORMAT_KEY)
             .query_async(&mut conn)
@@ -198,7 +554,7 @@ impl RedisStore {
     /// Frames every value of a format-1 Redis (see the module docs). A room whose keys cannot
     /// be read as a room at all is left as it is and logged: its load reports it corrupt.
     async fn migrate(&self) -> Result<(), StoreError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn().await?;
         let names: Vec<String> = redis::cmd("SMEMBERS")
             .arg(ROOMS_KEY)
             .query_async(&mut conn)
@@ -276,14 +632,14 @@ impl RedisStore {
         for (seq, value) in &entries {
             cmd.arg(*seq).arg(value.as_slice());
         }
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn().await?;
         cmd.query_async::<()>(&mut conn).await.map_err(backend)?;
         Ok(Ok(changed))
     }
 
     /// A room's snapshot, its `upto` and its log as Redis holds them, read in one `MULTI`.
     async fn read_raw(&self, room: &RoomId) -> Result<RawRoom, StoreError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn().await?;
         let ((snapshot, upto), log): ((Option<Vec<u8>>, Option<String>), RawLog) = redis::pipe()
             .atomic()
             .cmd("HMGET")
@@ -300,9 +656,9 @@ impl RedisStore {
         Ok((snapshot, upto, log))
     }
 
-    /// The connection, for the caller's own commands (tests, benchmarks).
-    pub fn connection(&self) -> ConnectionManager {
-        self.conn.clone()
+    /// This node's id in the shared log.
+    pub fn node_id(&self) -> &Arc<str> {
+        &self.node
     }
 }
 
@@ -323,28 +679,64 @@ fn group_by_room(batch: &[LogEntry]) -> Vec<(&RoomId, Vec<&LogEntry>)> {
     groups
 }
 
-/// Parses `XRANGE` output (field `u`: the framed update), verifying each entry after the
-/// snapshot.
-fn parse_log(room: &RoomId, entries: RawLog, doc: &mut StoredDoc) -> Result<(), StoreError> {
-    for (id, fields) in entries {
-        let seq = parse_seq(&id)
-            .ok_or_else(|| StoreError::corrupt(room, None, format!("log entry id {id:?}")))?;
-        // Entries the snapshot covers (a late append after a compaction) are not replayed.
-        if seq <= doc.last_seq {
-            continue;
+/// One stream entry, checked: its seq, where it was made (none for a single-node entry) and
+/// the update.
+fn parse_entry(
+    room: &RoomId,
+    id: &str,
+    fields: Vec<Vec<u8>>,
+) -> Result<(u64, Option<Origin>, Option<UserId>, Vec<u8>), StoreError> {
+    let seq = parse_seq(id)
+        .ok_or_else(|| StoreError::corrupt(room, None, format!("log entry id {id:?}")))?;
+    let corrupt =
+        |what: &str| StoreError::corrupt(room, Some(seq), format!("log entry {id}: {what}"));
+    let (mut u, mut n, mut l, mut b) = (None, None, None, None);
+    let mut it = fields.into_iter();
+    while let (Some(k), Some(v)) = (it.next(), it.next()) {
+        match k.as_slice() {
+            b"u" => u = Some(v),
+            b"n" => n = Some(v),
+            b"l" => l = Some(v),
+            b"b" => b = Some(v),
+            _ => {}
         }
-        let value = match <[Vec<u8>; 2]>::try_from(fields) {
-            Ok([field, value]) if field == b"u" => value,
-            _ => {
-                return Err(StoreError::corrupt(
-                    room,
-                    Some(seq),
-                    format!("log entry {id} has no update field"),
-                ))
-            }
-        };
+    }
+    let value = u.ok_or_else(|| corrupt("no update field"))?;
+    let Some(node) = n else {
         let update = frame::open_owned(Kind::Log, room.as_str(), seq, value)
             .map_err(|m| StoreError::corrupt(room, Some(seq), m.to_string()))?;
+        return Ok((seq, None, None, update));
+    };
+    let node: Arc<str> = String::from_utf8(node)
+        .map_err(|_| corrupt("node id"))?
+        .into();
+    let local: u64 = std::str::from_utf8(&l.ok_or_else(|| corrupt("no local number"))?)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| corrupt("local number"))?;
+    let by = match b.as_deref() {
+        None | Some(b"") => None,
+        Some(b) => Some(
+            std::str::from_utf8(b)
+                .ok()
+                .and_then(|s| UserId::parse(s).ok())
+                .ok_or_else(|| corrupt("author"))?,
+        ),
+    };
+    let update = frame::open_owned(Kind::Entry, room.as_str(), local, value)
+        .map_err(|m| StoreError::corrupt(room, Some(seq), m.to_string()))?;
+    Ok((seq, Some(Origin { node, local }), by, update))
+}
+
+/// Parses `XRANGE` output, verifying each entry after the snapshot.
+fn parse_log(room: &RoomId, entries: RawLog, doc: &mut StoredDoc) -> Result<(), StoreError> {
+    for (id, fields) in entries {
+        // Entries the snapshot covers (kept as a margin, or a late append after a compaction)
+        // are not replayed.
+        if parse_seq(&id).is_some_and(|seq| seq <= doc.last_seq) {
+            continue;
+        }
+        let (seq, _, _, update) = parse_entry(room, &id, fields)?;
         doc.updates.push(update);
         doc.last_seq = seq;
     }
@@ -386,6 +778,11 @@ impl DocStore for RedisStore {
             return Ok(());
         }
         self.checked().await?;
+        let publish = if self.is_cluster() {
+            "SPUBLISH"
+        } else {
+            "PUBLISH"
+        };
         let mut pipe = redis::pipe();
         let mut buf = Vec::new();
         for (room, entries) in group_by_room(batch) {
@@ -393,43 +790,61 @@ impl DocStore for RedisStore {
             let cmd = pipe
                 .cmd("EVAL")
                 .arg(APPEND_SCRIPT)
-                .arg(1)
-                .arg(log_key(room));
+                .arg(4)
+                .arg(log_key(room))
+                .arg(seq_key(room))
+                .arg(nodes_key(room))
+                .arg(snap_key(room))
+                .arg(&*self.node)
+                .arg(publish)
+                .arg(channel(room));
             for e in entries {
-                frame::seal_into(&mut buf, Kind::Log, room.as_str(), e.seq, &e.update);
-                cmd.arg(e.seq).arg(buf.as_slice());
+                frame::seal_into(&mut buf, Kind::Entry, room.as_str(), e.seq, &e.update);
+                cmd.arg(e.seq)
+                    .arg(e.by.as_ref().map_or("", UserId::as_str))
+                    .arg(buf.as_slice());
             }
             cmd.ignore();
         }
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn().await?;
         pipe.exec_async(&mut conn).await.map_err(backend)
     }
 
     async fn compact(&self, room: &RoomId, snapshot: &[u8], upto: u64) -> Result<(), StoreError> {
         self.checked().await?;
         let snapshot = frame::seal(Kind::Snapshot, room.as_str(), upto, snapshot);
-        let mut conn = self.conn.clone();
-        let _: (i64, i64) = redis::pipe()
+        let mut conn = self.conn().await?;
+        let (written, _): (i64, i64) = redis::pipe()
             .cmd("EVAL")
             .arg(COMPACT_SCRIPT)
-            .arg(2)
+            .arg(4)
             .arg(snap_key(room))
             .arg(log_key(room))
+            .arg(seq_key(room))
+            .arg(lease_key(room))
             .arg(snapshot.as_slice())
             .arg(upto)
-            .arg(upto.saturating_add(1))
+            .arg((upto + 1).saturating_sub(TRIM_MARGIN))
+            .arg(&*self.node)
             .cmd("SADD")
             .arg(ROOMS_KEY)
             .arg(room.as_str())
             .query_async(&mut conn)
             .await
             .map_err(backend)?;
+        if written == 0 {
+            tracing::debug!(%room, upto, "snapshot not written: the store holds a newer one, or another node holds the lease");
+        }
         Ok(())
+    }
+
+    fn shared(&self) -> Option<Arc<dyn SharedLog>> {
+        Some(Arc::new(self.clone()))
     }
 
     async fn rooms(&self) -> Result<Vec<RoomId>, StoreError> {
         self.checked().await?;
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn().await?;
         let names: Vec<String> = redis::cmd("SMEMBERS")
             .arg(ROOMS_KEY)
             .query_async(&mut conn)
@@ -444,7 +859,7 @@ impl DocStore for RedisStore {
     /// with the rest. The first probe checks the format (and migrates), like any first call.
     async fn probe(&self) -> Result<Probe, StoreError> {
         self.checked().await?;
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn().await?;
         let since = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -467,6 +882,156 @@ impl DocStore for RedisStore {
                 Probe::Reset
             }
         })
+    }
+}
+
+#[async_trait]
+impl SharedLog for RedisStore {
+    fn node(&self) -> &Arc<str> {
+        &self.node
+    }
+
+    fn take_feed(&self) -> Option<mpsc::UnboundedReceiver<Heard>> {
+        let feed = self.feed.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if feed.is_some() {
+            self.start_publisher();
+        }
+        feed
+    }
+
+    async fn follow(&self, room: &RoomId) -> Result<(), StoreError> {
+        match &*self.source {
+            Source::Single { subscriptions, .. } => {
+                let mut c = subscriptions.clone();
+                c.subscribe(channel(room)).await.map_err(backend)
+            }
+            Source::Cluster { .. } => {
+                let (_, mut s) = self.cluster().await?;
+                s.ssubscribe(channel(room)).await.map_err(backend)
+            }
+        }
+    }
+
+    async fn unfollow(&self, room: &RoomId) -> Result<(), StoreError> {
+        match &*self.source {
+            Source::Single { subscriptions, .. } => {
+                let mut c = subscriptions.clone();
+                c.unsubscribe(channel(room)).await.map_err(backend)
+            }
+            Source::Cluster { .. } => {
+                let (_, mut s) = self.cluster().await?;
+                s.sunsubscribe(channel(room)).await.map_err(backend)
+            }
+        }
+    }
+
+    fn publish_update(&self, room: &RoomId, local: u64, by: Option<&UserId>, update: Bytes) {
+        let by = by.map_or("", UserId::as_str);
+        let mut payload = Vec::with_capacity(update.len() + 40);
+        payload.push(b'U');
+        payload.extend_from_slice(format!("{} {local} {by}\n", self.node).as_bytes());
+        payload.extend_from_slice(&update);
+        let _ = self.outbox.send((channel(room), payload));
+    }
+
+    fn publish_awareness(&self, room: &RoomId, update: Bytes) {
+        let mut payload = Vec::with_capacity(update.len() + 20);
+        payload.push(b'A');
+        payload.extend_from_slice(self.node.as_bytes());
+        payload.push(b'\n');
+        payload.extend_from_slice(&update);
+        let _ = self.outbox.send((channel(room), payload));
+    }
+
+    async fn read_after(
+        &self,
+        room: &RoomId,
+        after: u64,
+        count: usize,
+    ) -> Result<Read, StoreError> {
+        self.checked().await?;
+        let mut conn = self.conn().await?;
+        let (upto, log): (Option<u64>, RawLog) = redis::pipe()
+            .atomic()
+            .cmd("HGET")
+            .arg(snap_key(room))
+            .arg("upto")
+            .cmd("XRANGE")
+            .arg(log_key(room))
+            .arg(format!("{}-0", after + 1))
+            .arg("+")
+            .arg("COUNT")
+            .arg(count)
+            .query_async(&mut conn)
+            .await
+            .map_err(backend)?;
+        let mut entries = Vec::with_capacity(log.len());
+        for (id, fields) in log {
+            let (seq, origin, by, update) = parse_entry(room, &id, fields)?;
+            // A single-node entry (written before the log was shared) has no origin: it was
+            // nobody's here.
+            let origin = origin.unwrap_or_else(|| Origin {
+                node: "".into(),
+                local: seq,
+            });
+            entries.push(Logged {
+                seq,
+                origin,
+                by,
+                update: update.into(),
+            });
+        }
+        // The next entry is gone if the first one read is further on (or none is left) while
+        // the snapshot covers it.
+        let next = after + 1;
+        let trimmed = match entries.first() {
+            Some(first) => first.seq > next && upto.is_some_and(|u| u >= next),
+            None => false,
+        };
+        Ok(if trimmed {
+            Read::Trimmed
+        } else {
+            Read::Entries(entries)
+        })
+    }
+
+    async fn heads(&self, rooms: &[RoomId]) -> Result<Vec<u64>, StoreError> {
+        if rooms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn().await?;
+        let mut pipe = redis::pipe();
+        for room in rooms {
+            pipe.cmd("GET").arg(seq_key(room));
+        }
+        let heads: Vec<Option<u64>> = pipe.query_async(&mut conn).await.map_err(backend)?;
+        Ok(heads.into_iter().map(Option::unwrap_or_default).collect())
+    }
+
+    async fn try_lease(&self, room: &RoomId, ttl: Duration) -> Result<bool, StoreError> {
+        let mut conn = self.conn().await?;
+        let set: Value = redis::cmd("SET")
+            .arg(lease_key(room))
+            .arg(&*self.node)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl.as_millis() as u64)
+            .query_async(&mut conn)
+            .await
+            .map_err(backend)?;
+        Ok(!matches!(set, Value::Nil))
+    }
+
+    async fn release_lease(&self, room: &RoomId) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        redis::cmd("EVAL")
+            .arg(RELEASE_SCRIPT)
+            .arg(1)
+            .arg(lease_key(room))
+            .arg(&*self.node)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(backend)
     }
 }
 
@@ -497,6 +1062,7 @@ mod tests {
             room: room.clone(),
             seq,
             update: Bytes::new(),
+            by: None,
         };
         let batch = [e(&a, 1), e(&b, 7), e(&a, 2), e(&b, 8)];
         let groups = group_by_room(&batch);

@@ -202,6 +202,7 @@ mod tests {
             room: room.clone(),
             seq: 1,
             update: Bytes::from(u2),
+            by: None,
         }])
         .await
         .unwrap();
