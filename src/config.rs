@@ -166,6 +166,11 @@ pub struct StoreArgs {
     #[arg(long, env = "OKRHUB_REDIS_CLUSTER")]
     pub redis_cluster: bool,
 
+    /// Log entries a Redis snapshot keeps below itself when it trims a room's log, so that a
+    /// node a little behind reads on from the log rather than reloading the snapshot.
+    #[arg(long, env = "OKRHUB_REDIS_TRIM_MARGIN", default_value_t = crate::store::redis::TRIM_MARGIN)]
+    pub redis_trim_margin: u64,
+
     /// Create a new embedded store even where one is not expected: in a --data-dir that holds
     /// other files, or over a zero-length okrhub.redb. Without it a new store is created only
     /// when the data directory is missing or empty; a data file that is not a store is refused
@@ -181,6 +186,7 @@ impl StoreArgs {
             data_dir: self.data_dir.clone(),
             redis_url: self.redis_url.clone(),
             redis_cluster: self.redis_cluster,
+            trim_margin: self.redis_trim_margin,
             init: self.init_store,
         }
     }

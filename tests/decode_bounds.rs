@@ -312,8 +312,8 @@ fn updates_from_other_paths_are_guarded_too() {
         assert!(result.is_err(), "apply_remote, {what}");
         let stored = okrhub::store::StoredDoc {
             snapshot: Some(update),
-            updates: Vec::new(),
             last_seq: 1,
+            ..Default::default()
         };
         let (result, bytes) = allocated_by(|| okrhub::store::doc_from_stored(&room_id, &stored));
         assert!(bytes < BOUND, "store load, {what}: {bytes} bytes");

@@ -98,7 +98,7 @@ fn entry(room: &RoomId, seq: u64, byte: u8) -> LogEntry {
 #[tokio::test]
 async fn append_is_idempotent_and_compaction_is_atomic_and_monotonic() {
     let redis = RedisServer::start();
-    let store = RedisStore::open(&redis.url()).unwrap();
+    let store = RedisStore::open(&redis.url()).unwrap().with_trim_margin(0);
     let a = RoomId::parse("t.append.q1").unwrap();
     let b = RoomId::parse("t.other.q1").unwrap();
 
@@ -152,6 +152,7 @@ async fn edits_survive_unload_and_compaction_trims_the_log() {
         use_redis(&redis)(a);
         a.idle_unload = Duration::from_millis(200);
         a.compact_after = 50;
+        a.store.redis_trim_margin = 0;
     })
     .await;
     let room = room("redis-roundtrip");
@@ -521,33 +522,35 @@ async fn hset(redis: &RedisServer, key: &str, field: &str, value: &[u8]) {
 }
 
 /// The stream's entries: (id, value of `u`).
-async fn xrange(redis: &RedisServer, key: &str) -> Vec<(String, Vec<u8>)> {
+/// A stream's entries: id and fields (name, value, name, value, …).
+async fn xrange(redis: &RedisServer, key: &str) -> Vec<(String, Vec<Vec<u8>>)> {
     let mut conn = redis.conn().await;
-    let entries: Vec<(String, Vec<Vec<u8>>)> = redis::cmd("XRANGE")
+    redis::cmd("XRANGE")
         .arg(key)
         .arg("-")
         .arg("+")
         .query_async(&mut conn)
         .await
-        .unwrap();
-    entries
-        .into_iter()
-        .map(|(id, mut f)| (id, f.pop().unwrap()))
-        .collect()
+        .unwrap()
+}
+
+/// The update field (`u`) of a stream entry's fields.
+fn u_field(fields: &mut [Vec<u8>]) -> &mut Vec<u8> {
+    let at = fields.iter().step_by(2).position(|k| k == b"u").unwrap();
+    &mut fields[2 * at + 1]
 }
 
 /// Replaces the stream by `entries` (a stream entry cannot be changed in place).
-async fn rewrite_stream(redis: &RedisServer, key: &str, entries: &[(String, Vec<u8>)]) {
+async fn rewrite_stream(redis: &RedisServer, key: &str, entries: &[(String, Vec<Vec<u8>>)]) {
     let mut conn = redis.conn().await;
     let mut pipe = redis::pipe();
     pipe.atomic().cmd("DEL").arg(key).ignore();
-    for (id, value) in entries {
-        pipe.cmd("XADD")
-            .arg(key)
-            .arg(id)
-            .arg("u")
-            .arg(value.as_slice())
-            .ignore();
+    for (id, fields) in entries {
+        let cmd = pipe.cmd("XADD").arg(key).arg(id);
+        for f in fields {
+            cmd.arg(f.as_slice());
+        }
+        cmd.ignore();
     }
     pipe.exec_async(&mut conn).await.unwrap();
 }
@@ -589,7 +592,8 @@ async fn a_flipped_byte_in_redis_is_refused_and_reported_until_repaired() {
         .await
         .unwrap();
     let mut entries = xrange(&redis, &log_key(&log_room)).await;
-    entries[0].1 = flip(&entries[0].1, b"Durable 1", b'X');
+    let u = u_field(&mut entries[0].1);
+    *u = flip(u, b"Durable 1", b'X');
     rewrite_stream(&redis, &log_key(&log_room), &entries).await;
 
     // Rechecked on every join, so that the repair below is seen at once.
@@ -717,11 +721,12 @@ async fn a_format_1_redis_is_framed_once_then_bare_values_are_corrupt() {
         first.as_slice(),
         "around the same bytes"
     );
-    let log = xrange(&redis, &log_key(&old_id)).await;
+    let mut log = xrange(&redis, &log_key(&old_id)).await;
     assert_eq!(log.len(), 1);
     assert_eq!(log[0].0, "2-0");
-    assert_eq!(log[0].1[0], frame::TAG, "the log entry is framed");
-    assert_eq!(&log[0].1[frame::HEADER..], second.as_slice());
+    let u = u_field(&mut log[0].1);
+    assert_eq!(u[0], frame::TAG, "the log entry is framed");
+    assert_eq!(&u[frame::HEADER..], second.as_slice());
     // Once: a second store (another start) changes nothing.
     drop(store);
     RedisStore::open(&redis.url())

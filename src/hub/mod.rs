@@ -53,7 +53,7 @@ use crate::room::SharedCtx;
 use crate::room::{Client, JoinRefused, PeerId, Room, RoomLimits, Sink};
 use crate::room_id::RoomId;
 use crate::store::persister::Persister;
-use crate::store::{DocStore, Probe, StoreError};
+use crate::store::{DocStore, Probe, StoreError, StoredDoc};
 
 pub mod relay;
 
@@ -401,6 +401,31 @@ impl<S: Sink> Hub<S> {
                 return Err(self.load_failed(id, e));
             }
         };
+        // On a shared log the room starts from the snapshot and projects each log entry at
+        // its seq, as the nodes that held it did: its `/live` history then reaches back to the
+        // snapshot, and a client may resume here from any seq since (`?since=`).
+        let (stored, replay) = match &self.inner.shared {
+            Some(_) if stored.meta.len() == stored.updates.len() && !stored.meta.is_empty() => {
+                let StoredDoc {
+                    snapshot,
+                    updates,
+                    snapshot_seq,
+                    meta,
+                    ..
+                } = stored;
+                let replay: Vec<_> = (meta.into_iter().zip(updates))
+                    .map(|(m, u)| m.logged(u.into()))
+                    .collect();
+                let base = StoredDoc {
+                    snapshot,
+                    last_seq: snapshot_seq,
+                    snapshot_seq,
+                    ..StoredDoc::default()
+                };
+                (base, replay)
+            }
+            _ => (stored, Vec::new()),
+        };
         let doc = match crate::store::doc_from_stored(id, &stored) {
             Ok(doc) => doc,
             Err(e) => {
@@ -432,6 +457,11 @@ impl<S: Sink> Hub<S> {
         if let Some(sh) = &self.inner.shared {
             room = room.with_shared(sh.clone());
         }
+        let replayed = replay.len();
+        if let Err(e) = room.apply_logged(replay) {
+            self.unfollow(id);
+            return Err(self.load_failed(id, StoreError::corrupt(id, None, e.to_string())));
+        }
         let elapsed = started.elapsed();
         self.inner
             .metrics
@@ -440,7 +470,7 @@ impl<S: Sink> Hub<S> {
         self.inner.metrics.rooms_loaded.inc();
         tracing::info!(
             room = %id,
-            log_entries = stored.updates.len(),
+            log_entries = stored.updates.len() + replayed,
             ms = elapsed.as_secs_f64() * 1e3,
             "room loaded"
         );
@@ -471,7 +501,7 @@ impl<S: Sink> Hub<S> {
             Some(sh) => {
                 if !sh.log.try_lease(room.id(), COMPACTION_LEASE).await? {
                     self.inner.metrics.compaction_lease_busy.inc();
-                    room.compacted(room.seq());
+                    room.compaction_done_elsewhere(room.seq());
                     return Ok(());
                 }
                 self.inner.metrics.compaction_leases.inc();

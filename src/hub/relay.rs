@@ -117,12 +117,16 @@ impl<S: Sink> Relay<S> {
                 }
             }
             Heard::Logged {
-                room, seq, origin, ..
+                room,
+                seq,
+                origin,
+                at,
+                ..
             } => {
                 let Some(r) = self.hub.loaded_room(&room) else {
                     return;
                 };
-                if let Next::Read { after } = r.logged(seq, &origin) {
+                if let Next::Read { after } = r.logged(seq, &origin, at) {
                     self.read(&r, after).await;
                 }
             }

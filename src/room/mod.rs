@@ -519,9 +519,10 @@ impl<S: Sink> Room<S> {
         Ok(())
     }
 
-    /// The shared log numbered `origin`'s update `seq`. When it is the next one and was
-    /// applied here, it is projected now; otherwise the caller reads what is missing.
-    pub fn logged(&self, seq: u64, origin: &Origin) -> Next {
+    /// The shared log numbered `origin`'s update `seq` at `at` (the log's clock). When it is
+    /// the next one and was applied here, it is projected now; otherwise the caller reads
+    /// what is missing.
+    pub fn logged(&self, seq: u64, origin: &Origin, at: i64) -> Next {
         let ctx = &self.ctx;
         let Some(sh) = &ctx.shared else {
             return Next::Done;
@@ -537,7 +538,7 @@ impl<S: Sink> Room<S> {
         let pending = st.order.numbered(origin, seq, sh.node());
         st.life.advance_to(seq);
         if let Some(p) = pending {
-            st.project(ctx, seq, p.by.as_ref(), p.touched);
+            st.project(ctx, seq, p.by.as_ref(), Some(at), p.touched);
         }
         drop(st);
         if *origin.node == **sh.node() {
@@ -582,7 +583,7 @@ impl<S: Sink> Room<S> {
                 }
             };
             st.life.advance_to(entry.seq);
-            st.project(ctx, entry.seq, entry.by.as_ref(), touched);
+            st.project(ctx, entry.seq, entry.by.as_ref(), entry.at, touched);
         }
         if own {
             self.numbered.notify_waiters();
@@ -606,7 +607,7 @@ impl<S: Sink> Room<S> {
         if stored.last_seq > st.life.seq() {
             st.life.advance_to(stored.last_seq);
             let touched = st.live.touched();
-            st.project(ctx, stored.last_seq, None, touched);
+            st.project(ctx, stored.last_seq, None, None, touched);
         }
         tracing::warn!(room = %ctx.id, seq = stored.last_seq, "room caught up from the snapshot: the log entries it lacked were trimmed");
         Ok(())
@@ -865,6 +866,12 @@ impl<S: Sink> Room<S> {
     /// Updates logged since the last snapshot.
     pub fn log_len(&self) -> u64 {
         self.lock().life.log_len()
+    }
+
+    /// Records that another node is writing a snapshot covering about `upto` (it holds the
+    /// room's compaction lease): this node does not try again before the log grows anew.
+    pub fn compaction_done_elsewhere(&self, upto: u64) {
+        self.lock().life.compacted(upto);
     }
 
     /// Records that a snapshot covering `upto` was written.
@@ -1255,7 +1262,7 @@ impl<S: Sink> RoomState<S> {
         touched: Touched,
     ) {
         self.fan_out(frame, origin, &ctx.metrics);
-        self.project(ctx, seq, by, touched);
+        self.project(ctx, seq, by, None, touched);
     }
 
     /// The cached full state dropped, the frame fanned out to every `/sync` peer but `origin`.
@@ -1266,9 +1273,16 @@ impl<S: Sink> RoomState<S> {
 
     /// The OKR projection brought up to date with what an update at `seq` touched: events to
     /// `/live`, mentions to the inboxes.
-    fn project(&mut self, ctx: &Ctx<S>, seq: u64, by: Option<&UserId>, touched: Touched) {
+    fn project(
+        &mut self,
+        ctx: &Ctx<S>,
+        seq: u64,
+        by: Option<&UserId>,
+        at: Option<i64>,
+        touched: Touched,
+    ) {
         self.live
-            .updated(self.doc.doc(), touched, seq, by, &ctx.metrics);
+            .updated(self.doc.doc(), touched, seq, by, at, &ctx.metrics);
         if let Some(inboxes) = &ctx.inboxes {
             inboxes.deliver(&ctx.id, self.live.take_mail(), &ctx.metrics);
         }

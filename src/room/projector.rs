@@ -226,13 +226,15 @@ impl<S: Sink> Projector<S> {
     }
 
     /// After an update at `seq` by `by` that touched `touched`: if it touched the OKR set,
-    /// brings the projection up to date and publishes the events.
+    /// brings the projection up to date and publishes the events, stamped `at` (by default
+    /// now; on a shared log, when the log took the update, so that every node stamps alike).
     pub fn updated(
         &mut self,
         doc: &Doc,
         touched: Touched,
         seq: u64,
         by: Option<&UserId>,
+        at: Option<Millis>,
         metrics: &Metrics,
     ) {
         if touched.is_empty() {
@@ -262,7 +264,7 @@ impl<S: Sink> Projector<S> {
         let events = self.okr.apply(&doc.transact(), &touched);
         self.changed();
         let resync = self.audiences_moved(&before, &kr_before, seq);
-        self.publish_all(events, seq, by, now, &before, metrics);
+        self.publish_all(events, seq, by, at.unwrap_or(now), &before, metrics);
         for peer in resync {
             let frame = self.snapshot_for(peer, seq);
             if self.subscribers.send_to(peer, frame, metrics) {

@@ -60,6 +60,10 @@ pub struct StoredDoc {
     /// The highest sequence number the snapshot and log cover (0 for a new room): the room
     /// numbers its next update `last_seq + 1`.
     pub last_seq: u64,
+    /// The sequence number the snapshot covers (0 without one).
+    pub snapshot_seq: u64,
+    /// On a shared log: what the log says of each entry of `updates` (same order).
+    pub meta: Vec<shared::EntryMeta>,
 }
 
 impl StoredDoc {
@@ -201,6 +205,8 @@ pub struct StoreConfig {
     pub redis_url: String,
     /// `redis_url` is a comma-separated list of Redis Cluster seed nodes.
     pub redis_cluster: bool,
+    /// Log entries a Redis snapshot leaves below itself for slower nodes.
+    pub trim_margin: u64,
     /// Create a new embedded store even where one is not expected: in a data directory that
     /// holds other files, or over a zero-length data file (`--init-store`).
     pub init: bool,
@@ -216,10 +222,10 @@ pub async fn open(config: &StoreConfig) -> Result<Arc<dyn DocStore>, StoreError>
             &config.data_dir,
             embedded::Init::from_flag(config.init),
         )?),
-        StoreKind::Redis => Arc::new(redis::RedisStore::open_with(
-            &config.redis_url,
-            config.redis_cluster,
-        )?),
+        StoreKind::Redis => Arc::new(
+            redis::RedisStore::open_with(&config.redis_url, config.redis_cluster)?
+                .with_trim_margin(config.trim_margin),
+        ),
     })
 }
 

@@ -5,7 +5,7 @@
 //! | key | type | holds |
 //! |---|---|---|
 //! | `okrhub:{ROOM}:snap` | hash | `doc`: the framed snapshot (v1 update of the whole doc); `upto`: the last seq it covers |
-//! | `okrhub:{ROOM}:log` | stream | one entry per update, id `SEQ-0`; fields `u`: the framed v1 update, `n`: the node that made it, `l`: that node's number for it, `b`: its author (may be empty) |
+//! | `okrhub:{ROOM}:log` | stream | one entry per update, id `SEQ-0`; fields `u`: the framed v1 update, `n`: the node that made it, `l`: that node's number for it, `t`: when the log took it (Redis's clock, ms), `b`: its author (may be empty) |
 //! | `okrhub:{ROOM}:seq` | string | the room's last seq (allocated by the append script) |
 //! | `okrhub:{ROOM}:nodes` | hash | per node id: the highest node-local number appended (retries are no-ops) |
 //! | `okrhub:{ROOM}:lease` | string | the node compacting the room now (expires) |
@@ -85,7 +85,7 @@ use redis::{Cmd, Pipeline, PushInfo, PushKind, RedisError, RedisFuture, Value};
 use tokio::sync::{mpsc, OnceCell};
 
 use super::frame::{self, Kind};
-use super::shared::{Heard, Logged, Origin, Read, SharedLog};
+use super::shared::{EntryMeta, Heard, Origin, Read, SharedLog};
 use super::{DocStore, LogEntry, Probe, StoreError, StoredDoc};
 use crate::identity::UserId;
 use crate::room_id::RoomId;
@@ -101,7 +101,8 @@ pub const FORMAT_KEY: &str = "okrhub:format";
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Appends one room's entries from one node and numbers them. KEYS: the log, the counter, the
+/// Appends one room's entries from one node and numbers them, each stamped with Redis's clock
+/// (the `at` of the events every node derives from it). KEYS: the log, the counter, the
 /// node marks, the snapshot hash. ARGV: the node id, the publish command (`PUBLISH` or
 /// `SPUBLISH`), the channel, then (local number, author, framed update) per entry. An entry
 /// whose local number is not above the node's mark is already written (a retry). Returns the
@@ -119,12 +120,14 @@ if redis.call('EXISTS', KEYS[2]) == 0 then
   redis.call('SET', KEYS[2], math.max(top, upto))
 end
 local seq = tonumber(redis.call('GET', KEYS[2]))
+local now = redis.call('TIME')
+local at = string.format('%.0f', now[1] * 1000 + math.floor(now[2] / 1000))
 for i = 4, #ARGV, 3 do
   local l = tonumber(ARGV[i])
   if l > mark then
     seq = redis.call('INCR', KEYS[2])
-    redis.call('XADD', KEYS[1], seq .. '-0', 'u', ARGV[i + 2], 'n', node, 'l', ARGV[i], 'b', ARGV[i + 1])
-    redis.call(ARGV[2], ARGV[3], 'L' .. seq .. ' ' .. node .. ' ' .. ARGV[i] .. ' ' .. ARGV[i + 1])
+    redis.call('XADD', KEYS[1], seq .. '-0', 'u', ARGV[i + 2], 'n', node, 'l', ARGV[i], 't', at, 'b', ARGV[i + 1])
+    redis.call(ARGV[2], ARGV[3], 'L' .. seq .. ' ' .. node .. ' ' .. ARGV[i] .. ' ' .. at .. ' ' .. ARGV[i + 1])
     mark = l
   end
 end
@@ -181,8 +184,9 @@ end
 return 0
 "#;
 
-/// Log entries kept below a snapshot's `upto` when it trims the log, for nodes that are a
-/// little behind: they read on from the log instead of reloading the snapshot.
+/// Log entries kept below a snapshot's `upto` when it trims the log (by default), for nodes
+/// that are a little behind: they read on from the log instead of catching up from the
+/// snapshot.
 pub const TRIM_MARGIN: u64 = 1024;
 
 /// The snapshot hash of `room`.
@@ -261,7 +265,8 @@ impl ConnectionLike for Conn {
 }
 
 /// How the store reaches Redis: connections made on first use (so a server starts while Redis
-/// is down), one for commands and one for subscriptions.
+/// is down), one for commands and one for subscriptions. (One per store: its size is moot.)
+#[allow(clippy::large_enum_variant)]
 enum Source {
     Single {
         commands: ConnectionManager,
@@ -275,8 +280,10 @@ enum Source {
     },
 }
 
+/// A fast-path message: channel and payload.
+type Message = (String, Vec<u8>);
 /// Fast-path messages waiting for the publisher task, in order.
-type Outbox = mpsc::UnboundedSender<(String, Vec<u8>)>;
+type Outbox = mpsc::UnboundedSender<Message>;
 
 /// A Redis-backed [`DocStore`] and [`SharedLog`]. Cheap to clone (the connections are shared).
 #[derive(Clone)]
@@ -289,7 +296,9 @@ pub struct RedisStore {
     /// The news of followed rooms, until the hub takes it.
     feed: Arc<Mutex<Option<mpsc::UnboundedReceiver<Heard>>>>,
     outbox: Outbox,
-    outbox_rx: Arc<Mutex<Option<mpsc::UnboundedReceiver<(String, Vec<u8>)>>>>,
+    outbox_rx: Arc<Mutex<Option<mpsc::UnboundedReceiver<Message>>>>,
+    /// Entries kept below a snapshot when it trims the log ([`TRIM_MARGIN`]).
+    trim_margin: u64,
 }
 
 /// Parses the pushes of the subscription connection into [`Heard`] news.
@@ -324,7 +333,7 @@ fn channel_room(channel: &[u8]) -> Option<RoomId> {
 }
 
 /// Parses one message of a room's channel: `U<node> <local> <by>\n<update>`,
-/// `A<node>\n<awareness update>` or `L<seq> <node> <local> <by>`. Anything else is ignored
+/// `A<node>\n<awareness update>` or `L<seq> <node> <local> <at> <by>`. Anything else is ignored
 /// (and a newer node's message kinds with it).
 fn parse_news(channel: &[u8], payload: &[u8]) -> Option<Heard> {
     let room = channel_room(channel)?;
@@ -356,16 +365,18 @@ fn parse_news(channel: &[u8], payload: &[u8]) -> Option<Heard> {
         }
         b'L' => {
             let head = std::str::from_utf8(rest).ok()?;
-            let mut parts = head.splitn(4, ' ');
+            let mut parts = head.splitn(5, ' ');
             let seq = parts.next()?.parse().ok()?;
             let node: Arc<str> = parts.next()?.into();
             let local = parts.next()?.parse().ok()?;
+            let at = parts.next()?.parse().ok()?;
             let by = by(parts.next().unwrap_or(""));
             Some(Heard::Logged {
                 room,
                 seq,
                 origin: Origin { node, local },
                 by,
+                at,
             })
         }
         _ => None,
@@ -443,7 +454,15 @@ impl RedisStore {
             feed: Arc::new(Mutex::new(Some(rx))),
             outbox,
             outbox_rx: Arc::new(Mutex::new(Some(outbox_rx))),
+            trim_margin: TRIM_MARGIN,
         })
+    }
+
+    /// Keeps `margin` entries below each snapshot when trimming the log (default
+    /// [`TRIM_MARGIN`]; 0 trims everything the snapshot covers).
+    pub fn with_trim_margin(mut self, margin: u64) -> Self {
+        self.trim_margin = margin;
+        self
     }
 
     fn is_cluster(&self) -> bool {
@@ -679,18 +698,20 @@ fn group_by_room(batch: &[LogEntry]) -> Vec<(&RoomId, Vec<&LogEntry>)> {
     groups
 }
 
+/// One stream entry, checked.
+struct Entry {
+    meta: EntryMeta,
+    update: Vec<u8>,
+}
+
 /// One stream entry, checked: its seq, where it was made (none for a single-node entry) and
 /// the update.
-fn parse_entry(
-    room: &RoomId,
-    id: &str,
-    fields: Vec<Vec<u8>>,
-) -> Result<(u64, Option<Origin>, Option<UserId>, Vec<u8>), StoreError> {
+fn parse_entry(room: &RoomId, id: &str, fields: Vec<Vec<u8>>) -> Result<Entry, StoreError> {
     let seq = parse_seq(id)
         .ok_or_else(|| StoreError::corrupt(room, None, format!("log entry id {id:?}")))?;
     let corrupt =
         |what: &str| StoreError::corrupt(room, Some(seq), format!("log entry {id}: {what}"));
-    let (mut u, mut n, mut l, mut b) = (None, None, None, None);
+    let (mut u, mut n, mut l, mut b, mut t) = (None, None, None, None, None);
     let mut it = fields.into_iter();
     while let (Some(k), Some(v)) = (it.next(), it.next()) {
         match k.as_slice() {
@@ -698,6 +719,7 @@ fn parse_entry(
             b"n" => n = Some(v),
             b"l" => l = Some(v),
             b"b" => b = Some(v),
+            b"t" => t = Some(v),
             _ => {}
         }
     }
@@ -705,7 +727,13 @@ fn parse_entry(
     let Some(node) = n else {
         let update = frame::open_owned(Kind::Log, room.as_str(), seq, value)
             .map_err(|m| StoreError::corrupt(room, Some(seq), m.to_string()))?;
-        return Ok((seq, None, None, update));
+        let meta = EntryMeta {
+            seq,
+            origin: None,
+            by: None,
+            at: None,
+        };
+        return Ok(Entry { meta, update });
     };
     let node: Arc<str> = String::from_utf8(node)
         .map_err(|_| corrupt("node id"))?
@@ -723,9 +751,18 @@ fn parse_entry(
                 .ok_or_else(|| corrupt("author"))?,
         ),
     };
+    let at = t
+        .as_deref()
+        .and_then(|t| std::str::from_utf8(t).ok()?.parse().ok());
     let update = frame::open_owned(Kind::Entry, room.as_str(), local, value)
         .map_err(|m| StoreError::corrupt(room, Some(seq), m.to_string()))?;
-    Ok((seq, Some(Origin { node, local }), by, update))
+    let meta = EntryMeta {
+        seq,
+        origin: Some(Origin { node, local }),
+        by,
+        at,
+    };
+    Ok(Entry { meta, update })
 }
 
 /// Parses `XRANGE` output, verifying each entry after the snapshot.
@@ -736,9 +773,10 @@ fn parse_log(room: &RoomId, entries: RawLog, doc: &mut StoredDoc) -> Result<(), 
         if parse_seq(&id).is_some_and(|seq| seq <= doc.last_seq) {
             continue;
         }
-        let (seq, _, _, update) = parse_entry(room, &id, fields)?;
-        doc.updates.push(update);
-        doc.last_seq = seq;
+        let entry = parse_entry(room, &id, fields)?;
+        doc.updates.push(entry.update);
+        doc.last_seq = entry.meta.seq;
+        doc.meta.push(entry.meta);
     }
     Ok(())
 }
@@ -768,6 +806,7 @@ impl DocStore for RedisStore {
                 .map_err(|m| StoreError::corrupt(room, Some(upto), m.to_string()))?;
             doc.snapshot = Some(snapshot);
             doc.last_seq = upto;
+            doc.snapshot_seq = upto;
         }
         parse_log(room, log, &mut doc)?;
         Ok(doc)
@@ -824,7 +863,7 @@ impl DocStore for RedisStore {
             .arg(lease_key(room))
             .arg(snapshot.as_slice())
             .arg(upto)
-            .arg((upto + 1).saturating_sub(TRIM_MARGIN))
+            .arg((upto + 1).saturating_sub(self.trim_margin))
             .arg(&*self.node)
             .cmd("SADD")
             .arg(ROOMS_KEY)
@@ -967,19 +1006,8 @@ impl SharedLog for RedisStore {
             .map_err(backend)?;
         let mut entries = Vec::with_capacity(log.len());
         for (id, fields) in log {
-            let (seq, origin, by, update) = parse_entry(room, &id, fields)?;
-            // A single-node entry (written before the log was shared) has no origin: it was
-            // nobody's here.
-            let origin = origin.unwrap_or_else(|| Origin {
-                node: "".into(),
-                local: seq,
-            });
-            entries.push(Logged {
-                seq,
-                origin,
-                by,
-                update: update.into(),
-            });
+            let entry = parse_entry(room, &id, fields)?;
+            entries.push(entry.meta.logged(entry.update.into()));
         }
         // The next entry is gone if the first one read is further on (or none is left) while
         // the snapshot covers it.
@@ -1081,8 +1109,8 @@ mod tests {
         let room = RoomId::parse("a.b.c").unwrap();
         let mut doc = StoredDoc {
             snapshot: Some(vec![0]),
-            updates: vec![],
             last_seq: 5,
+            ..StoredDoc::default()
         };
         let entry = |id: &str, seq: u64, b: u8| {
             let framed = frame::seal(Kind::Log, room.as_str(), seq, &[b]);

@@ -40,8 +40,37 @@ pub struct Logged {
     pub seq: u64,
     pub origin: Origin,
     pub by: Option<UserId>,
+    /// When the log took it (the store's clock, unix ms): the `at` of its events.
+    pub at: Option<i64>,
     /// The Yjs update (v1), integrity-checked.
     pub update: Bytes,
+}
+
+/// What the shared log says of one entry besides its update.
+#[derive(Debug, Clone)]
+pub struct EntryMeta {
+    pub seq: u64,
+    /// None for an entry a single node wrote before the log was shared.
+    pub origin: Option<Origin>,
+    pub by: Option<UserId>,
+    pub at: Option<i64>,
+}
+
+impl EntryMeta {
+    /// The entry with its update. An entry without an origin (written by a single node) is
+    /// nobody's here: it gets an empty node id.
+    pub fn logged(self, update: Bytes) -> Logged {
+        Logged {
+            origin: self.origin.unwrap_or_else(|| Origin {
+                node: "".into(),
+                local: self.seq,
+            }),
+            seq: self.seq,
+            by: self.by,
+            at: self.at,
+            update,
+        }
+    }
 }
 
 /// What [`SharedLog::read_after`] found.
@@ -70,12 +99,13 @@ pub enum Heard {
         node: Arc<str>,
         update: Bytes,
     },
-    /// The log numbered an entry `seq`.
+    /// The log numbered an entry `seq` at `at` (the store's clock, unix ms).
     Logged {
         room: RoomId,
         seq: u64,
         origin: Origin,
         by: Option<UserId>,
+        at: i64,
     },
     /// The subscription was re-established after a disconnect: notices may have been missed,
     /// every followed room must check its head.

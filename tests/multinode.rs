@@ -1,0 +1,413 @@
+//! Several hub nodes sharing rooms through one Redis (issue 13): each node a real `okrhub`
+//! process on its own loopback port, the clients real yrs and `/live` WebSocket clients, the
+//! Redis a real `redis-server` started by the test. The same scenarios run on a 3-master Redis
+//! Cluster in `tests/multinode_cluster.rs`.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::live::{live_url, post_command, LiveClient};
+use common::process::HubProcess;
+use common::redis_server::RedisServer;
+use common::{metric, wait_metric, YClient};
+use serde_json::{json, Value};
+use yrs::updates::decoder::Decode;
+use yrs::{Map, ReadTxn, StateVector, Transact, Update, WriteTxn};
+
+/// Where the nodes keep their rooms: the flags every node gets.
+pub struct Backend {
+    args: Vec<String>,
+}
+
+impl Backend {
+    fn single(redis: &RedisServer) -> Backend {
+        Backend {
+            args: vec![
+                "--store".into(),
+                "redis".into(),
+                "--redis-url".into(),
+                redis.url(),
+            ],
+        }
+    }
+
+    /// Starts a node with the backend's flags and `extra`.
+    fn node(&self, extra: &[&str]) -> HubProcess {
+        let mut args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        // A fast flush keeps the tests quick; the relay's fast path does not wait for it.
+        args.extend_from_slice(&["--flush-interval", "5ms"]);
+        args.extend_from_slice(extra);
+        HubProcess::start(&args)
+    }
+
+    fn nodes(&self, n: usize) -> Vec<HubProcess> {
+        (0..n).map(|_| self.node(&[])).collect()
+    }
+}
+
+fn room(name: &str) -> String {
+    format!("acme.{name}.2026-Q3")
+}
+
+fn keys(d: &yrs::Doc) -> BTreeSet<String> {
+    let txn = d.transact();
+    txn.get_map("k")
+        .map(|m| m.keys(&txn).map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+fn put(c: &YClient, key: String) {
+    c.edit(|_, txn| {
+        txn.get_or_insert_map("k").insert(txn, key, true);
+    });
+}
+
+/// Waits until every client sees exactly `want`.
+async fn converge(clients: &[&YClient], want: &BTreeSet<String>) {
+    for (i, c) in clients.iter().enumerate() {
+        c.wait_for(&format!("client {i} converges"), |v| &keys(v.doc()) == want)
+            .await;
+    }
+}
+
+fn created(ack: &Value) -> String {
+    ack["created_id"].as_str().expect("created_id").to_owned()
+}
+
+/// Posts a command through node `addr` as ann; returns the ack.
+async fn command(addr: std::net::SocketAddr, room: &str, body: Value) -> Value {
+    let r = post_command(addr, room, Some("ann"), &body.to_string()).await;
+    assert_eq!(r.status, 200, "{body}: {:?}", r.body);
+    r.body
+}
+
+/// A cycle, an objective and a KR in `room`, through `addr`; returns the KR.
+async fn seed(addr: std::net::SocketAddr, room: &str) -> String {
+    command(
+        addr,
+        room,
+        json!({"type": "cycle.set", "starts": "2030-01-01", "ends": "2030-03-31"}),
+    )
+    .await;
+    let o = created(
+        &command(
+            addr,
+            room,
+            json!({"type": "objective.create", "title": "Q3让用户留存率突破40%"}),
+        )
+        .await,
+    );
+    created(
+        &command(
+            addr,
+            room,
+            json!({"type": "kr.create", "objective": o, "title": "每周新增500活跃用户",
+                   "metric": {"kind": "increase", "start": 0, "target": 500, "unit": "users"}}),
+        )
+        .await,
+    )
+}
+
+fn of_type<'a>(events: &'a [Value], t: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["type"] == t).collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// The scenarios, on any backend
+
+pub async fn concurrent_edits_converge(b: &Backend) {
+    let nodes = b.nodes(3);
+    let r = room("converge");
+    let mut clients = Vec::new();
+    for n in &nodes {
+        for _ in 0..2 {
+            clients.push(YClient::synced(&n.url(&r)).await);
+        }
+    }
+    let mut want = BTreeSet::new();
+    for round in 0..20 {
+        for (i, c) in clients.iter().enumerate() {
+            let key = format!("c{i}-{round}");
+            put(c, key.clone());
+            want.insert(key);
+        }
+    }
+    let all: Vec<&YClient> = clients.iter().collect();
+    converge(&all, &want).await;
+    // A newcomer on each node gets it all in its first sync.
+    for n in &nodes {
+        let fresh = YClient::synced(&n.url(&r)).await;
+        assert_eq!(fresh.read(keys), want);
+    }
+    // Each node applied the others' updates, and nothing was left unnumbered.
+    for n in &nodes {
+        assert!(metric(n.addr, "okrhub_relayed_total").await >= 80.0);
+        wait_metric(n.addr, "okrhub_relay_pending", |v| v == 0.0).await;
+    }
+}
+
+pub async fn awareness_crosses_nodes_and_leaves_with_its_client(b: &Backend) {
+    let nodes = b.nodes(3);
+    let r = room("aware");
+    let watcher = YClient::synced(&nodes[2].url(&r)).await;
+    let ann = YClient::synced(&nodes[0].url(&r)).await;
+    ann.set_awareness(json!({"user": {"name": "ann"}}));
+    watcher
+        .wait_for("ann's presence reaches node C", |v| {
+            v.awareness_names() == ["ann"]
+        })
+        .await;
+    ann.kill();
+    watcher
+        .wait_for("ann's presence leaves node C with her", |v| {
+            v.awareness_names().is_empty()
+        })
+        .await;
+}
+
+pub async fn a_checkin_arrives_once_with_one_seq_everywhere(b: &Backend) {
+    let nodes = b.nodes(3);
+    let r = room("checkin");
+    let kr = seed(nodes[0].addr, &r).await;
+    let bob = LiveClient::connect(&live_url(nodes[1].addr, &r, "user=bob"), "bob").await;
+    let cai = LiveClient::connect(&live_url(nodes[2].addr, &r, "user=cai"), "cai").await;
+    bob.next().await; // snapshot
+    cai.next().await;
+    let ack = command(
+        nodes[0].addr,
+        &r,
+        json!({"type": "checkin.create", "key_result": kr, "value": 120, "confidence": 3,
+               "comment": "@bob 渠道投放延迟", "mentions": ["bob"]}),
+    )
+    .await;
+    let seq = ack["seq"].as_u64().unwrap();
+    for c in [&bob, &cai] {
+        c.wait_for("the check-in", |ev| {
+            ev.iter().any(|e| e["type"] == "checkin.created")
+        })
+        .await;
+    }
+    // Everything the check-in caused (a mention, the KR's progress) has arrived when a
+    // later command's events have.
+    command(
+        nodes[0].addr,
+        &r,
+        json!({"type": "objective.create", "title": "later"}),
+    )
+    .await;
+    for c in [&bob, &cai] {
+        c.wait_for("the later objective", |ev| {
+            ev.iter().any(|e| e["type"] == "objective.created")
+        })
+        .await;
+    }
+    let (eb, ec) = (bob.events(), cai.events());
+    for events in [&eb, &ec] {
+        let checkins = of_type(events, "checkin.created");
+        assert_eq!(checkins.len(), 1, "exactly once: {events:?}");
+        assert_eq!(checkins[0]["seq"], seq, "the ack's seq");
+        assert_eq!(of_type(events, "mention").len(), 1, "{events:?}");
+    }
+    // The same events, in the same order, under the same seqs, on both nodes.
+    assert_eq!(eb, ec);
+}
+
+pub async fn since_resumes_on_another_node(b: &Backend) {
+    let nodes = b.nodes(3);
+    let r = room("resume");
+    let kr = seed(nodes[0].addr, &r).await;
+    let stay = LiveClient::connect(&live_url(nodes[1].addr, &r, "user=dan"), "dan").await;
+    let snapshot = stay.next().await;
+    let mark = snapshot["seq"].as_u64().unwrap();
+    for (value, confidence) in [(100, 7), (180, 6), (240, 8)] {
+        command(
+            nodes[0].addr,
+            &r,
+            json!({"type": "checkin.create", "key_result": kr, "value": value, "confidence": confidence}),
+        )
+        .await;
+    }
+    let last = command(
+        nodes[0].addr,
+        &r,
+        json!({"type": "objective.create", "title": "done"}),
+    )
+    .await["seq"]
+        .as_u64()
+        .unwrap();
+    stay.wait_for("every event up to the last", |ev| {
+        ev.iter().any(|e| e["seq"].as_u64() == Some(last))
+    })
+    .await;
+    let missed: Vec<Value> = stay
+        .events()
+        .into_iter()
+        .filter(|e| e["seq"].as_u64().unwrap() > mark)
+        .collect();
+    assert!(missed.len() >= 4, "{missed:?}");
+    // A client that was on node B resumes on node C with what B had given it.
+    let moved = LiveClient::connect(
+        &live_url(nodes[2].addr, &r, &format!("user=dan&since={mark}")),
+        "dan",
+    )
+    .await;
+    let first = moved.next().await;
+    assert_eq!(first["type"], "resumed", "{first}");
+    assert_eq!(
+        (first["from"].as_u64(), first["seq"].as_u64()),
+        (Some(mark), Some(last))
+    );
+    let mut got = Vec::new();
+    while got.len() < missed.len() {
+        let m = moved.next().await;
+        if common::live::is_event(&m) {
+            got.push(m);
+        }
+    }
+    assert_eq!(
+        got, missed,
+        "exactly the missed events, as node B sent them"
+    );
+}
+
+/// The full state of a client's doc (what a Yjs provider sends when it reconnects).
+fn full_state(c: &YClient) -> Vec<u8> {
+    c.read(|d| {
+        d.transact()
+            .encode_state_as_update_v1(&StateVector::default())
+    })
+}
+
+pub async fn a_killed_node_loses_no_edit_anyone_saw(b: &Backend) {
+    let mut nodes = b.nodes(3);
+    let r = room("sigkill");
+    let on_a = YClient::synced(&nodes[0].url(&r)).await;
+    let on_b: Vec<YClient> = {
+        let mut v = Vec::new();
+        for _ in 0..2 {
+            v.push(YClient::synced(&nodes[1].url(&r)).await);
+        }
+        v
+    };
+    let on_c = YClient::synced(&nodes[2].url(&r)).await;
+    // Everyone types; node B dies in the middle of it.
+    for round in 0..30 {
+        put(&on_a, format!("a-{round}"));
+        for (i, c) in on_b.iter().enumerate() {
+            put(c, format!("b{i}-{round}"));
+        }
+        put(&on_c, format!("c-{round}"));
+        if round == 15 {
+            // What A's client has seen of B's clients' edits by now must survive.
+            let seen_on_a = on_a.read(keys);
+            let node_b = nodes.remove(1);
+            node_b.sigkill();
+            for round in 16..30 {
+                put(&on_a, format!("a-{round}"));
+                put(&on_c, format!("c-{round}"));
+            }
+            // B's clients reconnect, to A and to C, and resync their docs as a Yjs provider
+            // does (their full state; the server keeps what it lacks).
+            let mut moved = Vec::new();
+            for (i, old) in on_b.iter().enumerate() {
+                let to = &nodes[i % 2];
+                let fresh = YClient::synced(&to.url(&r)).await;
+                let state = full_state(old);
+                fresh.edit(|_, txn| {
+                    txn.apply_update(Update::decode_v1(&state).unwrap())
+                        .unwrap();
+                });
+                moved.push(fresh);
+            }
+            let mut want: BTreeSet<String> = seen_on_a;
+            for c in on_b.iter().chain([&on_a, &on_c]) {
+                want.extend(c.read(keys));
+            }
+            let everyone: Vec<&YClient> = moved.iter().chain([&on_a, &on_c]).collect();
+            converge(&everyone, &want).await;
+            // Nothing anyone typed is missing: 30 rounds of A and C, 16 of each B client.
+            assert_eq!(want.len(), 30 + 30 + 2 * 16, "{want:?}");
+            // And what the log holds: a node started now serves all of it.
+            let late = b.node(&[]);
+            let fresh = YClient::synced(&late.url(&r)).await;
+            fresh
+                .wait_for("the late node's client has everything", |v| {
+                    keys(v.doc()) == want
+                })
+                .await;
+            return;
+        }
+    }
+}
+
+pub async fn a_late_node_catches_up_before_it_serves(b: &Backend) {
+    let first = b.node(&["--compact-after", "1000000", "--message-rate", "0"]);
+    let r = room("late");
+    let writer = YClient::synced(&first.url(&r)).await;
+    const N: usize = 5000;
+    for i in 0..N {
+        put(&writer, format!("k{i:05}"));
+    }
+    writer.round_trip().await;
+    wait_metric(first.addr, "okrhub_persist_queue", |v| v == 0.0).await;
+    let late = b.node(&[]);
+    // The first sync answer from the late node already holds every entry.
+    let reader = YClient::synced(&late.url(&r)).await;
+    assert_eq!(reader.read(keys).len(), N);
+}
+
+pub async fn racing_compactions_leave_a_correct_snapshot_and_log(b: &Backend) {
+    // Two nodes holding one room, both compacting every few updates, trimming with no margin.
+    let flags = ["--compact-after", "20", "--redis-trim-margin", "0"];
+    let nodes = [b.node(&flags), b.node(&flags)];
+    let r = room("compact");
+    let c0 = YClient::synced(&nodes[0].url(&r)).await;
+    let c1 = YClient::synced(&nodes[1].url(&r)).await;
+    let mut want = BTreeSet::new();
+    for i in 0..400 {
+        let c = if i % 2 == 0 { &c0 } else { &c1 };
+        let key = format!("k{i:03}");
+        put(c, key.clone());
+        want.insert(key);
+        if i % 50 == 0 {
+            c.round_trip().await;
+        }
+    }
+    converge(&[&c0, &c1], &want).await;
+    for n in &nodes {
+        wait_metric(n.addr, "okrhub_relay_pending", |v| v == 0.0).await;
+        // The sweeper (every second) has compacted on each node, or found the lease taken.
+        wait_metric(n.addr, "okrhub_compaction_leases_total", |v| v >= 1.0).await;
+    }
+    // What the store holds (snapshot + log), read by a third node, is the whole room.
+    let third = b.node(&[]);
+    let fresh = YClient::synced(&third.url(&r)).await;
+    assert_eq!(fresh.read(keys), want);
+}
+
+// ---------------------------------------------------------------------------------------
+// On one Redis
+
+macro_rules! on_one_redis {
+    ($($name:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let redis = RedisServer::start();
+            super::$name(&Backend::single(&redis)).await;
+        }
+    )*};
+}
+
+mod one_redis {
+    use super::*;
+    on_one_redis!(
+        concurrent_edits_converge,
+        awareness_crosses_nodes_and_leaves_with_its_client,
+        a_checkin_arrives_once_with_one_seq_everywhere,
+        since_resumes_on_another_node,
+        a_killed_node_loses_no_edit_anyone_saw,
+        a_late_node_catches_up_before_it_serves,
+        racing_compactions_leave_a_correct_snapshot_and_log,
+    );
+}
