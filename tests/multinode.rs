@@ -189,16 +189,18 @@ pub async fn a_checkin_arrives_once_with_one_seq_everywhere(b: &Backend) {
         .await;
     }
     // Everything the check-in caused (a mention, the KR's progress) has arrived when a
-    // later command's events have.
-    command(
+    // later command's last event (its lint: the new objective has no KR) has.
+    let later = command(
         nodes[0].addr,
         &r,
         json!({"type": "objective.create", "title": "later"}),
     )
-    .await;
+    .await["seq"]
+        .clone();
     for c in [&bob, &cai] {
-        c.wait_for("the later objective", |ev| {
-            ev.iter().any(|e| e["type"] == "objective.created")
+        c.wait_for("the later objective's lint", |ev| {
+            ev.iter()
+                .any(|e| e["type"] == "lint.changed" && e["seq"] == later)
         })
         .await;
     }

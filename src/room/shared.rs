@@ -113,3 +113,57 @@ impl LogOrder {
         self.pending.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn origin(node: &str, local: u64) -> Origin {
+        Origin {
+            node: node.into(),
+            local,
+        }
+    }
+
+    fn pending(since: Instant) -> Pending {
+        Pending {
+            touched: Touched::default(),
+            by: None,
+            update: Bytes::from_static(b"u"),
+            since,
+        }
+    }
+
+    #[test]
+    fn a_numbered_update_is_known_and_its_seq_remembered_for_its_node() {
+        let mut order = LogOrder::default();
+        order.hold(origin("me", 1), pending(Instant::now()));
+        assert!(order.knows(&origin("me", 1)));
+        assert!(order.numbered(&origin("me", 1), 9, "me").is_some());
+        // Numbered: still known (a late fast-path copy is ignored), no longer pending.
+        assert!(order.knows(&origin("me", 1)));
+        assert_eq!(order.pending_len(), 0);
+        assert_eq!(order.seq_of(1), Some(9));
+        // Another node's update numbered here without being applied first.
+        assert!(order.numbered(&origin("them", 4), 10, "me").is_none());
+        assert!(order.knows(&origin("them", 4)));
+        assert_eq!(order.seq_of(4), None, "not this node's");
+    }
+
+    #[test]
+    fn only_other_nodes_stale_updates_are_taken_for_logging_again() {
+        let mut order = LogOrder::default();
+        let old = Instant::now() - Duration::from_secs(60);
+        order.hold(origin("me", 1), pending(old));
+        order.hold(origin("them", 1), pending(old));
+        order.hold(origin("them", 2), pending(Instant::now()));
+        let stale = order.stale("me", Duration::from_secs(10));
+        assert_eq!(stale.len(), 1);
+        assert!(!order.knows(&origin("them", 1)));
+        assert!(order.knows(&origin("them", 2)));
+        assert!(
+            order.knows(&origin("me", 1)),
+            "this node's own: its persister retries"
+        );
+    }
+}

@@ -1152,4 +1152,50 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn relay_messages_parse_and_foreign_ones_are_ignored() {
+        let channel = b"okrhub:{acme.sales.2026-Q3}:relay";
+        match parse_news(channel, b"U0a1b 7 ann\n\x01\x02") {
+            Some(Heard::Update {
+                room,
+                origin,
+                by,
+                update,
+            }) => {
+                assert_eq!(room.as_str(), "acme.sales.2026-Q3");
+                assert_eq!((&*origin.node, origin.local), ("0a1b", 7));
+                assert_eq!(by.unwrap().as_str(), "ann");
+                assert_eq!(&update[..], b"\x01\x02");
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse_news(channel, b"L42 0a1b 7 1796345953317 ") {
+            Some(Heard::Logged {
+                seq,
+                origin,
+                by,
+                at,
+                ..
+            }) => {
+                assert_eq!((seq, origin.local, at), (42, 7, 1796345953317));
+                assert!(by.is_none());
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse_news(channel, b"A0a1b\n\x01"),
+            Some(Heard::Awareness { .. })
+        ));
+        for (c, p) in [
+            (&channel[..], &b"L42 0a1b"[..]),
+            (&channel[..], &b"Lx 0a1b 7 1 ann"[..]),
+            (&channel[..], &b"Z whatever"[..]),
+            (&channel[..], &b""[..]),
+            (&b"okrhub:{bad room}:relay"[..], &b"L1 n 1 1 "[..]),
+            (&b"other:channel"[..], &b"L1 n 1 1 "[..]),
+        ] {
+            assert!(parse_news(c, p).is_none(), "{p:?}");
+        }
+    }
 }
