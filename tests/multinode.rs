@@ -388,6 +388,59 @@ pub async fn racing_compactions_leave_a_correct_snapshot_and_log(b: &Backend) {
     assert_eq!(fresh.read(keys), want);
 }
 
+/// Redis restarts (keeping its data) while two nodes serve a room, then comes back empty: the
+/// nodes buffer, resume from what they applied, write the room back, and a node started
+/// afterwards serves everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarts_lose_nothing_across_nodes() {
+    let mut redis = RedisServer::start();
+    let b = Backend::single(&redis);
+    let nodes = b.nodes(2);
+    let r = room("restart");
+    let c0 = YClient::synced(&nodes[0].url(&r)).await;
+    let c1 = YClient::synced(&nodes[1].url(&r)).await;
+    let mut want = BTreeSet::new();
+    let mut typed = 0;
+    let mut type_some = |want: &mut BTreeSet<String>| {
+        for _ in 0..10 {
+            let c = if typed % 2 == 0 { &c0 } else { &c1 };
+            let key = format!("k{typed:03}");
+            put(c, key.clone());
+            want.insert(key);
+            typed += 1;
+        }
+    };
+    type_some(&mut want);
+    converge(&[&c0, &c1], &want).await;
+    redis.restart();
+    type_some(&mut want);
+    converge(&[&c0, &c1], &want).await;
+    redis.restart_empty();
+    // The first node to notice writes the room back (the second then finds it there).
+    let (url, key) = (redis.url(), format!("okrhub:{{{r}}}:seq"));
+    common::poll_until("the room is written back", || async {
+        let client = redis::Client::open(url.as_str()).ok()?;
+        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+        let seq: Option<u64> = redis::cmd("GET")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .ok()?;
+        (seq >= Some(20)).then_some(())
+    })
+    .await;
+    type_some(&mut want);
+    converge(&[&c0, &c1], &want).await;
+    // What the store holds now (written back, then logged) is everything.
+    let late = b.node(&[]);
+    let fresh = YClient::synced(&late.url(&r)).await;
+    fresh
+        .wait_for("the late node's client has everything", |v| {
+            keys(v.doc()) == want
+        })
+        .await;
+}
+
 // ---------------------------------------------------------------------------------------
 // On one Redis
 

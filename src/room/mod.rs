@@ -604,11 +604,23 @@ impl<S: Sink> Room<S> {
             st.fan_out(&frame, None, &ctx.metrics);
         }
         let mut st = self.lock();
+        let mut touched = st.live.touched();
+        // The updates pending here that the log holds are numbered now.
+        if let Some(sh) = &ctx.shared {
+            for meta in &stored.meta {
+                if let Some(origin) = &meta.origin {
+                    if let Some(p) = st.order.numbered(origin, meta.seq, sh.node()) {
+                        touched.extend(p.touched);
+                    }
+                }
+            }
+        }
         if stored.last_seq > st.life.seq() {
             st.life.advance_to(stored.last_seq);
-            let touched = st.live.touched();
             st.project(ctx, stored.last_seq, None, None, touched);
         }
+        drop(st);
+        self.numbered.notify_waiters();
         tracing::warn!(room = %ctx.id, seq = stored.last_seq, "room caught up from the snapshot: the log entries it lacked were trimmed");
         Ok(())
     }

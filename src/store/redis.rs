@@ -1009,12 +1009,13 @@ impl SharedLog for RedisStore {
             let entry = parse_entry(room, &id, fields)?;
             entries.push(entry.meta.logged(entry.update.into()));
         }
-        // The next entry is gone if the first one read is further on (or none is left) while
-        // the snapshot covers it.
+        // The next entry is gone if the first one read is further on, or none is left, while
+        // the snapshot covers it (trimmed — or lost by a Redis and written back since).
         let next = after + 1;
+        let covered = upto.is_some_and(|u| u >= next);
         let trimmed = match entries.first() {
-            Some(first) => first.seq > next && upto.is_some_and(|u| u >= next),
-            None => false,
+            Some(first) => first.seq > next && covered,
+            None => covered,
         };
         Ok(if trimmed {
             Read::Trimmed

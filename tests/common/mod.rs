@@ -84,6 +84,22 @@ pub async fn wait_metric(
     }
 }
 
+/// Polls `check` until it gives a value, for conditions outside the server that nothing
+/// signals (what Redis holds); fails the test after [`WAIT`].
+pub async fn poll_until<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    mut check: impl FnMut() -> F,
+) -> T {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// How a connection ended, as the client saw it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Closed {

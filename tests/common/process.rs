@@ -28,6 +28,11 @@ impl HubProcess {
             let mut found = Some(found);
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
+                if std::env::var_os("OKRHUB_TEST_LOGS").is_some()
+                    && (line.contains("WARN") || line.contains("ERROR"))
+                {
+                    eprintln!("[node] {line}");
+                }
                 let addr = line
                     .split("addr=")
                     .nth(1)
