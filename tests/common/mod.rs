@@ -8,6 +8,7 @@
 
 pub mod live;
 pub mod process;
+pub mod redis_cluster;
 pub mod redis_server;
 
 use std::path::Path;
