@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::WAIT;
+use super::{free_ports, WAIT};
 
 /// Masters in the cluster.
 pub const MASTERS: usize = 3;
@@ -40,17 +40,6 @@ struct Node {
 pub struct RedisCluster {
     _tmp: tempfile::TempDir,
     nodes: Vec<Node>,
-}
-
-/// `n` distinct free ports: every listener is held until all are chosen.
-fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<_> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
 }
 
 /// Runs `redis-cli ARGS…` and returns its stdout; fails the test if it cannot run.
