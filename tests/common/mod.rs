@@ -6,6 +6,7 @@
 //! a timer.
 #![allow(dead_code)]
 
+pub mod haproxy;
 pub mod js;
 pub mod live;
 pub mod process;
