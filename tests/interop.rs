@@ -3,142 +3,18 @@
 //! (tests/interop/live-peer.mjs) is seen as `kr.updated` events on `/live`.
 //!
 //! Needs Node.js >= 18 on PATH and `npm ci --prefix tests/interop`; without them the test
-//! fails (it never skips).
+//! fails (it never skips). The JS peer's driver is `tests/common/js.rs`.
 
 mod common;
 
+use common::js::{interop_dir, js_map, js_names, js_title, require_node, JsPeer, SETUP_HINT};
 use common::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::Command;
 use yrs::{GetString, Map, ReadTxn, Text, Transact, WriteTxn};
-
-const SETUP_HINT: &str =
-    "the interop test needs the JS peer: install Node.js >= 18 (`node` on PATH) and run \
-     `npm ci --prefix tests/interop`";
-
-fn interop_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
-}
-
-/// Fails the test (never skips) when Node.js or the JS dependencies are missing.
-fn require_node() {
-    let out = std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run `node --version` ({e}): {SETUP_HINT}"));
-    assert!(
-        out.status.success(),
-        "`node --version` failed ({}): {SETUP_HINT}",
-        out.status
-    );
-    let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    let major: u32 = version
-        .trim_start_matches('v')
-        .split('.')
-        .next()
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(0);
-    assert!(major >= 18, "found Node.js {version}: {SETUP_HINT}");
-    let modules = interop_dir().join("node_modules");
-    for dep in ["yjs", "y-websocket", "ws"] {
-        assert!(
-            modules.join(dep).join("package.json").is_file(),
-            "{} is missing: {SETUP_HINT}",
-            modules.join(dep).display()
-        );
-    }
-}
-
-/// One `node peer.mjs` process: JSON lines on stdout, commands on stdin, stderr inherited.
-struct JsPeer {
-    name: String,
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Lines<BufReader<ChildStdout>>,
-}
-
-impl JsPeer {
-    fn spawn(base_url: &str, room: &str, name: &str, expect: &[&str]) -> JsPeer {
-        JsPeer::spawn_with_token(base_url, room, name, expect, "")
-    }
-
-    /// A peer whose provider sends `token` (`params: { token }`, i.e. `?token=`).
-    fn spawn_with_token(
-        base_url: &str,
-        room: &str,
-        name: &str,
-        expect: &[&str],
-        token: &str,
-    ) -> JsPeer {
-        let mut child = Command::new("node")
-            .arg(interop_dir().join("peer.mjs"))
-            .args(["--url", base_url, "--room", room, "--name", name])
-            .args(["--expect", &expect.join(",")])
-            .args(["--token", token])
-            .args(["--timeout-ms", &WAIT.as_millis().to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn node peer {name}: {e}: {SETUP_HINT}"));
-        let stdin = child.stdin.take();
-        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        JsPeer {
-            name: name.to_owned(),
-            child,
-            stdin,
-            lines,
-        }
-    }
-
-    /// The next JSON line from the peer; fails on `{"error":..}`, EOF or after [`WAIT`].
-    async fn line(&mut self, what: &str) -> Value {
-        let name = &self.name;
-        let line = tokio::time::timeout(WAIT, self.lines.next_line())
-            .await
-            .unwrap_or_else(|_| panic!("peer {name}: timed out waiting for {what}"))
-            .unwrap_or_else(|e| panic!("peer {name}: reading stdout: {e}"));
-        let Some(line) = line else {
-            let status = self.child.try_wait().ok().flatten();
-            panic!("peer {name}: stdout closed before {what} (exit status: {status:?})");
-        };
-        let v: Value = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("peer {name}: not JSON ({e}): {line}"));
-        assert!(v.get("error").is_none(), "peer {name} failed: {line}");
-        v
-    }
-
-    async fn send(&mut self, cmd: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin open");
-        stdin
-            .write_all(format!("{cmd}\n").as_bytes())
-            .await
-            .unwrap_or_else(|e| panic!("peer {}: write {cmd:?}: {e}", self.name));
-        stdin.flush().await.unwrap();
-    }
-
-    /// Sends `dump` and returns the fresh state line.
-    async fn dump(&mut self) -> Value {
-        self.send("dump").await;
-        let v = self.line("dump").await;
-        assert_eq!(v["ready"], true, "dump answer: {v}");
-        v
-    }
-
-    /// Waits (bounded) for the process to exit and returns its exit code.
-    async fn wait_exit(&mut self) -> Option<i32> {
-        let status = tokio::time::timeout(WAIT, self.child.wait())
-            .await
-            .unwrap_or_else(|_| panic!("peer {} did not exit", self.name))
-            .unwrap();
-        status.code()
-    }
-}
 
 /// Map 'interop' as key -> string value.
 fn map_of(doc: &yrs::Doc) -> BTreeMap<String, String> {
@@ -172,31 +48,6 @@ async fn wait_names(c: &YClient, who: &str, expected: &[&str]) {
     if waited.is_err() {
         panic!("timed out: {what}; it sees {:?}", c.awareness_names());
     }
-}
-
-fn js_map(v: &Value) -> BTreeMap<String, String> {
-    v["map"]
-        .as_object()
-        .unwrap_or_else(|| panic!("no map in {v}"))
-        .iter()
-        .map(|(k, v)| {
-            let s = v.as_str().unwrap_or_else(|| panic!("non-string {k}: {v}"));
-            (k.clone(), s.to_owned())
-        })
-        .collect()
-}
-
-fn js_names(v: &Value) -> Vec<String> {
-    v["awareness"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no awareness in {v}"))
-        .iter()
-        .map(|n| n.as_str().unwrap().to_owned())
-        .collect()
-}
-
-fn js_title(v: &Value) -> String {
-    v["title"].as_str().expect("title").to_owned()
 }
 
 #[tokio::test]

@@ -6,8 +6,11 @@
 //! a timer.
 #![allow(dead_code)]
 
+pub mod haproxy;
+pub mod js;
 pub mod live;
 pub mod process;
+pub mod redis_cluster;
 pub mod redis_server;
 
 use std::path::Path;
@@ -28,6 +31,18 @@ use yrs::{Doc, ReadTxn, Transact, TransactionMut, Update};
 
 /// How long any wait in a test may take before it fails.
 pub const WAIT: Duration = Duration::from_secs(20);
+
+/// `n` distinct free ports on 127.0.0.1 for the processes a test starts (every listener is held
+/// until all are chosen, so they differ).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<_> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
+}
 
 /// Starts a server storing in `dir`, with `tweak` applied to the defaults.
 pub async fn start_server(dir: &Path, tweak: impl FnOnce(&mut ServeArgs)) -> RunningServer {

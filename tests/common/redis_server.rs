@@ -17,18 +17,13 @@ pub struct RedisServer {
     child: Option<Child>,
 }
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    l.local_addr().unwrap().port()
-}
-
 impl RedisServer {
     /// Starts a fresh server. Fails the test (never skips it) if `redis-server` is missing.
     pub fn start() -> RedisServer {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("0");
         let mut server = RedisServer {
-            port: free_port(),
+            port: super::free_ports(1)[0],
             dir,
             data,
             generation: 0,

@@ -2,10 +2,11 @@
 // Reference Yjs peer for the okrhub interop tests.
 //
 //   node peer.mjs --url ws://127.0.0.1:PORT/sync --room ROOM --name NAME
-//                 [--expect a,b] [--timeout-ms 20000] [--token JWT]
+//                 [--expect a,b] [--expect-keys a,b] [--timeout-ms 20000] [--token JWT]
 //
 // Connects with the stock y-websocket client, writes one map entry and one
-// text insertion, waits until every --expect peer is visible (map key + awareness),
+// text insertion, waits until every --expect peer is visible (map key + awareness)
+// and every --expect-keys key is in the map (whoever is present),
 // then prints ONE JSON line: {"ready":true,"map":{..},"title":"..","awareness":[..],"clientID":N}.
 // Afterwards it obeys stdin commands, one per line:
 //   dump             -> another {"ready":true,...} line with the current state
@@ -40,6 +41,7 @@ const { values: opts } = parseArgs({
     room: { type: 'string' },
     name: { type: 'string' },
     expect: { type: 'string', default: '' },
+    'expect-keys': { type: 'string', default: '' },
     token: { type: 'string', default: '' },
     'timeout-ms': { type: 'string', default: '20000' }
   }
@@ -48,7 +50,9 @@ name = opts.name
 for (const k of ['url', 'room', 'name']) {
   if (!opts[k]) throw new Error(`missing required --${k}`)
 }
-const expected = opts.expect.split(',').map((s) => s.trim()).filter(Boolean)
+const list = (s) => s.split(',').map((x) => x.trim()).filter(Boolean)
+const expected = list(opts.expect)
+const expectedKeys = list(opts['expect-keys'])
 const timeoutMs = Number(opts['timeout-ms'])
 if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new Error('bad --timeout-ms')
 
@@ -93,6 +97,7 @@ const timer = setTimeout(() => {
     synced: provider.synced,
     wrote: written,
     expect: expected,
+    expectKeys: expectedKeys,
     ...snapshot()
   })
 }, timeoutMs)
@@ -114,6 +119,7 @@ const progress = () => {
   }
   const names = new Set(awarenessNames())
   if (!expected.every((n) => map.has(n) && names.has(n))) return
+  if (!expectedKeys.every((k) => map.has(k))) return
   ready = true
   clearTimeout(timer)
   map.unobserve(progress)
