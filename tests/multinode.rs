@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 
 use common::live::{live_url, post_command, LiveClient};
 use common::process::HubProcess;
+use common::redis_cluster::RedisCluster;
 use common::redis_server::RedisServer;
 use common::{metric, wait_metric, YClient};
 use serde_json::{json, Value};
@@ -28,6 +29,18 @@ impl Backend {
                 "redis".into(),
                 "--redis-url".into(),
                 redis.url(),
+            ],
+        }
+    }
+
+    fn cluster(cluster: &RedisCluster) -> Backend {
+        Backend {
+            args: vec![
+                "--store".into(),
+                "redis".into(),
+                "--redis-cluster".into(),
+                "--redis-url".into(),
+                cluster.url_list(),
             ],
         }
     }
@@ -457,6 +470,32 @@ macro_rules! on_one_redis {
 mod one_redis {
     use super::*;
     on_one_redis!(
+        concurrent_edits_converge,
+        awareness_crosses_nodes_and_leaves_with_its_client,
+        a_checkin_arrives_once_with_one_seq_everywhere,
+        since_resumes_on_another_node,
+        a_killed_node_loses_no_edit_anyone_saw,
+        a_late_node_catches_up_before_it_serves,
+        racing_compactions_leave_a_correct_snapshot_and_log,
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// On a 3-master Redis Cluster
+
+macro_rules! on_a_cluster {
+    ($($name:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let cluster = RedisCluster::start();
+            super::$name(&Backend::cluster(&cluster)).await;
+        }
+    )*};
+}
+
+mod redis_cluster {
+    use super::*;
+    on_a_cluster!(
         concurrent_edits_converge,
         awareness_crosses_nodes_and_leaves_with_its_client,
         a_checkin_arrives_once_with_one_seq_everywhere,

@@ -469,6 +469,26 @@ impl RedisStore {
         matches!(*self.source, Source::Cluster { .. })
     }
 
+    /// Runs `cmds` in order: one pipeline on a single Redis; on a cluster, where a pipeline
+    /// may not cross slots, each on its own (concurrently: each is whole by itself).
+    async fn run_all(&self, cmds: Vec<Cmd>) -> Result<Vec<Value>, StoreError> {
+        let mut conn = self.conn().await?;
+        if !self.is_cluster() {
+            let mut pipe = redis::pipe();
+            for c in cmds {
+                pipe.add_command(c);
+            }
+            return pipe.query_async(&mut conn).await.map_err(backend);
+        }
+        let runs = cmds.into_iter().map(|c| {
+            let mut conn = conn.clone();
+            async move { c.query_async::<Value>(&mut conn).await }
+        });
+        futures_util::future::try_join_all(runs)
+            .await
+            .map_err(backend)
+    }
+
     /// The command connection (made on first use for a cluster).
     async fn conn(&self) -> Result<Conn, StoreError> {
         match &*self.source {
@@ -822,13 +842,14 @@ impl DocStore for RedisStore {
         } else {
             "PUBLISH"
         };
-        let mut pipe = redis::pipe();
+        let mut cmds = Vec::new();
         let mut buf = Vec::new();
         for (room, entries) in group_by_room(batch) {
-            pipe.cmd("SADD").arg(ROOMS_KEY).arg(room.as_str()).ignore();
-            let cmd = pipe
-                .cmd("EVAL")
-                .arg(APPEND_SCRIPT)
+            let mut sadd = redis::cmd("SADD");
+            sadd.arg(ROOMS_KEY).arg(room.as_str());
+            cmds.push(sadd);
+            let mut cmd = redis::cmd("EVAL");
+            cmd.arg(APPEND_SCRIPT)
                 .arg(4)
                 .arg(log_key(room))
                 .arg(seq_key(room))
@@ -843,19 +864,16 @@ impl DocStore for RedisStore {
                     .arg(e.by.as_ref().map_or("", UserId::as_str))
                     .arg(buf.as_slice());
             }
-            cmd.ignore();
+            cmds.push(cmd);
         }
-        let mut conn = self.conn().await?;
-        pipe.exec_async(&mut conn).await.map_err(backend)
+        self.run_all(cmds).await.map(|_| ())
     }
 
     async fn compact(&self, room: &RoomId, snapshot: &[u8], upto: u64) -> Result<(), StoreError> {
         self.checked().await?;
         let snapshot = frame::seal(Kind::Snapshot, room.as_str(), upto, snapshot);
-        let mut conn = self.conn().await?;
-        let (written, _): (i64, i64) = redis::pipe()
-            .cmd("EVAL")
-            .arg(COMPACT_SCRIPT)
+        let mut eval = redis::cmd("EVAL");
+        eval.arg(COMPACT_SCRIPT)
             .arg(4)
             .arg(snap_key(room))
             .arg(log_key(room))
@@ -864,13 +882,12 @@ impl DocStore for RedisStore {
             .arg(snapshot.as_slice())
             .arg(upto)
             .arg((upto + 1).saturating_sub(self.trim_margin))
-            .arg(&*self.node)
-            .cmd("SADD")
-            .arg(ROOMS_KEY)
-            .arg(room.as_str())
-            .query_async(&mut conn)
-            .await
-            .map_err(backend)?;
+            .arg(&*self.node);
+        let mut sadd = redis::cmd("SADD");
+        sadd.arg(ROOMS_KEY).arg(room.as_str());
+        let replies = self.run_all(vec![eval, sadd]).await?;
+        let written: i64 = redis::from_redis_value(replies[0].clone())
+            .map_err(|e| StoreError::backend("redis reply", e))?;
         if written == 0 {
             tracing::debug!(%room, upto, "snapshot not written: the store holds a newer one, or another node holds the lease");
         }
@@ -1028,12 +1045,18 @@ impl SharedLog for RedisStore {
         if rooms.is_empty() {
             return Ok(Vec::new());
         }
-        let mut conn = self.conn().await?;
-        let mut pipe = redis::pipe();
-        for room in rooms {
-            pipe.cmd("GET").arg(seq_key(room));
-        }
-        let heads: Vec<Option<u64>> = pipe.query_async(&mut conn).await.map_err(backend)?;
+        let cmds = rooms
+            .iter()
+            .map(|room| {
+                let mut get = redis::cmd("GET");
+                get.arg(seq_key(room));
+                get
+            })
+            .collect();
+        let heads: Vec<Option<u64>> = (self.run_all(cmds).await?.into_iter())
+            .map(redis::from_redis_value)
+            .collect::<Result<_, _>>()
+            .map_err(|e| StoreError::backend("redis reply", e))?;
         Ok(heads.into_iter().map(Option::unwrap_or_default).collect())
     }
 
