@@ -455,53 +455,33 @@ async fn redis_restarts_lose_nothing_across_nodes() {
 }
 
 // ---------------------------------------------------------------------------------------
-// On one Redis
+// Every scenario on one Redis and on a 3-master Redis Cluster
 
-macro_rules! on_one_redis {
-    ($($name:ident),* $(,)?) => {$(
+/// One test per scenario in module `$module`, each on a fresh `$start` turned into a backend by
+/// `$backend`.
+macro_rules! scenarios {
+    ($module:ident, $start:expr, $backend:path) => {
+        mod $module {
+            use super::*;
+            scenarios!(@each $start, $backend;
+                concurrent_edits_converge,
+                awareness_crosses_nodes_and_leaves_with_its_client,
+                a_checkin_arrives_once_with_one_seq_everywhere,
+                since_resumes_on_another_node,
+                a_killed_node_loses_no_edit_anyone_saw,
+                a_late_node_catches_up_before_it_serves,
+                racing_compactions_leave_a_correct_snapshot_and_log,
+            );
+        }
+    };
+    (@each $start:expr, $backend:path; $($name:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $name() {
-            let redis = RedisServer::start();
-            super::$name(&Backend::single(&redis)).await;
+            let redis = $start;
+            super::$name(&$backend(&redis)).await;
         }
     )*};
 }
 
-mod one_redis {
-    use super::*;
-    on_one_redis!(
-        concurrent_edits_converge,
-        awareness_crosses_nodes_and_leaves_with_its_client,
-        a_checkin_arrives_once_with_one_seq_everywhere,
-        since_resumes_on_another_node,
-        a_killed_node_loses_no_edit_anyone_saw,
-        a_late_node_catches_up_before_it_serves,
-        racing_compactions_leave_a_correct_snapshot_and_log,
-    );
-}
-
-// ---------------------------------------------------------------------------------------
-// On a 3-master Redis Cluster
-
-macro_rules! on_a_cluster {
-    ($($name:ident),* $(,)?) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            let cluster = RedisCluster::start();
-            super::$name(&Backend::cluster(&cluster)).await;
-        }
-    )*};
-}
-
-mod redis_cluster {
-    use super::*;
-    on_a_cluster!(
-        concurrent_edits_converge,
-        awareness_crosses_nodes_and_leaves_with_its_client,
-        a_checkin_arrives_once_with_one_seq_everywhere,
-        since_resumes_on_another_node,
-        a_killed_node_loses_no_edit_anyone_saw,
-        a_late_node_catches_up_before_it_serves,
-        racing_compactions_leave_a_correct_snapshot_and_log,
-    );
-}
+scenarios!(one_redis, RedisServer::start(), Backend::single);
+scenarios!(redis_cluster, RedisCluster::start(), Backend::cluster);
