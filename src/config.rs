@@ -253,6 +253,12 @@ pub struct ServeArgs {
     #[arg(long, env = "OKRHUB_COMPACT_AFTER", default_value_t = 1000)]
     pub compact_after: u64,
 
+    /// With several nodes (Redis): how long a room's log may stay quiet before one node (the
+    /// holder of the room's clock lease) writes a tick entry that moves every node's clock of
+    /// the room; time-driven events (overdue KRs, reminders) are at most this late.
+    #[arg(long, env = "OKRHUB_TICK_EVERY", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub tick_every: Duration,
+
     /// How long the persister collects updates before one store write (and fsync). An update
     /// is durable within this plus one commit; 0 writes as soon as the previous commit ends.
     #[arg(long, env = "OKRHUB_FLUSH_INTERVAL", default_value = "50ms", value_parser = humantime::parse_duration)]
@@ -484,6 +490,7 @@ impl ServeArgs {
             send_queue: self.send_queue,
             idle_unload: self.idle_unload,
             compact_after: self.compact_after.max(1),
+            tick_every: self.tick_every.max(Duration::from_millis(100)),
             // Look at idle rooms a few times per idle period, but not more than 10 times/s.
             sweep_interval: (self.idle_unload / 4)
                 .clamp(Duration::from_millis(100), Duration::from_secs(5)),

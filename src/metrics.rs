@@ -83,6 +83,8 @@ pub struct Metrics {
     pub compaction_leases: Counter,
     /// Shared log: compactions skipped because another node held the room's lease.
     pub compaction_lease_busy: Counter,
+    /// Shared log: tick entries this node wrote (as the holder of rooms' clock leases).
+    pub ticks_written: Counter,
     /// Room loads that found a stored value failing its integrity check.
     pub store_corrupt: Counter,
     /// Rooms refused now because their stored data failed its integrity check.
@@ -265,6 +267,12 @@ impl Metrics {
                 &mut r,
                 "compaction_lease_busy",
                 "Compactions skipped because another node held the room's lease",
+                Counter::default(),
+            ),
+            ticks_written: add(
+                &mut r,
+                "ticks_written",
+                "Tick entries this node wrote to the shared log (it held the rooms' clock leases)",
                 Counter::default(),
             ),
             store_corrupt: add(

@@ -454,6 +454,116 @@ async fn redis_restarts_lose_nothing_across_nodes() {
         .await;
 }
 
+/// The UTC date `days` days from the epoch, `YYYY-MM-DD` (civil-from-days, H. Hinnant).
+fn date(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+pub async fn time_moves_once_per_room_across_nodes(b: &Backend) {
+    const DAY: i64 = 86_400_000;
+    let nodes: Vec<HubProcess> = (0..3).map(|_| b.node(&["--tick-every", "200ms"])).collect();
+    let r = room("clock");
+    // A cycle from yesterday to tomorrow (UTC), and a KR whose progress is exactly three
+    // quarters of what the cycle expects 3 s from now: it falls behind pace then, by time
+    // alone, and only a tick can say so.
+    let now = okrhub::clock::now_millis();
+    let today = now.div_euclid(DAY);
+    let (start, end) = ((today - 1) * DAY, (today + 2) * DAY);
+    command(
+        nodes[0].addr,
+        &r,
+        json!({"type": "cycle.set", "starts": date(today - 1), "ends": date(today + 1)}),
+    )
+    .await;
+    let o = created(
+        &command(
+            nodes[0].addr,
+            &r,
+            json!({"type": "objective.create", "title": "准时"}),
+        )
+        .await,
+    );
+    let kr = created(
+        &command(
+            nodes[0].addr,
+            &r,
+            json!({"type": "kr.create", "objective": o, "title": "paced",
+                   "metric": {"kind": "increase", "start": 0, "target": 1_000_000, "unit": "u"}}),
+        )
+        .await,
+    );
+    let flip = now + 3_000;
+    let expected = (flip - start) as f64 / (end - start) as f64 * 100.0;
+    let value = 0.75 * expected / 100.0 * 1_000_000.0;
+    let watchers: Vec<LiveClient> = {
+        let mut v = Vec::new();
+        for (i, n) in nodes.iter().enumerate() {
+            let user = format!("w{i}");
+            v.push(
+                LiveClient::connect(&live_url(n.addr, &r, &format!("user={user}")), &user).await,
+            );
+        }
+        v
+    };
+    command(
+        nodes[1].addr,
+        &r,
+        json!({"type": "checkin.create", "key_result": kr, "value": value, "confidence": 7}),
+    )
+    .await;
+    let behind = |e: &Value| {
+        e["type"] == "kr.updated"
+            && e["key_result"] == kr.as_str()
+            && e["fields"]["behind_pace"] == true
+    };
+    for w in &watchers {
+        w.wait_for("the KR falls behind pace", |ev| ev.iter().any(behind))
+            .await;
+    }
+    // A barrier: a later command's events come after anything the tick caused.
+    let later = command(
+        nodes[2].addr,
+        &r,
+        json!({"type": "objective.create", "title": "after"}),
+    )
+    .await["seq"]
+        .clone();
+    for w in &watchers {
+        w.wait_for("the later objective's lint", |ev| {
+            ev.iter()
+                .any(|e| e["type"] == "lint.changed" && e["seq"] == later)
+        })
+        .await;
+    }
+    let seen: Vec<Vec<Value>> = watchers
+        .iter()
+        .map(|w| w.events().into_iter().filter(|e| behind(e)).collect())
+        .collect();
+    for s in &seen {
+        assert_eq!(s.len(), 1, "once on each node: {s:?}");
+    }
+    assert!(
+        seen.iter().all(|s| s == &seen[0]),
+        "the same event, seq and at everywhere: {seen:?}"
+    );
+    assert!(seen[0][0]["at"].as_i64().unwrap() >= flip, "{:?}", seen[0]);
+    // One node writes the room's ticks: the holder of its clock lease.
+    let mut writers = 0;
+    for n in &nodes {
+        writers += usize::from(metric(n.addr, "okrhub_ticks_written_total").await > 0.0);
+    }
+    assert_eq!(writers, 1, "one clock per room");
+}
+
 // ---------------------------------------------------------------------------------------
 // Every scenario on one Redis and on a 3-master Redis Cluster
 
@@ -471,6 +581,7 @@ macro_rules! scenarios {
                 a_killed_node_loses_no_edit_anyone_saw,
                 a_late_node_catches_up_before_it_serves,
                 racing_compactions_leave_a_correct_snapshot_and_log,
+                time_moves_once_per_room_across_nodes,
             );
         }
     };

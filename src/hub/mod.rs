@@ -82,6 +82,9 @@ pub struct HubConfig {
     pub corrupt_recheck: Duration,
     /// What the decode guard allows in a client's frame (nesting depth).
     pub decode_limits: Limits,
+    /// On a shared log: how long a room's log may stay quiet before its clock moves by a tick
+    /// entry (time-driven events are at most this late).
+    pub tick_every: Duration,
 }
 
 /// A connection's message rate: a token bucket of `burst` messages refilled at `per_second`.
@@ -103,6 +106,7 @@ impl Default for HubConfig {
             message_rate: None,
             corrupt_recheck: Duration::from_secs(30),
             decode_limits: Limits::default(),
+            tick_every: Duration::from_secs(60),
         }
     }
 }
@@ -664,6 +668,7 @@ impl<S: Sink> Hub<S> {
             }
             for room in self.loaded() {
                 room.tick();
+                self.tick_shared(&room).await;
                 if room.log_len() >= self.inner.config.compact_after {
                     if let Err(e) = self.compact(&room).await {
                         tracing::error!(room = %room.id(), error = %e, "snapshot failed");
@@ -671,6 +676,27 @@ impl<S: Sink> Hub<S> {
                 }
                 self.try_unload(&room).await;
             }
+        }
+    }
+
+    /// On a shared log: appends a tick entry to a room whose log has been quiet for
+    /// `tick_every`, if this node holds (or takes) the room's clock lease — one node per room,
+    /// so time-driven events come once, whichever nodes hold the room.
+    async fn tick_shared(&self, room: &Room<S>) {
+        let Some(sh) = &self.inner.shared else {
+            return;
+        };
+        let every = self.inner.config.tick_every;
+        if !room.tick_due(every) {
+            return;
+        }
+        match sh.log.hold_clock(room.id(), every * 3).await {
+            Ok(true) => {
+                room.append_tick();
+                self.inner.metrics.ticks_written.inc();
+            }
+            Ok(false) => {}
+            Err(e) => tracing::debug!(room = %room.id(), error = %e, "clock lease not checked"),
         }
     }
 

@@ -185,6 +185,10 @@ struct RoomState<S: Sink> {
     remote_aware: HashMap<Arc<str>, (PeerId, std::time::Instant)>,
     /// Where this node's awareness changes go for the other nodes (on a shared log).
     publish: Option<(RoomId, Arc<dyn crate::store::shared::SharedLog>)>,
+    /// On a shared log: the log's clock at the last entry numbered here, and whether this
+    /// node's tick entry waits for its number.
+    last_at: Option<i64>,
+    tick_waiting: bool,
 }
 
 /// Where a command's change is in the room's log: its seq, or (on a shared log, until the log
@@ -256,6 +260,8 @@ impl<S: Sink> Room<S> {
                 order: LogOrder::default(),
                 remote_aware: HashMap::new(),
                 publish: None,
+                last_at: None,
+                tick_waiting: false,
             }),
             unloaded: CancellationToken::new(),
             numbered: tokio::sync::Notify::new(),
@@ -537,8 +543,14 @@ impl<S: Sink> Room<S> {
         }
         let pending = st.order.numbered(origin, seq, sh.node());
         st.life.advance_to(seq);
+        st.last_at = Some(at);
         if let Some(p) = pending {
-            st.project(ctx, seq, p.by.as_ref(), Some(at), p.touched);
+            if p.update.is_empty() {
+                st.tick_waiting = false;
+                st.tick_at(ctx, seq, at);
+            } else {
+                st.project(ctx, seq, p.by.as_ref(), Some(at), p.touched);
+            }
         }
         drop(st);
         if *origin.node == **sh.node() {
@@ -569,6 +581,18 @@ impl<S: Sink> Room<S> {
             }
             own |= entry.origin.node == *sh.node();
             let pending = st.order.numbered(&entry.origin, entry.seq, sh.node());
+            st.last_at = entry.at.or(st.last_at);
+            if entry.update.is_empty() {
+                // A tick entry: time moves, to the log's clock at it.
+                if entry.origin.node == *sh.node() {
+                    st.tick_waiting = false;
+                }
+                st.life.advance_to(entry.seq);
+                if let Some(at) = entry.at {
+                    st.tick_at(ctx, entry.seq, at);
+                }
+                continue;
+            }
             let touched = match pending {
                 Some(p) => p.touched,
                 None => {
@@ -597,6 +621,9 @@ impl<S: Sink> Room<S> {
     pub fn catch_up(&self, stored: &StoredDoc) -> Result<(), RemoteError> {
         let ctx = &self.ctx;
         for bytes in stored.snapshot.iter().chain(stored.updates.iter()) {
+            if bytes.is_empty() {
+                continue; // a tick entry
+            }
             let decoded = decode_remote(bytes, &ctx.metrics)?;
             let mut st = self.lock();
             st.apply_remote_parts(ctx, decoded)?;
@@ -842,13 +869,63 @@ impl<S: Sink> Room<S> {
     /// Moves the OKR projection's clock to now, publishing what time alone changed (overdue
     /// KRs and their reminders), so events and `?since=` resumes include them whether or not
     /// anyone is listening.
+    ///
+    /// On a shared log time moves with the log instead ([`Room::append_tick`]), so that every
+    /// node derives the same events from it, once: here only presence and expiries.
     pub fn tick(&self) {
         let mut st = self.lock();
         let now_secs = (crate::clock::now_millis() / 1000).max(0) as u64;
         st.peers.close_expired(now_secs);
         st.live.close_expired(now_secs);
         let RoomState { live, life, .. } = &mut *st;
-        live.tick(life.seq(), &self.ctx.metrics);
+        if self.ctx.shared.is_some() {
+            live.tick_presence(life.seq(), &self.ctx.metrics);
+        } else {
+            live.tick(life.seq(), &self.ctx.metrics);
+        }
+    }
+
+    /// On a shared log: whether the log has been quiet for `every` (by the log's clock at its
+    /// last entry), so that a tick entry is due to move the room's clock.
+    pub fn tick_due(&self, every: std::time::Duration) -> bool {
+        if self.ctx.shared.is_none() {
+            return false;
+        }
+        let st = self.lock();
+        if st.tick_waiting || st.life.is_closing() {
+            return false;
+        }
+        st.last_at.is_none_or(|at| {
+            crate::clock::now_millis().saturating_sub(at) >= every.as_millis() as i64
+        })
+    }
+
+    /// Appends a tick entry to the shared log: an entry without an update. When the log numbers
+    /// it, every node moves the room's clock to the log's time at that entry and publishes what
+    /// time alone changed (overdue KRs, reminders) at its seq — once per room, whichever nodes
+    /// hold it. The hub appends one from the node holding the room's clock lease.
+    pub fn append_tick(&self) {
+        let ctx = &self.ctx;
+        let Some(sh) = &ctx.shared else {
+            return;
+        };
+        let mut st = self.lock();
+        let local = sh.next_local();
+        ctx.persister
+            .append_for(ctx.id.clone(), local, Bytes::new(), None, None);
+        st.tick_waiting = true;
+        st.order.hold(
+            Origin {
+                node: sh.node().clone(),
+                local,
+            },
+            Pending {
+                touched: Touched::default(),
+                by: None,
+                update: Bytes::new(),
+                since: std::time::Instant::now(),
+            },
+        );
     }
 
     /// Waits until every update committed so far is durable in the store.
@@ -1281,6 +1358,15 @@ impl<S: Sink> RoomState<S> {
     fn fan_out(&mut self, frame: &Bytes, origin: Option<PeerId>, metrics: &Metrics) {
         self.doc.changed();
         self.broadcast(frame, origin, metrics);
+    }
+
+    /// A tick entry of the shared log numbered `seq`, at the log's time `at`: the projection's
+    /// clock moves there and what time changed is published.
+    fn tick_at(&mut self, ctx: &Ctx<S>, seq: u64, at: i64) {
+        self.live.tick_clock(seq, at, &ctx.metrics);
+        if let Some(inboxes) = &ctx.inboxes {
+            inboxes.deliver(&ctx.id, self.live.take_mail(), &ctx.metrics);
+        }
     }
 
     /// The OKR projection brought up to date with what an update at `seq` touched: events to

@@ -240,7 +240,8 @@ impl<S: Sink> Projector<S> {
         if touched.is_empty() {
             return;
         }
-        let now = now_millis();
+        // On a shared log the clock is the log's, so every node ticks alike.
+        let now = at.unwrap_or_else(now_millis);
         if now - self.okr.as_of() >= STALE_MS {
             let events = self.okr.tick(now);
             self.publish_all(events, seq, None, now, &HashMap::new(), metrics);
@@ -264,7 +265,7 @@ impl<S: Sink> Projector<S> {
         let events = self.okr.apply(&doc.transact(), &touched);
         self.changed();
         let resync = self.audiences_moved(&before, &kr_before, seq);
-        self.publish_all(events, seq, by, at.unwrap_or(now), &before, metrics);
+        self.publish_all(events, seq, by, now, &before, metrics);
         for peer in resync {
             let frame = self.snapshot_for(peer, seq);
             if self.subscribers.send_to(peer, frame, metrics) {
@@ -332,12 +333,27 @@ impl<S: Sink> Projector<S> {
         resync
     }
     /// Moves the projection's clock to now and publishes what time alone changed (a KR
-    /// becoming overdue, with its reminder). Called on a timer.
+    /// becoming overdue, with its reminder), and the presence held back since the last tick.
+    /// Called on a timer.
     pub fn tick(&mut self, seq: u64, metrics: &Metrics) {
-        let now = now_millis();
+        self.tick_clock(seq, now_millis(), metrics);
+        self.tick_presence(seq, metrics);
+    }
+
+    /// Moves the projection's clock to `now` and publishes what time alone changed, at `seq`.
+    /// (On a shared log `now` is the log's clock at a tick entry, the same on every node.)
+    pub fn tick_clock(&mut self, seq: u64, now: Millis, metrics: &Metrics) {
+        // Never back: a node that loaded the room later than a tick was written is ahead.
+        if now <= self.okr.as_of() {
+            return;
+        }
         let events = self.okr.tick(now);
         self.changed();
         self.publish_all(events, seq, None, now, &HashMap::new(), metrics);
+    }
+
+    /// Sends the presence changes coalesced since the last tick as one `present` message.
+    pub fn tick_presence(&mut self, seq: u64, metrics: &Metrics) {
         if self.presence_budget.tick() && !self.subscribers.is_empty() {
             let frame = encode(&ServerMessage::Control(Control::Present {
                 seq,

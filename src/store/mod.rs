@@ -254,6 +254,9 @@ pub fn doc_from_stored(room: &RoomId, stored: &StoredDoc) -> Result<Doc, StoreEr
     // One transaction per stored update (and per part of a long one): a commit squashes the
     // blocks it added, and yrs squashes a long run quadratically (`protocol::bound::split_v1`).
     for bytes in stored.snapshot.iter().chain(stored.updates.iter()) {
+        if bytes.is_empty() {
+            continue; // a tick entry of a shared log: time, no change
+        }
         // Guarded too: a store shared with others is input like any other.
         let parts =
             protocol::decode_update(bytes, &Limits::STORED).map_err(|e| corrupt(e.to_string()))?;

@@ -5,10 +5,11 @@
 //! | key | type | holds |
 //! |---|---|---|
 //! | `okrhub:{ROOM}:snap` | hash | `doc`: the framed snapshot (v1 update of the whole doc); `upto`: the last seq it covers |
-//! | `okrhub:{ROOM}:log` | stream | one entry per update, id `SEQ-0`; fields `u`: the framed v1 update, `n`: the node that made it, `l`: that node's number for it, `t`: when the log took it (Redis's clock, ms), `b`: its author (may be empty) |
+//! | `okrhub:{ROOM}:log` | stream | one entry per update (or tick: an empty `u`), id `SEQ-0`; fields `u`: the framed v1 update, `n`: the node that made it, `l`: that node's number for it, `t`: when the log took it (Redis's clock, ms), `b`: its author (may be empty) |
 //! | `okrhub:{ROOM}:seq` | string | the room's last seq (allocated by the append script) |
 //! | `okrhub:{ROOM}:nodes` | hash | per node id: the highest node-local number appended (retries are no-ops) |
 //! | `okrhub:{ROOM}:lease` | string | the node compacting the room now (expires) |
+//! | `okrhub:{ROOM}:clock` | string | the node writing the room's tick entries (expires; renewed by its holder) |
 //! | channel `okrhub:{ROOM}:relay` | pub/sub | the room's news: fast-path updates and awareness, and each entry's number ([`super::shared`]) |
 //! | `okrhub:rooms` | set | every room id ever written (export) |
 //! | `okrhub:marker` | string | present while Redis holds our data; its absence means Redis started over empty |
@@ -176,6 +177,21 @@ end
 return 1
 "#;
 
+/// Takes the lease KEYS[1] for ARGV[1] (PX ARGV[2]) if it is free, or renews it if ARGV[1]
+/// holds it. Returns 1 if ARGV[1] holds it now.
+const HOLD_SCRIPT: &str = r#"
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if holder then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"#;
+
 /// Releases the lease KEYS[1] if ARGV[1] holds it.
 const RELEASE_SCRIPT: &str = r#"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -212,6 +228,11 @@ pub fn nodes_key(room: &RoomId) -> String {
 /// The room's compaction lease.
 pub fn lease_key(room: &RoomId) -> String {
     format!("okrhub:{{{room}}}:lease")
+}
+
+/// The room's clock lease (the node writing its tick entries).
+pub fn clock_key(room: &RoomId) -> String {
+    format!("okrhub:{{{room}}}:clock")
 }
 
 /// The room's pub/sub channel (sharded on a cluster: same slot as its keys).
@@ -1072,6 +1093,20 @@ impl SharedLog for RedisStore {
             .await
             .map_err(backend)?;
         Ok(!matches!(set, Value::Nil))
+    }
+
+    async fn hold_clock(&self, room: &RoomId, ttl: Duration) -> Result<bool, StoreError> {
+        let mut conn = self.conn().await?;
+        let held: i64 = redis::cmd("EVAL")
+            .arg(HOLD_SCRIPT)
+            .arg(1)
+            .arg(clock_key(room))
+            .arg(&*self.node)
+            .arg(ttl.as_millis() as u64)
+            .query_async(&mut conn)
+            .await
+            .map_err(backend)?;
+        Ok(held == 1)
     }
 
     async fn release_lease(&self, room: &RoomId) -> Result<(), StoreError> {

@@ -146,4 +146,8 @@ pub trait SharedLog: Send + Sync + 'static {
 
     /// Gives the lease back (only if this node still holds it).
     async fn release_lease(&self, room: &RoomId) -> Result<(), StoreError>;
+
+    /// Takes or renews the room's clock lease for `ttl`: whether this node holds it now (it
+    /// then writes the room's tick entries; see `Room::append_tick`).
+    async fn hold_clock(&self, room: &RoomId, ttl: Duration) -> Result<bool, StoreError>;
 }
