@@ -177,6 +177,49 @@ pub async fn awareness_crosses_nodes_and_leaves_with_its_client(b: &Backend) {
             v.awareness_names().is_empty()
         })
         .await;
+
+    // A dashboard's presence (`/live`) crosses nodes too.
+    let screen = LiveClient::connect(&live_url(nodes[2].addr, &r, "user=screen"), "screen").await;
+    let dora = LiveClient::connect(&live_url(nodes[0].addr, &r, "user=dora"), "dora").await;
+    let is = |state: &'static str| {
+        move |m: &Value| m["type"] == "presence" && m["user"] == "dora" && m["state"] == state
+    };
+    screen
+        .wait_for("dora joins on node C", |f| f.iter().any(is("joined")))
+        .await;
+    // A node that loads the room later asks who is present: dora and the screen, at once.
+    let late = b.node(&[]);
+    let newcomer = LiveClient::connect(&live_url(late.addr, &r, "user=eve"), "eve").await;
+    newcomer
+        .wait_for("the late node knows dora and the screen", |f| {
+            let users: BTreeSet<&str> = f
+                .iter()
+                .filter(|m| m["type"] == "presence" && m["state"] == "joined")
+                .filter_map(|m| m["user"].as_str())
+                .chain(f.iter().flat_map(|m| {
+                    m["present"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|p| p["user"].as_str())
+                }))
+                .collect();
+            users.contains("dora") && users.contains("screen")
+        })
+        .await;
+    dora.close();
+    screen
+        .wait_for("dora leaves", |f| f.iter().any(is("left")))
+        .await;
+    assert_eq!(
+        screen
+            .frames()
+            .into_iter()
+            .filter(|m| is("joined")(m))
+            .count(),
+        1,
+        "once"
+    );
 }
 
 pub async fn a_checkin_arrives_once_with_one_seq_everywhere(b: &Backend) {

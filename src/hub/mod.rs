@@ -461,6 +461,10 @@ impl<S: Sink> Hub<S> {
         if let Some(sh) = &self.inner.shared {
             room = room.with_shared(sh.clone());
         }
+        if let Some(sh) = &self.inner.shared {
+            // Who is present with the other nodes: they answer on the room's channel.
+            sh.log.publish_query(id);
+        }
         let replayed = replay.len();
         if let Err(e) = room.apply_logged(replay) {
             self.unfollow(id);

@@ -38,9 +38,12 @@ const CHECK_EVERY: Duration = Duration::from_secs(1);
 /// it again (its node died between publishing and logging it). Far above the persister's
 /// flush interval and a Redis round trip.
 pub const RELOG_AFTER: Duration = Duration::from_secs(10);
-/// How long a node may be silent before its clients' awareness is dropped here (Yjs clients
-/// renew their awareness every 15 s).
+/// How long a node may be silent before its clients' awareness and `/live` presence are
+/// dropped here (Yjs clients renew their awareness every 15 s; nodes their `/live` users every
+/// [`HEARTBEAT`]).
 pub const SILENT_NODE: Duration = Duration::from_secs(45);
+/// How often a node tells the others its `/live` users of each room, changed or not.
+pub const HEARTBEAT: Duration = Duration::from_secs(15);
 
 impl<S: Sink> Hub<S> {
     /// Runs the relay until `shutdown` (a no-op for a store that is not shared).
@@ -56,6 +59,7 @@ impl<S: Sink> Hub<S> {
             hub: self,
             log: sh.log,
             behind_since: None,
+            last_heartbeat: Instant::now(),
         }
         .run(feed, shutdown)
         .await
@@ -67,6 +71,8 @@ struct Relay<S: Sink> {
     log: Arc<dyn SharedLog>,
     /// Since when some room has been behind the log's head (for `relay_lag_ms`).
     behind_since: Option<Instant>,
+    /// When the `/live` users were last announced whether or not they changed.
+    last_heartbeat: Instant,
 }
 
 impl<S: Sink> Relay<S> {
@@ -128,6 +134,16 @@ impl<S: Sink> Relay<S> {
                 };
                 if let Next::Read { after } = r.logged(seq, &origin, at) {
                     self.read(&r, after).await;
+                }
+            }
+            Heard::Presence { room, node, live } => {
+                if let Some(r) = self.hub.loaded_room(&room) {
+                    r.relayed_presence(node, live);
+                }
+            }
+            Heard::Query { room, node } => {
+                if let Some(r) = self.hub.loaded_room(&room) {
+                    r.queried(node);
                 }
             }
             Heard::Resubscribed => {
@@ -193,7 +209,13 @@ impl<S: Sink> Relay<S> {
         let rooms = self.hub.loaded();
         let metrics = self.hub.metrics().clone();
         let mut pending = 0;
+        let heartbeat = self.last_heartbeat.elapsed() >= HEARTBEAT;
+        if heartbeat {
+            self.last_heartbeat = Instant::now();
+        }
         for room in &rooms {
+            // Changes a cut-off (slow) subscriber made are told within a check.
+            room.announce_presence(heartbeat);
             room.relog_stale(RELOG_AFTER);
             room.forget_silent_nodes(SILENT_NODE);
             pending += room.pending_len();

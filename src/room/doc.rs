@@ -254,6 +254,19 @@ impl DocState {
         (!update.clients.is_empty()).then(|| protocol::encode(&Message::Awareness(update)))
     }
 
+    /// The awareness states whose owner `keep` keeps, as one frame (None when there are none).
+    pub fn awareness_frame_of(&self, keep: impl Fn(PeerId) -> bool) -> Option<Bytes> {
+        let ids: Vec<ClientID> = (self.owner.iter())
+            .filter(|(_, owner)| keep(**owner))
+            .map(|(id, _)| *id)
+            .collect();
+        if ids.is_empty() {
+            return None;
+        }
+        let update = self.awareness.update_with_clients(ids).ok()?;
+        Some(protocol::encode(&Message::Awareness(update)))
+    }
+
     /// The answer to a query-awareness message: every state, even none.
     pub fn awareness_reply(&self) -> Option<Bytes> {
         let update = self.awareness.update().ok()?;

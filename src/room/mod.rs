@@ -49,7 +49,7 @@ pub mod projector;
 pub mod shared;
 pub mod sink;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -180,15 +180,24 @@ struct RoomState<S: Sink> {
     shares: HashMap<PeerId, Arc<Share>>,
     /// On a shared log: the updates applied and not yet numbered, and what was numbered.
     order: LogOrder,
-    /// The awareness of each other node's clients, owned by a stand-in peer id, and when the
-    /// node was last heard.
-    remote_aware: HashMap<Arc<str>, (PeerId, std::time::Instant)>,
+    /// What each other node holding the room has told of its clients (on a shared log).
+    remote: HashMap<Arc<str>, RemoteNode>,
     /// Where this node's awareness changes go for the other nodes (on a shared log).
     publish: Option<(RoomId, Arc<dyn crate::store::shared::SharedLog>)>,
     /// On a shared log: the log's clock at the last entry numbered here, and whether this
     /// node's tick entry waits for its number.
     last_at: Option<i64>,
     tick_waiting: bool,
+}
+
+/// Another node holding the room, as this one knows it.
+struct RemoteNode {
+    /// The stand-in peer that owns its clients' awareness states here.
+    stand_in: PeerId,
+    /// Its `/live` users (connections per user).
+    live: std::collections::BTreeMap<String, usize>,
+    /// When it was last heard from (any message of the room).
+    seen: std::time::Instant,
 }
 
 /// Where a command's change is in the room's log: its seq, or (on a shared log, until the log
@@ -258,7 +267,7 @@ impl<S: Sink> Room<S> {
                 size: DocSize::default(),
                 shares: HashMap::new(),
                 order: LogOrder::default(),
-                remote_aware: HashMap::new(),
+                remote: HashMap::new(),
                 publish: None,
                 last_at: None,
                 tick_waiting: false,
@@ -505,6 +514,7 @@ impl<S: Sink> Room<S> {
         }
         let decoded = decode_remote(&update, &ctx.metrics)?;
         let mut st = self.lock();
+        st.heard_from(origin.node.clone());
         if st.order.knows(&origin) {
             return Ok(());
         }
@@ -703,19 +713,7 @@ impl<S: Sink> Room<S> {
         let messages = protocol::decode_frame_within(&frame, &ctx.decode)
             .map_err(|e| RemoteError::Malformed(e.to_string()))?;
         let mut st = self.lock();
-        let now = std::time::Instant::now();
-        let stand_in = match st.remote_aware.get_mut(&node) {
-            Some((peer, seen)) => {
-                *seen = now;
-                *peer
-            }
-            None => {
-                let peer = st.next_peer;
-                st.next_peer += 1;
-                st.remote_aware.insert(node, (peer, now));
-                peer
-            }
-        };
+        let stand_in = st.heard_from(node).stand_in;
         for message in messages {
             let Message::Awareness(update) = message else {
                 continue;
@@ -733,21 +731,77 @@ impl<S: Sink> Room<S> {
         Ok(())
     }
 
-    /// Removes the awareness states of nodes not heard from for `silence` (a node that died
-    /// takes its clients' presence with it).
+    /// Another node's `/live` users in the room now: their presence arrives and departs here.
+    pub fn relayed_presence(
+        &self,
+        node: Arc<str>,
+        live: std::collections::BTreeMap<String, usize>,
+    ) {
+        let ctx = &self.ctx;
+        if ctx.shared.as_ref().is_none_or(|sh| node == *sh.node()) {
+            return;
+        }
+        let mut st = self.lock();
+        let was = std::mem::replace(&mut st.heard_from(node).live, live.clone());
+        let seq = st.life.seq();
+        st.live.remote_live(&was, &live, seq, &ctx.metrics);
+    }
+
+    /// A node that just loaded the room asks who is present: this node answers with its
+    /// `/live` users and its own clients' awareness states.
+    pub fn queried(&self, node: Arc<str>) {
+        let ctx = &self.ctx;
+        let Some(sh) = &ctx.shared else {
+            return;
+        };
+        if node == *sh.node() {
+            return;
+        }
+        let mut st = self.lock();
+        st.heard_from(node);
+        sh.log.publish_presence(&ctx.id, st.live.local_live());
+        let stand_ins: HashSet<PeerId> = st.remote.values().map(|r| r.stand_in).collect();
+        if let Some(frame) = st
+            .doc
+            .awareness_frame_of(|owner| !stand_ins.contains(&owner))
+        {
+            sh.log.publish_awareness(&ctx.id, frame);
+        }
+    }
+
+    /// Tells the other nodes this node's `/live` users: when they changed (`always`: also
+    /// when not, as a heartbeat — a node not heard from is forgotten).
+    pub fn announce_presence(&self, always: bool) {
+        let ctx = &self.ctx;
+        let Some(sh) = &ctx.shared else {
+            return;
+        };
+        let mut st = self.lock();
+        let changed = st.live.take_live_changed().is_some();
+        if changed || (always && !st.live.local_live().is_empty()) {
+            sh.log.publish_presence(&ctx.id, st.live.local_live());
+        }
+    }
+
+    /// Removes what nodes not heard from for `silence` said of their clients — awareness
+    /// states and `/live` presence: a node that died takes its clients' presence with it.
     pub fn forget_silent_nodes(&self, silence: std::time::Duration) {
         let mut st = self.lock();
-        let silent: Vec<(Arc<str>, PeerId)> = (st.remote_aware.iter())
-            .filter(|(_, (_, seen))| seen.elapsed() >= silence)
-            .map(|(n, (p, _))| (n.clone(), *p))
+        let silent: Vec<Arc<str>> = (st.remote.iter())
+            .filter(|(_, r)| r.seen.elapsed() >= silence)
+            .map(|(n, _)| n.clone())
             .collect();
-        for (node, stand_in) in silent {
-            st.remote_aware.remove(&node);
-            let owned = st.doc.remove_owned_by(stand_in);
+        for node in silent {
+            let Some(gone) = st.remote.remove(&node) else {
+                continue;
+            };
+            let seq = st.life.seq();
+            st.live
+                .remote_live(&gone.live, &Default::default(), seq, &self.ctx.metrics);
+            let owned = st.doc.remove_owned_by(gone.stand_in);
             if owned.is_empty() {
                 continue;
             }
-            let seq = st.life.seq();
             st.live.awareness_removed(&owned, seq, &self.ctx.metrics);
             if let Some(frame) = st.doc.removal_frame(owned) {
                 st.broadcast(&frame, None, &self.ctx.metrics);
@@ -818,6 +872,8 @@ impl<S: Sink> Room<S> {
         st.live
             .subscribe(peer, user, reader, sink, since, seq, &self.ctx.metrics);
         st.live.expire_at(peer, expires_at);
+        drop(st);
+        self.announce_presence(false);
         Ok(peer)
     }
 
@@ -829,6 +885,8 @@ impl<S: Sink> Room<S> {
         if st.is_empty() {
             st.life.vacated();
         }
+        drop(st);
+        self.announce_presence(false);
     }
 
     /// The typed OKR set and the sequence number it is at (built on each call; REST serves
@@ -1109,6 +1167,22 @@ fn decode_remote(update: &[u8], metrics: &Metrics) -> Result<Vec<Update>, Remote
 }
 
 impl<S: Sink> RoomState<S> {
+    /// Another node holding the room, now heard from (known from now on).
+    fn heard_from(&mut self, node: Arc<str>) -> &mut RemoteNode {
+        let next = &mut self.next_peer;
+        let remote = self.remote.entry(node).or_insert_with(|| {
+            let stand_in = *next;
+            *next += 1;
+            RemoteNode {
+                stand_in,
+                live: Default::default(),
+                seen: std::time::Instant::now(),
+            }
+        });
+        remote.seen = std::time::Instant::now();
+        remote
+    }
+
     /// Applies an update of another node (or the store); a panic inside yrs resets the room.
     fn apply_remote_parts(&mut self, ctx: &Ctx<S>, parts: Vec<Update>) -> Result<(), RemoteError> {
         if let Err(e) = self.doc.apply(parts) {

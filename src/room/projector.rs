@@ -34,7 +34,7 @@
 //!
 //! Everything here runs under the room's lock, like the rest of the room's state.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -126,6 +126,10 @@ pub struct Projector<S: Sink> {
     mail: Vec<Mail>,
     /// Who is present, with how many connections or awareness states each.
     present: HashMap<Presence, usize>,
+    /// This node's `/live` subscribers per user (what other nodes are told, on a shared log).
+    local_live: BTreeMap<String, usize>,
+    /// Set when `local_live` changed since [`Projector::take_live_changed`].
+    live_changed: bool,
     /// The presence each Yjs awareness state stands for.
     aware: HashMap<ClientID, Presence>,
     /// The set as JSON, until it changes.
@@ -169,6 +173,8 @@ impl<S: Sink> Projector<S> {
             cut_snapshots: Vec::new(),
             mail: Vec::new(),
             present: HashMap::new(),
+            local_live: BTreeMap::new(),
+            live_changed: false,
             aware: HashMap::new(),
             set_json: None,
             snapshot: None,
@@ -560,9 +566,48 @@ impl<S: Sink> Projector<S> {
             via: Via::Live,
             client: None,
         };
+        *self.local_live.entry(who.user.clone()).or_insert(0) += 1;
+        self.live_changed = true;
         self.subscribers
             .insert(peer, sink, Some(user), crate::identity::Role::Viewer);
         self.arrive(who, seq, metrics);
+    }
+
+    /// This node's `/live` users (with their connection counts), and whether they changed
+    /// since the last call.
+    pub fn take_live_changed(&mut self) -> Option<&BTreeMap<String, usize>> {
+        std::mem::take(&mut self.live_changed).then_some(&self.local_live)
+    }
+
+    /// This node's `/live` users, with their connection counts.
+    pub fn local_live(&self) -> &BTreeMap<String, usize> {
+        &self.local_live
+    }
+
+    /// Another node's `/live` users changed from `was` to `now` (counts per user): their
+    /// presence arrives and departs here like a local subscriber's.
+    pub fn remote_live(
+        &mut self,
+        was: &BTreeMap<String, usize>,
+        now: &BTreeMap<String, usize>,
+        seq: u64,
+        metrics: &Metrics,
+    ) {
+        let who = |user: &str| Presence {
+            user: user.to_owned(),
+            via: Via::Live,
+            client: None,
+        };
+        for (user, &n) in now {
+            for _ in was.get(user).copied().unwrap_or(0)..n {
+                self.arrive(who(user), seq, metrics);
+            }
+        }
+        for (user, &n) in was {
+            for _ in now.get(user).copied().unwrap_or(0)..n {
+                self.depart(who(user), seq, metrics);
+            }
+        }
     }
 
     /// Removes a `/live` subscriber and announces its departure.
@@ -581,6 +626,13 @@ impl<S: Sink> Projector<S> {
                 via: Via::Live,
                 client: None,
             };
+            if let Some(n) = self.local_live.get_mut(&who.user) {
+                *n -= 1;
+                if *n == 0 {
+                    self.local_live.remove(&who.user);
+                }
+                self.live_changed = true;
+            }
             self.depart(who, seq, metrics);
         }
     }

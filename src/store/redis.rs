@@ -354,6 +354,7 @@ fn channel_room(channel: &[u8]) -> Option<RoomId> {
 }
 
 /// Parses one message of a room's channel: `U<node> <local> <by>\n<update>`,
+/// `P<node>\n<JSON: user → /live connections>`, `Q<node>`,
 /// `A<node>\n<awareness update>` or `L<seq> <node> <local> <at> <by>`. Anything else is ignored
 /// (and a newer node's message kinds with it).
 fn parse_news(channel: &[u8], payload: &[u8]) -> Option<Heard> {
@@ -383,6 +384,16 @@ fn parse_news(channel: &[u8], payload: &[u8]) -> Option<Heard> {
                 node,
                 update: Bytes::copy_from_slice(&rest[nl + 1..]),
             })
+        }
+        b'P' => {
+            let nl = rest.iter().position(|&b| b == b'\n')?;
+            let node = std::str::from_utf8(&rest[..nl]).ok()?.into();
+            let live = serde_json::from_slice(&rest[nl + 1..]).ok()?;
+            Some(Heard::Presence { room, node, live })
+        }
+        b'Q' => {
+            let node = std::str::from_utf8(rest).ok()?.into();
+            Some(Heard::Query { room, node })
         }
         b'L' => {
             let head = std::str::from_utf8(rest).ok()?;
@@ -1017,6 +1028,23 @@ impl SharedLog for RedisStore {
         payload.extend_from_slice(self.node.as_bytes());
         payload.push(b'\n');
         payload.extend_from_slice(&update);
+        let _ = self.outbox.send((channel(room), payload));
+    }
+
+    fn publish_presence(&self, room: &RoomId, live: &std::collections::BTreeMap<String, usize>) {
+        let mut payload = Vec::with_capacity(64);
+        payload.push(b'P');
+        payload.extend_from_slice(self.node.as_bytes());
+        payload.push(b'\n');
+        // A map of strings to numbers always serialises.
+        payload.extend_from_slice(&serde_json::to_vec(live).unwrap_or_default());
+        let _ = self.outbox.send((channel(room), payload));
+    }
+
+    fn publish_query(&self, room: &RoomId) {
+        let mut payload = Vec::with_capacity(20);
+        payload.push(b'Q');
+        payload.extend_from_slice(self.node.as_bytes());
         let _ = self.outbox.send((channel(room), payload));
     }
 

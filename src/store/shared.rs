@@ -107,6 +107,15 @@ pub enum Heard {
         by: Option<UserId>,
         at: i64,
     },
+    /// Another node's `/live` users in the room now (connections per user): its whole set,
+    /// sent when it changes and every so often.
+    Presence {
+        room: RoomId,
+        node: Arc<str>,
+        live: std::collections::BTreeMap<String, usize>,
+    },
+    /// A node that just loaded the room asks the others who is present with them.
+    Query { room: RoomId, node: Arc<str> },
     /// The subscription was re-established after a disconnect: notices may have been missed,
     /// every followed room must check its head.
     Resubscribed,
@@ -133,6 +142,12 @@ pub trait SharedLog: Send + Sync + 'static {
 
     /// Publishes an awareness update of this node's clients. Never waits.
     fn publish_awareness(&self, room: &RoomId, update: Bytes);
+
+    /// Publishes this node's `/live` users of the room (connections per user). Never waits.
+    fn publish_presence(&self, room: &RoomId, live: &std::collections::BTreeMap<String, usize>);
+
+    /// Asks the other nodes holding the room who is present with them. Never waits.
+    fn publish_query(&self, room: &RoomId);
 
     /// Up to `count` entries of `room` after seq `after`.
     async fn read_after(&self, room: &RoomId, after: u64, count: usize)
