@@ -482,6 +482,7 @@ impl ServeArgs {
         BufferLimits {
             updates: self.persist_buffer.max(1),
             bytes: self.persist_buffer_bytes.max(1),
+            refuse_while_failing: false,
         }
     }
 

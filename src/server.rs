@@ -391,7 +391,10 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
         store.clone(),
         metrics.clone(),
         args.flush_interval,
-        args.buffer_limits(),
+        crate::store::persister::BufferLimits {
+            refuse_while_failing: store.shared().is_some(),
+            ..args.buffer_limits()
+        },
         &background,
     );
     let hub = Hub::new(store.clone(), persister, metrics.clone(), args.hub_config());

@@ -497,6 +497,67 @@ async fn redis_restarts_lose_nothing_across_nodes() {
         .await;
 }
 
+/// One node loses Redis (its link is cut) while another keeps it: the cut-off node refuses
+/// writes (1013) instead of taking edits nobody else can see; its client moves to the other
+/// node and resyncs; when the link comes back, what the node had taken is logged too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_loses_redis_refuses_writes_and_its_clients_move() {
+    let redis = RedisServer::start();
+    let link = common::tcp_link::TcpLink::start(
+        redis.url().trim_start_matches("redis://").parse().unwrap(),
+    )
+    .await;
+    let direct = Backend::single(&redis);
+    let via_link = Backend {
+        args: vec![
+            "--store".into(),
+            "redis".into(),
+            "--redis-url".into(),
+            link.url(),
+        ],
+    };
+    let a_node = direct.node(&[]);
+    let b_node = via_link.node(&[]);
+    let r = room("cut");
+    let a = YClient::synced(&a_node.url(&r)).await;
+    let b = YClient::synced(&b_node.url(&r)).await;
+    put(&a, "a0".into());
+    put(&b, "b0".into());
+    let both: BTreeSet<String> = ["a0", "b0"].map(String::from).into();
+    converge(&[&a, &b], &both).await;
+
+    link.cut();
+    // B's client goes on typing, as a person would, until B refuses.
+    let mut typed = 0;
+    let closed = loop {
+        if let Some(closed) = b.closed() {
+            break closed;
+        }
+        assert!(typed < 200, "node B kept taking writes without Redis");
+        put(&b, format!("b-cut-{typed}"));
+        typed += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(closed.code, Some(1013), "{closed:?}");
+    // The client moves to A and resyncs: A gets everything it typed.
+    let moved = YClient::synced(&a_node.url(&r)).await;
+    let state = full_state(&b);
+    moved.edit(|_, txn| {
+        txn.apply_update(Update::decode_v1(&state).unwrap())
+            .unwrap();
+    });
+    let want = b.read(keys).union(&a.read(keys)).cloned().collect();
+    converge(&[&a, &moved], &want).await;
+
+    // The link comes back: B writes what it had taken, and is ready again.
+    link.restore();
+    wait_metric(b_node.addr, "okrhub_store_up", |v| v == 1.0).await;
+    wait_metric(b_node.addr, "okrhub_persist_queue", |v| v == 0.0).await;
+    let late = direct.node(&[]);
+    let fresh = YClient::synced(&late.url(&r)).await;
+    assert_eq!(fresh.read(keys), want);
+}
+
 /// The UTC date `days` days from the epoch, `YYYY-MM-DD` (civil-from-days, H. Hinnant).
 fn date(days: i64) -> String {
     let z = days + 719_468;

@@ -78,6 +78,10 @@ impl Share {
 pub struct BufferLimits {
     pub updates: usize,
     pub bytes: usize,
+    /// Refuse every write while the store is failing, however empty the buffer (a store
+    /// several nodes share: what one node cannot log, the others cannot see — its clients had
+    /// better write through another node, which they do when they reconnect).
+    pub refuse_while_failing: bool,
 }
 
 impl Default for BufferLimits {
@@ -85,6 +89,7 @@ impl Default for BufferLimits {
         BufferLimits {
             updates: 1_000_000,
             bytes: 256 * 1024 * 1024,
+            refuse_while_failing: false,
         }
     }
 }
@@ -181,7 +186,10 @@ impl Persister {
         let queued = self.shared.queued.load(Ordering::Relaxed);
         let bytes = self.shared.bytes.load(Ordering::Relaxed);
         let limits = self.shared.limits;
-        if queued < limits.updates && bytes < limits.bytes {
+        let failing = limits.refuse_while_failing
+            && (self.shared.append_failing.load(Ordering::Relaxed)
+                || self.shared.probe_failing.load(Ordering::Relaxed));
+        if queued < limits.updates && bytes < limits.bytes && !failing {
             return Ok(());
         }
         self.metrics.store_refused.inc();
@@ -514,6 +522,7 @@ mod tests {
         let limits = BufferLimits {
             updates: 4,
             bytes: 1 << 20,
+            refuse_while_failing: false,
         };
         let p = Persister::start_with_limits(
             store.clone(),
@@ -545,5 +554,36 @@ mod tests {
         assert!(p.readiness().is_ok());
         assert!(p.admit().is_ok());
         assert_eq!(metrics.store_up.get(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shared_store_refuses_every_write_while_it_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Flaky {
+            inner: EmbeddedStore::open(dir.path()).unwrap(),
+            down: std::sync::atomic::AtomicBool::new(true),
+        });
+        let limits = BufferLimits {
+            refuse_while_failing: true,
+            ..BufferLimits::default()
+        };
+        let p = Persister::start_with_limits(
+            store.clone(),
+            Arc::new(Metrics::new()),
+            Duration::ZERO,
+            limits,
+            &TaskTracker::new(),
+        );
+        let room = RoomId::parse("t.shared.q1").unwrap();
+        assert!(p.admit().is_ok(), "nothing failed yet");
+        p.append(room.clone(), 1, Bytes::from_static(b"u"));
+        // The write fails once: from then on nothing more is taken, though the buffer is empty
+        // but for that one update.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(p.admit().is_err());
+        store.down.store(false, Ordering::SeqCst);
+        p.flush().await.unwrap();
+        assert!(p.admit().is_ok(), "taken again once the store writes");
+        assert_eq!(store.load(&room).await.unwrap().updates.len(), 1);
     }
 }

@@ -12,6 +12,7 @@ pub mod live;
 pub mod process;
 pub mod redis_cluster;
 pub mod redis_server;
+pub mod tcp_link;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
