@@ -471,6 +471,9 @@ async fn redis_restarts_lose_nothing_across_nodes() {
     redis.restart();
     type_some(&mut want);
     converge(&[&c0, &c1], &want).await;
+    for n in &nodes {
+        wait_metric(n.addr, "okrhub_relay_pending", |v| v == 0.0).await;
+    }
     redis.restart_empty();
     // The first node to notice writes the room back (the second then finds it there).
     let (url, key) = (redis.url(), format!("okrhub:{{{r}}}:seq"));
