@@ -323,14 +323,19 @@ pub struct RedisStore {
 }
 
 /// Parses the pushes of the subscription connection into [`Heard`] news.
-struct Listener(mpsc::UnboundedSender<Heard>);
+struct Listener {
+    tx: mpsc::UnboundedSender<Heard>,
+    /// This node: its own fast-path messages come back on the channel and are dropped here,
+    /// before their bytes are copied.
+    own: Arc<str>,
+}
 
 impl redis::aio::AsyncPushSender for Listener {
     fn send(&self, info: PushInfo) -> Result<(), redis::aio::SendError> {
         let heard = match info.kind {
             PushKind::Message | PushKind::SMessage => match info.data.as_slice() {
                 [Value::BulkString(channel), Value::BulkString(payload)] => {
-                    parse_news(channel, payload)
+                    parse_news(channel, payload, &self.own)
                 }
                 _ => None,
             },
@@ -340,7 +345,7 @@ impl redis::aio::AsyncPushSender for Listener {
             _ => None,
         };
         match heard {
-            Some(h) => self.0.send(h).map_err(|_| redis::aio::SendError),
+            Some(h) => self.tx.send(h).map_err(|_| redis::aio::SendError),
             None => Ok(()),
         }
     }
@@ -357,9 +362,16 @@ fn channel_room(channel: &[u8]) -> Option<RoomId> {
 /// `P<node>\n<JSON: user → /live connections>`, `Q<node>`,
 /// `A<node>\n<awareness update>` or `L<seq> <node> <local> <at> <by>`. Anything else is ignored
 /// (and a newer node's message kinds with it).
-fn parse_news(channel: &[u8], payload: &[u8]) -> Option<Heard> {
-    let room = channel_room(channel)?;
+fn parse_news(channel: &[u8], payload: &[u8], own: &str) -> Option<Heard> {
     let (&kind, rest) = payload.split_first()?;
+    // What this node itself said comes back too: only its log notices matter to it.
+    if kind != b'L' {
+        let end = rest.iter().position(|&b| b == b'\n' || b == b' ');
+        if &rest[..end.unwrap_or(rest.len())] == own.as_bytes() {
+            return None;
+        }
+    }
+    let room = channel_room(channel)?;
     let by = |s: &str| (!s.is_empty()).then(|| UserId::parse(s).ok()).flatten();
     match kind {
         b'U' => {
@@ -432,7 +444,11 @@ impl RedisStore {
     pub fn open_with(urls: &str, cluster: bool) -> Result<Self, StoreError> {
         let invalid = |e: RedisError| StoreError::backend(format!("invalid redis url {urls:?}"), e);
         let (tx, rx) = mpsc::unbounded_channel();
-        let listener = Listener(tx);
+        let node = new_node_id();
+        let listener = Listener {
+            tx,
+            own: node.clone(),
+        };
         let source = if cluster {
             let seeds: Vec<&str> = urls.split(',').map(str::trim).collect();
             let builder = || {
@@ -482,7 +498,7 @@ impl RedisStore {
         Ok(RedisStore {
             source: Arc::new(source),
             format: Arc::new(OnceCell::new()),
-            node: new_node_id(),
+            node,
             feed: Arc::new(Mutex::new(Some(rx))),
             outbox,
             outbox_rx: Arc::new(Mutex::new(Some(outbox_rx))),
@@ -1243,7 +1259,7 @@ mod tests {
     #[test]
     fn relay_messages_parse_and_foreign_ones_are_ignored() {
         let channel = b"okrhub:{acme.sales.2026-Q3}:relay";
-        match parse_news(channel, b"U0a1b 7 ann\n\x01\x02") {
+        match parse_news(channel, b"U0a1b 7 ann\n\x01\x02", "me") {
             Some(Heard::Update {
                 room,
                 origin,
@@ -1257,7 +1273,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        match parse_news(channel, b"L42 0a1b 7 1796345953317 ") {
+        match parse_news(channel, b"L42 0a1b 7 1796345953317 ", "me") {
             Some(Heard::Logged {
                 seq,
                 origin,
@@ -1271,7 +1287,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            parse_news(channel, b"A0a1b\n\x01"),
+            parse_news(channel, b"A0a1b\n\x01", "me"),
             Some(Heard::Awareness { .. })
         ));
         for (c, p) in [
@@ -1282,7 +1298,12 @@ mod tests {
             (&b"okrhub:{bad room}:relay"[..], &b"L1 n 1 1 "[..]),
             (&b"other:channel"[..], &b"L1 n 1 1 "[..]),
         ] {
-            assert!(parse_news(c, p).is_none(), "{p:?}");
+            assert!(parse_news(c, p, "me").is_none(), "{p:?}");
         }
+        // This node's own fast-path messages are dropped; its log notices are not.
+        assert!(parse_news(channel, b"Ume 7 ann\n\x01", "me").is_none());
+        assert!(parse_news(channel, b"Ame\n\x01", "me").is_none());
+        assert!(parse_news(channel, b"Qme", "me").is_none());
+        assert!(parse_news(channel, b"L1 me 7 1 ", "me").is_some());
     }
 }
