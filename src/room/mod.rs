@@ -546,6 +546,13 @@ impl<S: Sink> Room<S> {
         let mut st = self.lock();
         let applied = st.life.seq();
         if seq <= applied {
+            // Covered already (a catch-up from the snapshot jumped past it): an update pending
+            // here is numbered all the same, and what it touched projected now.
+            st.settle(ctx, origin, seq, sh.node());
+            drop(st);
+            if *origin.node == **sh.node() {
+                self.numbered.notify_waiters();
+            }
             return Next::Done;
         }
         if seq > applied + 1 || !st.order.knows(origin) {
@@ -583,6 +590,7 @@ impl<S: Sink> Room<S> {
             let mut st = self.lock();
             let applied = st.life.seq();
             if entry.seq <= applied {
+                st.settle(ctx, &entry.origin, entry.seq, sh.node());
                 continue;
             }
             if entry.seq > applied + 1 {
@@ -1167,6 +1175,19 @@ fn decode_remote(update: &[u8], metrics: &Metrics) -> Result<Vec<Update>, Remote
 }
 
 impl<S: Sink> RoomState<S> {
+    /// The log numbered `origin`'s update `seq`, which this room has passed already: if the
+    /// update was pending here it is numbered now (never logged again), and what it touched is
+    /// projected at the room's present seq.
+    fn settle(&mut self, ctx: &Ctx<S>, origin: &Origin, seq: u64, own: &str) {
+        if let Some(p) = self.order.numbered(origin, seq, own) {
+            if *origin.node == *own && p.update.is_empty() {
+                self.tick_waiting = false;
+            }
+            let now = self.life.seq();
+            self.project(ctx, now, p.by.as_ref(), None, p.touched);
+        }
+    }
+
     /// Another node holding the room, now heard from (known from now on).
     fn heard_from(&mut self, node: Arc<str>) -> &mut RemoteNode {
         let next = &mut self.next_peer;
@@ -2023,5 +2044,94 @@ mod tests {
             .collect();
         assert_eq!(replayed.len(), 3, "three comment.created events");
         assert!(replayed.iter().map(|f| f.len()).sum::<usize>() < 4096);
+    }
+
+    /// A shared log that goes nowhere: what the room hands it is dropped (the relay and Redis
+    /// are `tests/multinode.rs`'s); enough to drive the room's log-order bookkeeping.
+    struct Nowhere(Arc<str>);
+
+    #[async_trait::async_trait]
+    impl crate::store::shared::SharedLog for Nowhere {
+        fn node(&self) -> &Arc<str> {
+            &self.0
+        }
+        fn take_feed(
+            &self,
+        ) -> Option<tokio::sync::mpsc::UnboundedReceiver<crate::store::shared::Heard>> {
+            None
+        }
+        async fn follow(&self, _: &RoomId) -> Result<(), crate::store::StoreError> {
+            Ok(())
+        }
+        async fn unfollow(&self, _: &RoomId) -> Result<(), crate::store::StoreError> {
+            Ok(())
+        }
+        fn publish_update(&self, _: &RoomId, _: u64, _: Option<&UserId>, _: Bytes) {}
+        fn publish_awareness(&self, _: &RoomId, _: Bytes) {}
+        fn publish_presence(&self, _: &RoomId, _: &std::collections::BTreeMap<String, usize>) {}
+        fn publish_query(&self, _: &RoomId) {}
+        async fn read_after(
+            &self,
+            _: &RoomId,
+            _: u64,
+            _: usize,
+        ) -> Result<crate::store::shared::Read, crate::store::StoreError> {
+            Ok(crate::store::shared::Read::Entries(Vec::new()))
+        }
+        async fn heads(&self, rooms: &[RoomId]) -> Result<Vec<u64>, crate::store::StoreError> {
+            Ok(vec![0; rooms.len()])
+        }
+        async fn try_lease(
+            &self,
+            _: &RoomId,
+            _: std::time::Duration,
+        ) -> Result<bool, crate::store::StoreError> {
+            Ok(true)
+        }
+        async fn release_lease(&self, _: &RoomId) -> Result<(), crate::store::StoreError> {
+            Ok(())
+        }
+        async fn hold_clock(
+            &self,
+            _: &RoomId,
+            _: std::time::Duration,
+        ) -> Result<bool, crate::store::StoreError> {
+            Ok(true)
+        }
+    }
+
+    #[tokio::test]
+    async fn an_update_passed_by_a_catch_up_is_still_numbered_when_its_notice_comes() {
+        let f = fixture(64);
+        let node: Arc<str> = "me".into();
+        let room = f.room.with_shared(SharedCtx {
+            log: Arc::new(Nowhere(node.clone())),
+            locals: Arc::default(),
+        });
+        let client = Doc::new();
+        let joined = {
+            let outbox = Arc::new(Queue::new(64));
+            room.join(&Client::anonymous(), outbox).unwrap()
+        };
+        room.receive(joined, update_frame_from(&client, "a"))
+            .unwrap();
+        assert_eq!(room.pending_len(), 1, "applied, not numbered yet");
+        assert_eq!(room.seq(), 0);
+        // The room falls behind and catches up from a snapshot covering seq 5 (its own update
+        // among them), before the notice of its update comes.
+        let stored = StoredDoc {
+            last_seq: 5,
+            ..StoredDoc::default()
+        };
+        room.catch_up(&stored).unwrap();
+        assert_eq!(room.seq(), 5);
+        let own = Origin {
+            node: node.clone(),
+            local: 1,
+        };
+        assert_eq!(room.logged(3, &own, 1), Next::Done);
+        assert_eq!(room.pending_len(), 0, "numbered, never logged again");
+        assert_eq!(room.seq_of(Ticket::Local(1)).await, 3);
+        assert_eq!(room.relog_stale(std::time::Duration::ZERO), 0);
     }
 }
