@@ -101,10 +101,12 @@ busy_pct() {
   echo $(( total > 0 ? 100 * (total - idle) / total : 0 ))
 }
 
-# start_all N TAG: a fresh redis-server and N nodes on it; sets REDIS_PID, NODE_PIDS, URLS.
+# start_all N TAG: a fresh redis-server and N nodes on it; sets REDIS_PID, REDIS_PORT,
+# NODE_PIDS, URLS.
 start_all() {
   local n=$1 tag=$2 ports i
   ports=($(free_ports $((n + 1))))
+  REDIS_PORT=${ports[0]}
   REDIS_DIR=$(mktemp -d /tmp/okrhub-nodes-redis.XXXXXX)
   taskset -c "$SERVER_CORES" "$REDIS_SERVER" --port "${ports[0]}" --bind 127.0.0.1 \
     --save "" --appendonly no --dir "$REDIS_DIR" >"$OUT/$tag.redis.log" 2>&1 &
@@ -154,6 +156,18 @@ for line in sys.stdin:
 print(json.dumps({k: int(v) for k, v in t.items()}))'
 }
 
+# redis_commands: redis-server's calls and CPU per command (INFO commandstats), as JSON.
+redis_commands() {
+  redis-cli -p "$REDIS_PORT" info commandstats 2>/dev/null | python3 -c '
+import json, re, sys
+out = {}
+for line in sys.stdin:
+    m = re.match(r"cmdstat_([^:]+):calls=(\d+),usec=(\d+)", line.strip())
+    if m:
+        out[m.group(1)] = {"calls": int(m.group(2)), "usec": int(m.group(3))}
+print(json.dumps(out))'
+}
+
 # one_run N SCENARIO TAG REP [generator flags...]: starts, runs, stops; appends the JSON line.
 one_run() {
   local n=$1 spec=$2 tag=$3 rep=$4; shift 4
@@ -169,7 +183,7 @@ one_run() {
   GEN_PID=$!
   rc=0; wait "$GEN_PID" || rc=$?
   GEN_PID=
-  local counters; counters=$(relay_counters)
+  local counters cmds; counters=$(relay_counters); cmds=$(redis_commands)
   stop_all
   if grep -q '^{' "$OUT/$tag.json"; then
     grep '^{' "$OUT/$tag.json" | python3 -c '
@@ -177,7 +191,8 @@ import json, sys
 r = json.loads(sys.stdin.readline())
 r["spec"], r["rep"], r["busy_before_pct"] = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 r["relay"] = json.loads(sys.argv[4])
-print(json.dumps(r))' "$spec" "$rep" "$bg" "$counters" >>"$RUN"
+r["redis_commands"] = json.loads(sys.argv[5] or "{}")
+print(json.dumps(r))' "$spec" "$rep" "$bg" "$counters" "$cmds" >>"$RUN"
     tail -1 "$RUN" | python3 -c '
 import json, sys
 r = json.loads(sys.stdin.readline()); m = r["main"]

@@ -134,6 +134,21 @@ def latency_tables(runs, out):
                         f"incomplete edits {inc}, relay errors {errs}, "
                         f"busy before {max(r.get('busy_before_pct', 0) for r in rs)} % at most")
         out.append("\n" + "; ".join(conv))
+        for n in counts:
+            rs = [r for r in per_n[n].values() if r.get("redis_commands")]
+            if not rs:
+                continue
+            names = sorted({c for r in rs for c in r["redis_commands"]},
+                           key=lambda c: -med([r["redis_commands"].get(c, {}).get("usec", 0) for r in rs]))
+            cells = []
+            for c in names[:8]:
+                calls = med([r["redis_commands"].get(c, {}).get("calls", 0) for r in rs])
+                usec = med([r["redis_commands"].get(c, {}).get("usec", 0) for r in rs])
+                cells.append(f"{c} {calls:,.0f} ({usec / 1000:,.0f} ms)")
+            xr = med([r["redis_commands"].get("xrange", {}).get("calls", 0) for r in rs])
+            out.append(f"\nredis-server over the whole run, {n} node{'s' if n > 1 else ''} (median calls, "
+                       f"and CPU inside the command): " + ", ".join(cells)
+                       + f"; XRANGE (room loads and the relay's reads of the log) {xr:,.0f}")
 
 
 def best_within(r, bound_ms):
