@@ -19,8 +19,9 @@
 #
 # Env: REPS (3), SCENARIOS ("okr-typing workshop"; SCENARIO:EDIT_KIND allowed), NODES ("1 3":
 #      node counts of the latency runs, the first is the baseline), THROUGHPUT ("1 2 3": node
-#      counts of the saturate runs; empty skips them), TP_REPS (REPS), P99_BOUND_MS (10: the
-#      throughput "at a p99 bound"), SERVER_CORES (0), GEN_CORES (1), FLUSH_INTERVAL (the
+#      counts of the saturate runs; empty skips them), TP_REPS (REPS), TP_RATE (16: the first
+#      step's edits/s per editor) and TP_FACTOR (1.5: from one step to the next; saturate.toml
+#      has 8 and 2, too coarse to compare), P99_BOUND_MS ("10,50": the throughput "at a p99 bound"), SERVER_CORES (0), GEN_CORES (1), FLUSH_INTERVAL (the
 #      server's default when empty), OUT (results dir, default a new /tmp/okrhub-nodes.* dir),
 #      GEN_TIMEOUT (s per generator run, 900), SETTLE (s between runs, 1), REDIS_SERVER
 #      (redis-server).
@@ -33,7 +34,9 @@ SCENARIOS=${SCENARIOS-"okr-typing workshop"}
 NODES=${NODES:-"1 3"}
 THROUGHPUT=${THROUGHPUT-"1 2 3"}
 TP_REPS=${TP_REPS:-$REPS}
-P99_BOUND_MS=${P99_BOUND_MS:-10}
+TP_RATE=${TP_RATE:-16}
+TP_FACTOR=${TP_FACTOR:-1.5}
+P99_BOUND_MS=${P99_BOUND_MS:-10,50}
 SERVER_CORES=${SERVER_CORES:-0}
 GEN_CORES=${GEN_CORES:-1}
 FLUSH_INTERVAL=${FLUSH_INTERVAL:-}
@@ -235,7 +238,8 @@ for rep in $(seq 0 $((TP_REPS - 1))); do
     order=(); for (( i=${#TP_COUNTS[@]}-1; i>=0; i-- )); do order+=("${TP_COUNTS[$i]}"); done
   fi
   for n in "${order[@]}"; do
-    one_run "$n" saturate "saturate.$rep.n$n" "$rep"
+    one_run "$n" saturate "saturate.$rep.n$n" "$rep" \
+      --rate "$TP_RATE" --rate-factor "$TP_FACTOR" --max-steps 16
   done
 done
 
