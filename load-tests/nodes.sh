@@ -24,7 +24,8 @@
 #      has 8 and 2, too coarse to compare), P99_BOUND_MS ("10,50": the throughput "at a p99 bound"), SERVER_CORES (0), GEN_CORES (1), FLUSH_INTERVAL (the
 #      server's default when empty), OUT (results dir, default a new /tmp/okrhub-nodes.* dir),
 #      GEN_TIMEOUT (s per generator run, 900), SETTLE (s between runs, 1), REDIS_SERVER
-#      (redis-server), OKRHUB_BIN (the node binary, default target/release/okrhub: to measure
+#      (redis-server), GEN_ARGS (more okrhub-load flags for the latency runs, e.g.
+#      "--clients 100"; word-split), OKRHUB_BIN (the node binary, default target/release/okrhub: to measure
 #      another build; it is not rebuilt).
 # Nothing else should run meanwhile: each run prints how busy the machine was just before it.
 set -euo pipefail
@@ -44,6 +45,7 @@ FLUSH_INTERVAL=${FLUSH_INTERVAL:-}
 GEN_TIMEOUT=${GEN_TIMEOUT:-900}
 SETTLE=${SETTLE:-1}
 REDIS_SERVER=${REDIS_SERVER:-redis-server}
+read -ra GEN_EXTRA <<<"${GEN_ARGS:-}"
 OUT=${OUT:-$(mktemp -d /tmp/okrhub-nodes.XXXXXX)}
 BIN=${OKRHUB_BIN:-$ROOT/target/release/okrhub}
 GEN=$ROOT/target/release/okrhub-load
@@ -227,7 +229,7 @@ for rep in $(seq 0 $((REPS - 1))); do
   fi
   for s in $SCENARIOS; do
     for n in "${order[@]}"; do
-      one_run "$n" "$s" "${s/:/__}.$rep.n$n" "$rep"
+      one_run "$n" "$s" "${s/:/__}.$rep.n$n" "$rep" "${GEN_EXTRA[@]}"
     done
   done
 done

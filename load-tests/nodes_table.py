@@ -110,7 +110,7 @@ def latency_tables(runs, out):
                     cells.append(f"{mn - mb:+.2f} ms" + spread(paired, lambda v: f"{v:+.2f}"))
             out.append(f"| {title} | " + " | ".join(cells) + " |")
         # Cross-node against same-node pairs of the same run.
-        for n in counts[1:]:
+        for n in [c for c in counts if c > 1]:
             d50 = [node_lat(r, "cross", "p50") - node_lat(r, "same", "p50")
                    for r in per_n[n].values()
                    if node_lat(r, "cross", "p50") is not None and node_lat(r, "same", "p50") is not None]
