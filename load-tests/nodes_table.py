@@ -205,6 +205,39 @@ def throughput_table(runs, bounds, out):
                 f"{(rows[n][i + 1] / rows[base_n][i + 1]) if rows[base_n][i + 1] else float('nan'):.2f}× | "
                 f"{fmt(med([s['delivery_p99_us'] / 1000 for s in w if s]))}"
                 for i, w in enumerate(within)) + " |")
+    # The same offered rate on each node count: what relaying an update to one more node costs.
+    by_rate = defaultdict(lambda: defaultdict(list))
+    for n in counts:
+        for r in per_n[n].values():
+            for s in r.get("steps") or [r["main"]]:
+                if complete(s):
+                    by_rate[round(s["rate"], 3)][n].append(s)
+    out.append(f"\nAt equal offered rates (medians of the complete steps): updates/s, the nodes' and "
+               f"redis-server's CPU (% of a core), redis-server's CPU per update (µs), and the nodes' extra "
+               f"CPU per update relayed to one more node, (CPU(N) − CPU({base_n})) / ((N − {base_n}) × updates/s) (µs):\n")
+    out.append("| rate/s per editor | updates/s | " + " | ".join(
+        f"{n} node{'s' if n > 1 else ''}: nodes % / redis % / redis µs/update"
+        + ("" if n == base_n else " / relay µs") for n in counts) + " |")
+    out.append("|---" * (2 + len(counts)) + "|")
+    for rate in sorted(by_rate):
+        row = by_rate[rate]
+        if base_n not in row:
+            continue
+        ups = med([s["edits_per_s"] for s in row[base_n]])
+        base_cpu = med([s["server_cpu_pct"] for s in row[base_n]])
+        cells = []
+        for n in counts:
+            if n not in row:
+                cells.append("–")
+                continue
+            u = med([s["edits_per_s"] for s in row[n]])
+            c = med([s["server_cpu_pct"] for s in row[n]])
+            rc = med([store_pct(s) for s in row[n]])
+            cell = f"{fmt(c)} / {fmt(rc)} / {fmt(rc / 100 / u * 1e6)}"
+            if n != base_n:
+                cell += f" / {fmt((c - base_cpu) / 100 / ((n - base_n) * u) * 1e6)}"
+            cells.append(cell)
+        out.append(f"| {rate:g} | {fmt(ups)} | " + " | ".join(cells) + " |")
     out.append("\nSustained: the best step whose every edit reached every client (a step past it lost "
                "clients to the slow-consumer cut-off or left edits undelivered). Every step of every run:")
     out.append("\n| nodes | rep | rate/s per editor | delivered/s | p50 ms | p99 ms | same-node p50 / p99 ms "
