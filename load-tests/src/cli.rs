@@ -23,9 +23,11 @@ use crate::target::Target;
 #[command(group(ArgGroup::new("target").required(true).args(["url", "url_template"])))]
 pub struct Cli {
     /// Base WebSocket URL; the room is appended as a path segment
-    /// (ws://127.0.0.1:4680/sync → ws://127.0.0.1:4680/sync/{room}).
-    #[arg(long)]
-    pub url: Option<String>,
+    /// (ws://127.0.0.1:4680/sync → ws://127.0.0.1:4680/sync/{room}). Several, comma-separated
+    /// (or the flag repeated): nodes sharing the rooms; each room's clients are spread over them
+    /// round-robin and deliveries are also timed as same-node and cross-node.
+    #[arg(long, value_delimiter = ',')]
+    pub url: Vec<String>,
 
     /// WebSocket URL with {room} placeholders, e.g. ws://127.0.0.1:8080/d/{room}/ws/{room}.
     #[arg(long)]
@@ -108,9 +110,14 @@ pub struct Cli {
     #[arg(long)]
     pub live_subscribers: Option<usize>,
 
-    /// PID of the server under test: report its CPU and RSS.
+    /// PID of the server under test: report its CPU and RSS. Several, comma-separated: the
+    /// processes of a server of several nodes (CPU and RSS summed).
+    #[arg(long, value_delimiter = ',')]
+    pub server_pid: Vec<u32>,
+
+    /// PID of the store's process (redis-server): its CPU in the window is reported apart.
     #[arg(long)]
-    pub server_pid: Option<u32>,
+    pub store_pid: Option<u32>,
 
     /// Name of the server under test, printed in the output.
     #[arg(long, default_value = "okrhub")]
@@ -156,13 +163,16 @@ impl Cli {
             None => Scenario::default(),
         };
         let d = Config::default();
-        let target = match (self.url, self.url_template) {
-            (Some(u), None) => Target::Base(u),
+        let (target, more_nodes) = match (self.url.split_first(), self.url_template) {
+            (Some((u, more)), None) => (
+                Target::Base(u.clone()),
+                more.iter().cloned().map(Target::Base).collect(),
+            ),
             (None, Some(t)) => {
                 if !t.contains("{room}") {
                     bail!("--url-template must contain {{room}}");
                 }
-                Target::Template(t)
+                (Target::Template(t), Vec::new())
             }
             _ => bail!("give exactly one of --url and --url-template"),
         };
@@ -202,6 +212,7 @@ impl Cli {
         };
         let cfg = Config {
             target,
+            more_nodes,
             create_doc_url: self.create_doc_url,
             room_separator: self.room_separator,
             run_id: self.run_id.unwrap_or_else(|| default_run_id(&scenario)),
@@ -231,7 +242,8 @@ impl Cli {
                 .live_subscribers
                 .or(sc.live_subscribers)
                 .unwrap_or(d.live_subscribers),
-            server_pid: self.server_pid,
+            server_pids: self.server_pid,
+            store_pid: self.store_pid,
             quiesce_timeout: match self.quiesce_timeout.or(sc.quiesce_timeout) {
                 Some(v) => secs("quiesce-timeout", v)?,
                 None => d.quiesce_timeout,
@@ -271,6 +283,36 @@ mod tests {
         ])
         .unwrap();
         assert_eq!((c.rooms, c.editors), (2, 1));
+    }
+
+    #[test]
+    fn several_urls_are_nodes() {
+        let c = parse(&[
+            "--url",
+            "ws://127.0.0.1:1/sync,ws://127.0.0.1:2/sync",
+            "--url",
+            "ws://127.0.0.1:3/sync",
+            "--server-pid",
+            "10,11",
+            "--server-pid",
+            "12",
+            "--store-pid",
+            "9",
+        ])
+        .unwrap();
+        assert_eq!(c.nodes(), 3);
+        assert_eq!(c.target.as_str(), "ws://127.0.0.1:1/sync");
+        assert_eq!(c.node_target(2).as_str(), "ws://127.0.0.1:3/sync");
+        assert_eq!((c.server_pids, c.store_pid), (vec![10, 11, 12], Some(9)));
+        let one = parse(&["--url", "ws://127.0.0.1:1/sync"]).unwrap();
+        assert_eq!((one.nodes(), one.server_pids.len()), (1, 0));
+        assert!(parse(&[
+            "--url",
+            "ws://127.0.0.1:1/sync",
+            "--url-template",
+            "ws://127.0.0.1:1/{room}"
+        ])
+        .is_err());
     }
 
     #[test]

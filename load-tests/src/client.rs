@@ -150,6 +150,8 @@ pub enum Control {
 #[derive(Debug, Clone)]
 pub struct ClientSpec {
     pub room: usize,
+    /// Its index in the room (editors are the first ones).
+    pub client: usize,
     pub url: String,
     /// `Some(i)`: this client edits, as editor `i` of its room.
     pub editor: Option<u32>,
@@ -508,6 +510,7 @@ pub async fn run_client(
     let deliveries = Arc::new(Deliveries::new(
         shared.clone(),
         spec.room,
+        spec.client,
         spec.editor,
         spec.room_editors,
     ));
@@ -731,7 +734,7 @@ mod tests {
     /// A receiver for `kind`: its doc observed, and its inbox.
     fn receiver(shared: &Arc<Shared>, kind: EditKind, apply: ApplyMode) -> (Docs, Inbox) {
         let b = Docs::new();
-        let deliveries = Arc::new(Deliveries::new(shared.clone(), 0, None, 8));
+        let deliveries = Arc::new(Deliveries::new(shared.clone(), 0, 1, None, 8));
         observe_edits(&b, kind, deliveries.clone());
         (b, Inbox::new(apply, deliveries))
     }

@@ -178,7 +178,12 @@ impl Saturate {
 /// Everything a run needs.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Where the clients connect (with [`Config::more_nodes`]: the first node).
     pub target: Target,
+    /// Further servers that share the rooms with `target` (okrhub nodes on one Redis). The
+    /// clients of a room are spread over all of them round-robin ([`node_of`]), and every
+    /// delivery is also timed as same-node or cross-node. Seeds and preloads go to `target`.
+    pub more_nodes: Vec<Target>,
     /// POST `{"docId": room}` here before connecting (y-sweet).
     pub create_doc_url: Option<String>,
     /// Separator of room id parts (`.` for okrhub; y-sweet refuses dots).
@@ -208,8 +213,10 @@ pub struct Config {
     /// `/live/{room}` subscribers per room (room screens), besides the `clients`; they take no
     /// part in the delivery statistics.
     pub live_subscribers: usize,
-    /// PID of the server, for CPU and RSS.
-    pub server_pid: Option<u32>,
+    /// PIDs of the server's processes (one per node), for CPU and RSS (summed).
+    pub server_pids: Vec<u32>,
+    /// PID of the store's process (redis-server): its CPU is reported apart from the server's.
+    pub store_pid: Option<u32>,
     /// Makes this run's room ids unique: `load.r{i}.{run_id}`.
     pub run_id: String,
     /// Longest wait, after editing stops, for every edit to reach every client.
@@ -221,6 +228,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             target: Target::Base("ws://127.0.0.1:4680/sync".into()),
+            more_nodes: Vec::new(),
             create_doc_url: None,
             room_separator: '.',
             scenario: "custom".into(),
@@ -237,7 +245,8 @@ impl Default for Config {
             preload_entries: 0,
             seed: None,
             live_subscribers: 0,
-            server_pid: None,
+            server_pids: Vec::new(),
+            store_pid: None,
             run_id: default_run_id("custom"),
             quiesce_timeout: Duration::from_secs(10),
             saturate: None,
@@ -251,6 +260,27 @@ impl Config {
     pub fn room_name(&self, i: usize) -> String {
         let sep = self.room_separator;
         format!("load{sep}r{i}{sep}{}", self.run_id)
+    }
+
+    /// How many servers the clients are spread over.
+    pub fn nodes(&self) -> usize {
+        1 + self.more_nodes.len()
+    }
+
+    /// The server of node `n` (`0` is [`Config::target`]).
+    pub fn node_target(&self, n: usize) -> &Target {
+        match n {
+            0 => &self.target,
+            n => &self.more_nodes[n - 1],
+        }
+    }
+
+    /// Every node's URL as given, comma-separated.
+    pub fn targets_str(&self) -> String {
+        (0..self.nodes())
+            .map(|n| self.node_target(n).as_str())
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// The y-sync connections (`rooms × clients`; the `/live` subscribers are not counted).
@@ -310,7 +340,8 @@ impl Config {
                 bail!("--seed-checkins and --seed-comments must be at most {MAX_SEED_ENTRIES}");
             }
         }
-        if self.live_subscribers > 0 && !matches!(self.target, Target::Base(_)) {
+        let all_base = (0..self.nodes()).all(|n| matches!(self.node_target(n), Target::Base(_)));
+        if self.live_subscribers > 0 && !all_base {
             bail!("--live-subscribers needs --url (the /live URL is made from its /sync path)");
         }
         if self.run_id.is_empty()
@@ -335,6 +366,13 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// The node that client `client` of room `room` connects to: the run's clients in order
+/// (room by room), dealt round-robin over `nodes`, so every room with more clients than nodes
+/// spans them all and the nodes get the same number of clients (±1).
+pub fn node_of(room: usize, client: usize, clients_per_room: usize, nodes: usize) -> usize {
+    (room * clients_per_room + client) % nodes.max(1)
 }
 
 /// `{scenario}-{base36 of the time}`, reduced to characters a room id may hold.
@@ -446,6 +484,37 @@ mod tests {
             Some("draft_key_results")
         );
         assert_eq!(EditKind::Map.titles_root(), None);
+    }
+
+    #[test]
+    fn clients_are_dealt_round_robin_over_the_nodes() {
+        // 2 rooms × 10 clients over 3 nodes: each room spans every node, 7/7/6 clients.
+        let mut per_node = [0; 3];
+        for room in 0..2 {
+            let nodes: Vec<usize> = (0..10).map(|c| node_of(room, c, 10, 3)).collect();
+            assert!((0..3).all(|n| nodes.contains(&n)), "room {room}: {nodes:?}");
+            for n in nodes {
+                per_node[n] += 1;
+            }
+        }
+        assert_eq!(per_node, [7, 7, 6]);
+        assert_eq!(node_of(0, 0, 10, 3), 0);
+        assert_eq!(node_of(0, 4, 10, 3), 1);
+        assert_eq!(node_of(1, 0, 10, 3), 1, "room 1 starts where room 0 ended");
+        assert!((0..50).all(|c| node_of(3, c, 50, 1) == 0), "one node");
+        let three = Config {
+            more_nodes: vec![
+                Target::Base("ws://127.0.0.1:2/sync".into()),
+                Target::Base("ws://127.0.0.1:3/sync".into()),
+            ],
+            ..Config::default()
+        };
+        assert_eq!(three.nodes(), 3);
+        assert_eq!(three.node_target(2).as_str(), "ws://127.0.0.1:3/sync");
+        assert_eq!(
+            three.targets_str(),
+            "ws://127.0.0.1:4680/sync,ws://127.0.0.1:2/sync,ws://127.0.0.1:3/sync"
+        );
     }
 
     #[test]

@@ -288,16 +288,25 @@ impl Deferred {
 pub struct Deliveries {
     shared: Arc<Shared>,
     room: usize,
+    /// The receiving client's index in its room.
+    client: usize,
     own: Option<u32>,
     /// Highest seq counted per editor index of the room.
     last_seq: Vec<AtomicU64>,
 }
 
 impl Deliveries {
-    pub fn new(shared: Arc<Shared>, room: usize, own: Option<u32>, editors: usize) -> Self {
+    pub fn new(
+        shared: Arc<Shared>,
+        room: usize,
+        client: usize,
+        own: Option<u32>,
+        editors: usize,
+    ) -> Self {
         Deliveries {
             shared,
             room,
+            client,
             own,
             last_seq: (0..editors).map(|_| AtomicU64::new(0)).collect(),
         }
@@ -313,7 +322,7 @@ impl Deliveries {
             }
         }
         self.shared
-            .on_delivery(self.room, edit.editor, edit.seq, edit.ts_us);
+            .on_delivery(self.room, self.client, edit.editor, edit.seq, edit.ts_us);
     }
 }
 
@@ -467,7 +476,7 @@ mod tests {
     #[test]
     fn a_delivery_counts_once() {
         let shared = Arc::new(Shared::new(1, 3));
-        let d = Deliveries::new(shared.clone(), 0, Some(0), 2);
+        let d = Deliveries::new(shared.clone(), 0, 0, Some(0), 2);
         shared.start_window();
         shared.on_send(0, 1, 1);
         d.record(edit(1, 1));

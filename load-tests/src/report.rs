@@ -37,6 +37,13 @@ pub struct StepReport {
     pub complete_p90_us: u64,
     pub complete_p99_us: u64,
     pub complete_max_us: u64,
+    /// Several nodes: the timed deliveries whose editor and receiver are clients of the same
+    /// node, and of different nodes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub same_node: Option<NodeLatency>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cross_node: Option<NodeLatency>,
+    /// CPU of every server process (summed over the nodes).
     pub server_cpu_s: Option<f64>,
     /// Which clock `server_cpu_s` comes from: `schedstat` (ns), or `ticks` (10 ms) when a
     /// server thread exited in the window or the kernel has no schedstat.
@@ -44,6 +51,14 @@ pub struct StepReport {
     /// Server CPU over the window, % of one core.
     pub server_cpu_pct: Option<f64>,
     pub server_cpu_us_per_delivery: Option<f64>,
+    /// With `--store-pid`: the store's process (redis-server) over the window, apart from
+    /// the server's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_cpu_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_cpu_clock: Option<CpuClock>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_cpu_us_per_delivery: Option<f64>,
     /// This generator's CPU over the window, % of one core.
     pub generator_cpu_pct: f64,
     /// Time from the end of editing until every edit had reached every client.
@@ -67,6 +82,29 @@ pub struct StepReport {
     /// … and their bytes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub live_bytes: Option<u64>,
+}
+
+/// The timed deliveries of one kind (same-node or cross-node).
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeLatency {
+    pub deliveries: u64,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+}
+
+impl NodeLatency {
+    pub fn of(h: &Histogram<u64>) -> Self {
+        let [p50_us, p90_us, p99_us, max_us] = percentiles(h);
+        NodeLatency {
+            deliveries: h.len(),
+            p50_us,
+            p90_us,
+            p99_us,
+            max_us,
+        }
+    }
 }
 
 /// The OKR seed of a run (`--seed-okr`).
@@ -126,7 +164,10 @@ pub struct Report {
     pub label: String,
     pub scenario: String,
     pub run_id: String,
+    /// Every node's URL, comma-separated.
     pub url: String,
+    /// Servers the clients were spread over (round-robin).
+    pub nodes: usize,
     pub edit_kind: String,
     /// `immediate` or `deferred`: when receivers integrate updates.
     pub apply: String,
@@ -258,6 +299,13 @@ impl Report {
             "load: {} rooms × {} clients = {} connections, {editing}, window {:.1} s after {:.1} s warm-up",
             self.rooms, self.clients_per_room, self.connections, m.window_s, self.warmup_s
         );
+        if self.nodes > 1 {
+            let _ = writeln!(
+                s,
+                "nodes: {} (each room's clients dealt round-robin over them)",
+                self.nodes
+            );
+        }
         if let Some(sd) = &self.seed {
             let _ = writeln!(
                 s,
@@ -295,6 +343,19 @@ impl Report {
             ms(m.delivery_p99_us),
             ms(m.delivery_max_us)
         );
+        for (name, l) in [("same-node", &m.same_node), ("cross-node", &m.cross_node)] {
+            if let Some(l) = l {
+                let _ = writeln!(
+                    s,
+                    "  {name:<10} ({:>7} deliveries): p50 {} ms  p90 {} ms  p99 {} ms  max {} ms",
+                    l.deliveries,
+                    ms(l.p50_us),
+                    ms(l.p90_us),
+                    ms(l.p99_us),
+                    ms(l.max_us)
+                );
+            }
+        }
         let _ = writeln!(
             s,
             "latency to last client: p50 {} ms  p90 {} ms  p99 {} ms  max {} ms",
@@ -314,6 +375,14 @@ impl Report {
             self.generator_cores,
             self.apply
         );
+        if let Some(c) = m.store_cpu_s {
+            let _ = writeln!(
+                s,
+                "store CPU (apart): {c:.3} s{} in window, {} µs per delivered update",
+                clock_note(m.store_cpu_clock),
+                opt(m.store_cpu_us_per_delivery, 2)
+            );
+        }
         if let Some(l) = &self.live {
             let _ = writeln!(
                 s,

@@ -11,11 +11,12 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::client::{self, ClientSpec, Control, Outcome};
+use crate::config::node_of;
 use crate::config::{ApplyMode, Config};
 use crate::http;
 use crate::live::{self, LiveOutcome, LiveSpec, LiveStats};
-use crate::procfs::{self, CpuDelta, CpuSample, Proc};
-use crate::report::{percentiles, LiveReport, Report, SeedReport, StepReport};
+use crate::procfs::{self, CpuClock, CpuDelta, CpuSample, Proc};
+use crate::report::{percentiles, LiveReport, NodeLatency, Report, SeedReport, StepReport};
 use crate::saturate::{self, Bound, RunShape, Stop};
 use crate::seed::{self, SeedSpec};
 use crate::stats::{new_hist, Shared};
@@ -47,16 +48,31 @@ fn phase(global_editor: usize) -> f64 {
 }
 
 struct Probe {
-    server: Option<Proc>,
+    /// The server's processes (one per node).
+    servers: Vec<Proc>,
+    store: Option<Proc>,
     me: Proc,
 }
 
+/// The CPU samples of several processes, taken together (`None` if any could not be read).
+type Samples = Option<Vec<CpuSample>>;
+
 impl Probe {
-    fn server_cpu(&self) -> Option<CpuSample> {
-        self.server.and_then(|p| p.cpu().ok())
+    fn server_cpu(&self) -> Samples {
+        if self.servers.is_empty() {
+            return None;
+        }
+        self.servers.iter().map(|p| p.cpu().ok()).collect()
     }
+    fn store_cpu(&self) -> Samples {
+        self.store.and_then(|p| p.cpu().ok().map(|c| vec![c]))
+    }
+    /// The servers' RSS, summed.
     fn server_rss(&self) -> Option<u64> {
-        self.server.and_then(|p| p.rss_kib().ok())
+        if self.servers.is_empty() {
+            return None;
+        }
+        self.servers.iter().map(|p| p.rss_kib().ok()).sum()
     }
     fn my_cpu(&self) -> Option<CpuSample> {
         self.me.cpu().ok()
@@ -71,19 +87,46 @@ fn cpu_between(a: &Option<CpuSample>, b: &Option<CpuSample>) -> Option<CpuDelta>
     }
 }
 
+/// CPU used by several processes between two samples of them all, summed; read from clock
+/// ticks if any of them was.
+fn cpu_between_all(a: &Samples, b: &Samples) -> Option<CpuDelta> {
+    let (a, b) = (a.as_ref()?, b.as_ref()?);
+    let deltas: Vec<CpuDelta> = a.iter().zip(b).map(|(a, b)| b.since(a)).collect();
+    Some(CpuDelta {
+        secs: deltas.iter().map(|d| d.secs).sum(),
+        clock: if deltas.iter().any(|d| d.clock == CpuClock::Ticks) {
+            CpuClock::Ticks
+        } else {
+            CpuClock::Schedstat
+        },
+    })
+}
+
 /// Runs `cfg` to the end and reports. Errors are set-up failures (bad URL, refused host, a
 /// client that could not connect); a run that completes but diverged is reported with
 /// `converged: false`.
 pub async fn run(cfg: &Config) -> Result<Report> {
     cfg.validate()?;
     let rooms: Vec<String> = (0..cfg.rooms).map(|i| cfg.room_name(i)).collect();
-    let urls: Vec<String> = rooms.iter().map(|r| cfg.target.url_for(r)).collect();
-    let mut first = None;
-    for u in &urls {
-        let ep = target::parse_ws(u)?;
-        first.get_or_insert(ep);
+    let nodes = cfg.nodes();
+    // Each room's URL on each node; seeds and preloads go to the first node.
+    let node_urls: Vec<Vec<String>> = (0..nodes)
+        .map(|n| {
+            rooms
+                .iter()
+                .map(|r| cfg.node_target(n).url_for(r))
+                .collect()
+        })
+        .collect();
+    let urls = &node_urls[0];
+    for of_node in &node_urls {
+        let mut first = None;
+        for u in of_node {
+            let ep = target::parse_ws(u)?;
+            first.get_or_insert(ep);
+        }
+        target::check_resolves_to_loopback(first.as_ref().expect("at least one room")).await?;
     }
-    target::check_resolves_to_loopback(first.as_ref().expect("at least one room")).await?;
     let create = match &cfg.create_doc_url {
         Some(u) => {
             let ep = target::parse_http(u)?;
@@ -95,7 +138,12 @@ pub async fn run(cfg: &Config) -> Result<Report> {
     let total = cfg.connections();
     procfs::ensure_nofile((total + cfg.live_connections()) as u64 + 64)?;
     let probe = Probe {
-        server: cfg.server_pid.map(Proc::new).transpose()?,
+        servers: cfg
+            .server_pids
+            .iter()
+            .map(|&p| Proc::new(p))
+            .collect::<Result<_>>()?,
+        store: cfg.store_pid.map(Proc::new).transpose()?,
         me: Proc::current(),
     };
 
@@ -111,7 +159,7 @@ pub async fn run(cfg: &Config) -> Result<Report> {
     }
 
     let seeded = match &cfg.seed {
-        Some(spec) => Some(seed_rooms(&urls, spec).await?),
+        Some(spec) => Some(seed_rooms(urls, spec).await?),
         None => None,
     };
 
@@ -121,7 +169,7 @@ pub async fn run(cfg: &Config) -> Result<Report> {
             cfg.preload_entries, cfg.rooms
         ));
         let t = Instant::now();
-        for u in &urls {
+        for u in urls {
             tokio::time::timeout(
                 PRELOAD_TIMEOUT,
                 client::preload_room(u, cfg.preload_entries),
@@ -138,7 +186,7 @@ pub async fn run(cfg: &Config) -> Result<Report> {
 
     // Set-up: every client connects and syncs, at most `ramp` at a time.
     let rss_before = probe.server_rss();
-    let shared = Arc::new(Shared::new(cfg.rooms, cfg.clients));
+    let shared = Arc::new(Shared::on_nodes(cfg.rooms, cfg.clients, nodes));
     let (ctl_tx, ctl_rx) = watch::channel(Control::Idle);
     let (joined_tx, mut joined_rx) = mpsc::unbounded_channel();
     let ramp = Arc::new(Semaphore::new(cfg.ramp));
@@ -149,12 +197,13 @@ pub async fn run(cfg: &Config) -> Result<Report> {
     let cpu_setup0 = probe.server_cpu();
     let setup_started = Instant::now();
     let mut handles: Vec<JoinHandle<Outcome>> = Vec::with_capacity(total);
-    for (room, url) in urls.iter().enumerate() {
+    for room in 0..cfg.rooms {
         for c in 0..cfg.clients {
             let editor = (c < cfg.editors).then_some(c as u32);
             let spec = ClientSpec {
                 room,
-                url: url.clone(),
+                client: c,
+                url: node_urls[node_of(room, c, cfg.clients, nodes)][room].clone(),
                 editor,
                 phase: phase(room * cfg.editors + c),
                 room_editors: cfg.editors,
@@ -181,7 +230,7 @@ pub async fn run(cfg: &Config) -> Result<Report> {
         }
     };
     let setup = setup_started.elapsed();
-    let setup_server_cpu = cpu_between(&cpu_setup0, &probe.server_cpu());
+    let setup_server_cpu = cpu_between_all(&cpu_setup0, &probe.server_cpu());
     let rss_after_setup = probe.server_rss();
     progress(format!(
         "{total} clients synced in {:.2} s",
@@ -191,7 +240,7 @@ pub async fn run(cfg: &Config) -> Result<Report> {
     // Room screens, once the sync clients are in.
     let live_stats = Arc::new(LiveStats::default());
     let (live_handles, live_join) = if cfg.live_subscribers > 0 {
-        match connect_live(cfg, &urls, &live_stats, &ramp, &ctl_rx).await {
+        match connect_live(cfg, &node_urls, &live_stats, &ramp, &ctl_rx).await {
             Ok(l) => l,
             Err(e) => {
                 for h in &handles {
@@ -329,7 +378,8 @@ pub async fn run(cfg: &Config) -> Result<Report> {
         label: cfg.label.clone(),
         scenario: cfg.scenario.clone(),
         run_id: cfg.run_id.clone(),
-        url: cfg.target.as_str().to_owned(),
+        url: cfg.targets_str(),
+        nodes,
         edit_kind: cfg.edit_kind.as_str().to_owned(),
         apply: cfg.apply.as_str().to_owned(),
         rooms: cfg.rooms,
@@ -453,7 +503,7 @@ async fn seed_rooms(urls: &[String], spec: &SeedSpec) -> Result<(SeedSpec, f64, 
 /// each has its snapshot. Returns their tasks and join times (connect → snapshot).
 async fn connect_live(
     cfg: &Config,
-    urls: &[String],
+    node_urls: &[Vec<String>],
     stats: &Arc<LiveStats>,
     ramp: &Arc<Semaphore>,
     ctl: &watch::Receiver<Control>,
@@ -464,11 +514,13 @@ async fn connect_live(
         cfg.live_subscribers
     ));
     let mut specs = Vec::with_capacity(n);
-    for (room, url) in urls.iter().enumerate() {
+    for room in 0..cfg.rooms {
         for k in 0..cfg.live_subscribers {
+            // Dealt over the nodes after the room's sync clients.
+            let node = node_of(room, cfg.clients + k, cfg.clients, node_urls.len());
             specs.push(LiveSpec {
                 room,
-                url: live::live_url(url, &format!("screen{k}"))?,
+                url: live::live_url(&node_urls[node][room], &format!("screen{k}"))?,
             });
         }
     }
@@ -584,6 +636,7 @@ async fn measure(
     tokio::time::sleep(cfg.warmup).await;
 
     let cpu0 = probe.server_cpu();
+    let store0 = probe.store_cpu();
     let me0 = probe.my_cpu();
     let live0 = live.totals();
     let w0 = Instant::now();
@@ -592,7 +645,8 @@ async fn measure(
     shared.end_window();
     let window = w0.elapsed().as_secs_f64();
     let live_window = (cfg.live_subscribers > 0).then(|| live.totals().since(live0));
-    let server = cpu_between(&cpu0, &probe.server_cpu());
+    let server = cpu_between_all(&cpu0, &probe.server_cpu());
+    let store = cpu_between_all(&store0, &probe.store_cpu());
     let me = cpu_between(&me0, &probe.my_cpu()).map_or(0.0, |d| d.secs);
     let cpu = server.map(|d| d.secs);
     ctl.send_replace(Control::Idle);
@@ -638,12 +692,19 @@ async fn measure(
         complete_p90_us: c90,
         complete_p99_us: c99,
         complete_max_us: cmax,
+        same_node: (cfg.nodes() > 1).then(|| NodeLatency::of(&h.same_node)),
+        cross_node: (cfg.nodes() > 1).then(|| NodeLatency::of(&h.cross_node)),
         server_cpu_s: cpu,
         server_cpu_clock: server.map(|d| d.clock),
         server_cpu_pct: cpu.map(|c| c * 100.0 / window),
         server_cpu_us_per_delivery: cpu
             .filter(|_| delivered > 0)
             .map(|c| c * 1e6 / delivered as f64),
+        store_cpu_s: store.map(|d| d.secs),
+        store_cpu_clock: store.map(|d| d.clock),
+        store_cpu_us_per_delivery: store
+            .filter(|_| delivered > 0)
+            .map(|d| d.secs * 1e6 / delivered as f64),
         generator_cpu_pct: me * 100.0 / window,
         quiesce_s,
         quiesced,

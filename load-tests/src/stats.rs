@@ -7,6 +7,10 @@
 //! largest delivery latency goes into the completion histogram. Deliveries of untracked edits
 //! (warm-up) are not timed, but every delivery *received* during the window is counted for the
 //! throughput.
+//!
+//! With several nodes (servers sharing the rooms) every timed delivery is also filed as
+//! *same-node* (its editor and its receiver are clients of the same node) or *cross-node*; the
+//! node of a client is [`crate::config::node_of`].
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -14,6 +18,8 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use hdrhistogram::Histogram;
+
+use crate::config::node_of;
 
 /// Largest latency a histogram holds (10 min); larger values are clamped.
 pub const MAX_US: u64 = 600_000_000;
@@ -33,6 +39,9 @@ struct RoomStats {
     pending: HashMap<(u32, u64), Pending>,
     deliveries: Histogram<u64>,
     complete: Histogram<u64>,
+    /// The deliveries again, split by whether sender and receiver share a node.
+    same_node: Histogram<u64>,
+    cross_node: Histogram<u64>,
     sent: u64,
 }
 
@@ -42,6 +51,8 @@ impl RoomStats {
             pending: HashMap::new(),
             deliveries: new_hist(),
             complete: new_hist(),
+            same_node: new_hist(),
+            cross_node: new_hist(),
             sent: 0,
         }
     }
@@ -53,6 +64,10 @@ pub struct Harvest {
     pub deliveries: Histogram<u64>,
     /// Per tracked edit: latency until the last other client of the room had it (µs).
     pub complete: Histogram<u64>,
+    /// `deliveries` whose editor and receiver are clients of the same node, and of different
+    /// nodes (all are same-node with one node).
+    pub same_node: Histogram<u64>,
+    pub cross_node: Histogram<u64>,
     /// Tracked edits sent.
     pub sent: u64,
     /// Tracked edits some client never got (before the quiescence wait ended).
@@ -69,6 +84,9 @@ pub struct Shared {
     t0: Instant,
     /// Clients per room minus one: how many deliveries complete an edit.
     receivers: u32,
+    clients_per_room: usize,
+    /// Servers the clients are spread over ([`crate::config::node_of`]).
+    nodes: usize,
     rooms: Vec<Mutex<RoomStats>>,
     recording: AtomicBool,
     window_start_us: AtomicI64,
@@ -94,9 +112,16 @@ struct Flush {
 
 impl Shared {
     pub fn new(rooms: usize, clients_per_room: usize) -> Self {
+        Self::on_nodes(rooms, clients_per_room, 1)
+    }
+
+    /// The clients of each room spread over `nodes` servers.
+    pub fn on_nodes(rooms: usize, clients_per_room: usize, nodes: usize) -> Self {
         Shared {
             t0: Instant::now(),
             receivers: clients_per_room.saturating_sub(1) as u32,
+            clients_per_room,
+            nodes: nodes.max(1),
             rooms: (0..rooms).map(|_| Mutex::new(RoomStats::new())).collect(),
             recording: AtomicBool::new(false),
             window_start_us: AtomicI64::new(i64::MAX),
@@ -125,8 +150,9 @@ impl Shared {
         r.pending.insert((editor, seq), Pending::default());
     }
 
-    /// A client of `room` received edit `seq` of `editor`, sent at `ts_us`.
-    pub fn on_delivery(&self, room: usize, editor: u32, seq: u64, ts_us: i64) {
+    /// Client `receiver` of `room` received edit `seq` of `editor` (editor `i` is client `i`
+    /// of its room), sent at `ts_us`.
+    pub fn on_delivery(&self, room: usize, receiver: usize, editor: u32, seq: u64, ts_us: i64) {
         let now = self.now_us();
         if now >= self.window_start_us.load(Relaxed) && now < self.window_end_us.load(Relaxed) {
             self.delivered_in_window.fetch_add(1, Relaxed);
@@ -140,6 +166,12 @@ impl Shared {
         p.got += 1;
         p.max_us = p.max_us.max(lat);
         r.deliveries.saturating_record(lat);
+        let node = |client| node_of(room, client, self.clients_per_room, self.nodes);
+        if node(editor as usize) == node(receiver) {
+            r.same_node.saturating_record(lat);
+        } else {
+            r.cross_node.saturating_record(lat);
+        }
         if p.got >= self.receivers {
             let max = p.max_us;
             r.pending.remove(&(editor, seq));
@@ -225,6 +257,8 @@ impl Shared {
         let mut h = Harvest {
             deliveries: new_hist(),
             complete: new_hist(),
+            same_node: new_hist(),
+            cross_node: new_hist(),
             sent: 0,
             incomplete: 0,
             delivered_in_window: self.delivered_in_window.swap(0, Relaxed),
@@ -234,6 +268,8 @@ impl Shared {
             let mut r = room.lock().unwrap();
             h.deliveries.add(&r.deliveries).expect("same bounds");
             h.complete.add(&r.complete).expect("same bounds");
+            h.same_node.add(&r.same_node).expect("same bounds");
+            h.cross_node.add(&r.cross_node).expect("same bounds");
             h.sent += r.sent;
             h.incomplete += r.pending.len() as u64;
             *r = RoomStats::new();
@@ -255,10 +291,10 @@ mod tests {
         s.start_window();
         s.on_send(0, 0, 2);
         let ts = s.now_us() - 1000;
-        s.on_delivery(0, 0, 1, ts); // untracked: counted for throughput only
-        s.on_delivery(0, 0, 2, ts);
+        s.on_delivery(0, 1, 0, 1, ts); // untracked: counted for throughput only
+        s.on_delivery(0, 1, 0, 2, ts);
         assert!(!s.all_complete());
-        s.on_delivery(0, 0, 2, ts - 4000);
+        s.on_delivery(0, 2, 0, 2, ts - 4000);
         assert!(s.all_complete());
         s.end_window();
         let h = s.harvest();
@@ -268,5 +304,34 @@ mod tests {
         assert_eq!(h.complete.len(), 1);
         assert!(h.complete.max() >= 5000);
         assert_eq!(h.delivered_in_window, 3);
+        assert_eq!((h.same_node.len(), h.cross_node.len()), (2, 0), "one node");
+    }
+
+    #[test]
+    fn deliveries_are_filed_by_the_nodes_of_editor_and_receiver() {
+        // 2 rooms × 4 clients over 2 nodes: room 0 is nodes [0, 1, 0, 1], room 1 the same.
+        let s = Shared::on_nodes(2, 4, 2);
+        s.start_window();
+        for room in 0..2 {
+            s.on_send(room, 0, 1);
+            s.on_send(room, 1, 1);
+        }
+        let ts = s.now_us();
+        for room in 0..2 {
+            // Editor 0 (node 0): client 2 shares its node, 1 and 3 do not.
+            for receiver in [1, 2, 3] {
+                s.on_delivery(room, receiver, 0, 1, ts - 1000);
+            }
+            // Editor 1 (node 1): client 3 shares its node.
+            for receiver in [0, 2, 3] {
+                s.on_delivery(room, receiver, 1, 1, ts - 5000);
+            }
+        }
+        assert!(s.all_complete());
+        let h = s.harvest();
+        assert_eq!(h.deliveries.len(), 12);
+        assert_eq!((h.same_node.len(), h.cross_node.len()), (4, 8));
+        // Same-node: two of editor 0 (~1 ms), two of editor 1 (~5 ms).
+        assert!(h.same_node.min() >= 1000 && h.same_node.max() >= 5000);
     }
 }

@@ -101,7 +101,7 @@ async fn tiny(addr: SocketAddr, kind: EditKind, apply: ApplyMode, live: usize) -
         apply,
         seed: Some(SeedSpec::new(Some(40), None)),
         live_subscribers: live,
-        server_pid: Some(std::process::id()),
+        server_pids: vec![std::process::id()],
         run_id: format!("okr-{}-{}-{live}", kind.as_str(), apply.as_str()),
         quiesce_timeout: Duration::from_secs(10),
         ..Config::default()

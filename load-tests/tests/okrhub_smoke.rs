@@ -26,7 +26,7 @@ async fn tiny(kind: EditKind, preload: usize, apply: ApplyMode) {
         preload_entries: preload,
         // The server runs in this process: CPU and RSS are this process's, but the code path
         // is exercised.
-        server_pid: Some(std::process::id()),
+        server_pids: vec![std::process::id()],
         run_id: format!("smoke-{}-{}", kind.as_str(), apply.as_str()),
         quiesce_timeout: Duration::from_secs(10),
         ..Config::default()
