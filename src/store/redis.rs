@@ -320,6 +320,8 @@ pub struct RedisStore {
     outbox_rx: Arc<Mutex<Option<mpsc::UnboundedReceiver<Message>>>>,
     /// Entries kept below a snapshot when it trims the log ([`TRIM_MARGIN`]).
     trim_margin: u64,
+    /// What the store was opened with (the publisher opens its own connection).
+    urls: Arc<str>,
 }
 
 /// Parses the pushes of the subscription connection into [`Heard`] news.
@@ -503,6 +505,7 @@ impl RedisStore {
             outbox,
             outbox_rx: Arc::new(Mutex::new(Some(outbox_rx))),
             trim_margin: TRIM_MARGIN,
+            urls: urls.into(),
         })
     }
 
@@ -578,30 +581,54 @@ impl RedisStore {
         else {
             return;
         };
-        let store = self.clone();
-        let publish = if self.is_cluster() {
-            "SPUBLISH"
-        } else {
-            "PUBLISH"
-        };
-        tokio::spawn(async move {
-            let mut batch = Vec::new();
-            while rx.recv_many(&mut batch, 256).await > 0 {
-                let mut pipe = redis::pipe();
-                for (channel, payload) in batch.drain(..) {
-                    pipe.cmd(publish).arg(channel).arg(payload).ignore();
-                }
-                let sent = async {
-                    let mut conn = store.conn().await?;
-                    pipe.exec_async(&mut conn).await.map_err(backend)
+        let (urls, cluster) = (self.urls.clone(), self.is_cluster());
+        let publish = if cluster { "SPUBLISH" } else { "PUBLISH" };
+        // Its own thread, runtime and connection: woken by the OS at once, rather than behind
+        // the task that queued the message (tokio runs a task it wakes on the waking worker
+        // once that task yields — after the room's local fan-out, which took 0.5–3.4 ms with
+        // 10–133 local clients; see load-tests/RESULTS.md, "Several nodes").
+        let spawned = std::thread::Builder::new()
+            .name("okrhub-publish".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        tracing::error!(error = %e, "redis: the publisher's runtime did not start");
+                        return;
+                    }
                 };
-                // Lost fast-path news costs latency only: the log's notices and the heads
-                // check bring every node up to date.
-                if let Err(e) = sent.await {
-                    tracing::warn!(error = %e, "redis: fast-path publish failed");
-                }
-            }
-        });
+                runtime.block_on(async move {
+                    let store = match RedisStore::open_with(&urls, cluster) {
+                        Ok(store) => store,
+                        Err(e) => {
+                            tracing::error!(error = %e, "redis: the publisher did not start");
+                            return;
+                        }
+                    };
+                    let mut batch = Vec::new();
+                    while rx.recv_many(&mut batch, 256).await > 0 {
+                        let mut pipe = redis::pipe();
+                        for (channel, payload) in batch.drain(..) {
+                            pipe.cmd(publish).arg(channel).arg(payload).ignore();
+                        }
+                        let sent = async {
+                            let mut conn = store.conn().await?;
+                            pipe.exec_async(&mut conn).await.map_err(backend)
+                        };
+                        // Lost fast-path news costs latency only: the log's notices and the
+                        // heads check bring every node up to date.
+                        if let Err(e) = sent.await {
+                            tracing::warn!(error = %e, "redis: fast-path publish failed");
+                        }
+                    }
+                });
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "redis: the publisher thread did not start");
+        }
     }
 
     /// Waits until the format is checked (once; a failure is retried by the next call).
