@@ -122,6 +122,25 @@ async fn seed(addr: std::net::SocketAddr, room: &str) -> String {
     )
 }
 
+/// Creates an objective through `addr` and waits until every `/live` client has its last event
+/// (the lint: the new objective has no KR): what came before it has arrived too.
+async fn barrier(addr: std::net::SocketAddr, room: &str, clients: &[&LiveClient]) {
+    let later = command(
+        addr,
+        room,
+        json!({"type": "objective.create", "title": "barrier"}),
+    )
+    .await["seq"]
+        .clone();
+    for c in clients {
+        c.wait_for("the barrier objective's lint", |ev| {
+            ev.iter()
+                .any(|e| e["type"] == "lint.changed" && e["seq"] == later)
+        })
+        .await;
+    }
+}
+
 fn of_type<'a>(events: &'a [Value], t: &str) -> Vec<&'a Value> {
     events.iter().filter(|e| e["type"] == t).collect()
 }
@@ -245,21 +264,8 @@ pub async fn a_checkin_arrives_once_with_one_seq_everywhere(b: &Backend) {
         .await;
     }
     // Everything the check-in caused (a mention, the KR's progress) has arrived when a
-    // later command's last event (its lint: the new objective has no KR) has.
-    let later = command(
-        nodes[0].addr,
-        &r,
-        json!({"type": "objective.create", "title": "later"}),
-    )
-    .await["seq"]
-        .clone();
-    for c in [&bob, &cai] {
-        c.wait_for("the later objective's lint", |ev| {
-            ev.iter()
-                .any(|e| e["type"] == "lint.changed" && e["seq"] == later)
-        })
-        .await;
-    }
+    // later command's last event has.
+    barrier(nodes[0].addr, &r, &[&bob, &cai]).await;
     let (eb, ec) = (bob.events(), cai.events());
     for events in [&eb, &ec] {
         let checkins = of_type(events, "checkin.created");
@@ -644,20 +650,7 @@ pub async fn time_moves_once_per_room_across_nodes(b: &Backend) {
             .await;
     }
     // A barrier: a later command's events come after anything the tick caused.
-    let later = command(
-        nodes[2].addr,
-        &r,
-        json!({"type": "objective.create", "title": "after"}),
-    )
-    .await["seq"]
-        .clone();
-    for w in &watchers {
-        w.wait_for("the later objective's lint", |ev| {
-            ev.iter()
-                .any(|e| e["type"] == "lint.changed" && e["seq"] == later)
-        })
-        .await;
-    }
+    barrier(nodes[2].addr, &r, &watchers.iter().collect::<Vec<_>>()).await;
     let seen: Vec<Vec<Value>> = watchers
         .iter()
         .map(|w| w.events().into_iter().filter(|e| behind(e)).collect())
