@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::*;
 
@@ -134,34 +134,14 @@ async fn serves_the_dashboard_pages() {
     server.shutdown().await.unwrap();
 }
 
-const SETUP_HINT: &str = "the dashboard model test needs Node.js >= 18 (`node` on PATH) and \
-                          `npm ci --prefix tests/interop`";
-
-fn interop_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
-}
+use common::js::{interop_dir, require_node};
 
 /// Runs `tests/interop/board.test.mjs` against a real server: the model's unit checks, then a
 /// board fed the live events of a room (through a disconnect and a `?since=` resume) must end
 /// equal to a fresh snapshot.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn board_model_follows_a_live_room() {
-    let version = std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run `node --version` ({e}): {SETUP_HINT}"));
-    let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
-    let major: u32 = version
-        .trim_start_matches('v')
-        .split('.')
-        .next()
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(0);
-    assert!(major >= 18, "found Node.js {version:?}: {SETUP_HINT}");
-    assert!(
-        interop_dir().join("node_modules/ws/package.json").is_file(),
-        "ws is missing: {SETUP_HINT}"
-    );
+    require_node();
 
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(dir.path(), |_| {}).await;

@@ -558,12 +558,11 @@ impl<S: Sink> Room<S> {
         if seq > applied + 1 || !st.order.knows(origin) {
             return Next::Read { after: applied };
         }
-        let pending = st.order.numbered(origin, seq, sh.node());
+        let pending = st.numbered(origin, seq, sh.node());
         st.life.advance_to(seq);
         st.last_at = Some(at);
         if let Some(p) = pending {
             if p.update.is_empty() {
-                st.tick_waiting = false;
                 st.tick_at(ctx, seq, at);
             } else {
                 st.project(ctx, seq, p.by.as_ref(), Some(at), p.touched);
@@ -598,13 +597,10 @@ impl<S: Sink> Room<S> {
                 break;
             }
             own |= entry.origin.node == *sh.node();
-            let pending = st.order.numbered(&entry.origin, entry.seq, sh.node());
+            let pending = st.numbered(&entry.origin, entry.seq, sh.node());
             st.last_at = entry.at.or(st.last_at);
             if entry.update.is_empty() {
                 // A tick entry: time moves, to the log's clock at it.
-                if entry.origin.node == *sh.node() {
-                    st.tick_waiting = false;
-                }
                 st.life.advance_to(entry.seq);
                 if let Some(at) = entry.at {
                     st.tick_at(ctx, entry.seq, at);
@@ -654,7 +650,7 @@ impl<S: Sink> Room<S> {
         if let Some(sh) = &ctx.shared {
             for meta in &stored.meta {
                 if let Some(origin) = &meta.origin {
-                    if let Some(p) = st.order.numbered(origin, meta.seq, sh.node()) {
+                    if let Some(p) = st.numbered(origin, meta.seq, sh.node()) {
                         touched.extend(p.touched);
                     }
                 }
@@ -785,7 +781,7 @@ impl<S: Sink> Room<S> {
             return;
         };
         let mut st = self.lock();
-        let changed = st.live.take_live_changed().is_some();
+        let changed = st.live.take_live_changed();
         if changed || (always && !st.live.local_live().is_empty()) {
             sh.log.publish_presence(&ctx.id, st.live.local_live());
         }
@@ -1179,13 +1175,20 @@ impl<S: Sink> RoomState<S> {
     /// update was pending here it is numbered now (never logged again), and what it touched is
     /// projected at the room's present seq.
     fn settle(&mut self, ctx: &Ctx<S>, origin: &Origin, seq: u64, own: &str) {
-        if let Some(p) = self.order.numbered(origin, seq, own) {
-            if *origin.node == *own && p.update.is_empty() {
-                self.tick_waiting = false;
-            }
+        if let Some(p) = self.numbered(origin, seq, own) {
             let now = self.life.seq();
             self.project(ctx, now, p.by.as_ref(), None, p.touched);
         }
+    }
+
+    /// The log numbered `origin`'s update `seq`: its pending state here, if any (this node's
+    /// own tick entry no longer waits).
+    fn numbered(&mut self, origin: &Origin, seq: u64, own: &str) -> Option<Pending> {
+        let p = self.order.numbered(origin, seq, own)?;
+        if *origin.node == *own && p.update.is_empty() {
+            self.tick_waiting = false;
+        }
+        Some(p)
     }
 
     /// Another node holding the room, now heard from (known from now on).

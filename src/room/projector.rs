@@ -573,10 +573,9 @@ impl<S: Sink> Projector<S> {
         self.arrive(who, seq, metrics);
     }
 
-    /// This node's `/live` users (with their connection counts), and whether they changed
-    /// since the last call.
-    pub fn take_live_changed(&mut self) -> Option<&BTreeMap<String, usize>> {
-        std::mem::take(&mut self.live_changed).then_some(&self.local_live)
+    /// Whether this node's `/live` users changed since the last call.
+    pub fn take_live_changed(&mut self) -> bool {
+        std::mem::take(&mut self.live_changed)
     }
 
     /// This node's `/live` users, with their connection counts.

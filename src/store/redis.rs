@@ -631,6 +631,21 @@ impl RedisStore {
         }
     }
 
+    /// Queues a message for the room's channel: `KIND<node><head>`, then `\n<body>` if there
+    /// is one (the formats of [`parse_news`]). Never waits.
+    fn publish(&self, room: &RoomId, kind: u8, head: &str, body: Option<&[u8]>) {
+        let len = 2 + self.node.len() + head.len() + body.map_or(0, <[u8]>::len);
+        let mut payload = Vec::with_capacity(len);
+        payload.push(kind);
+        payload.extend_from_slice(self.node.as_bytes());
+        payload.extend_from_slice(head.as_bytes());
+        if let Some(body) = body {
+            payload.push(b'\n');
+            payload.extend_from_slice(body);
+        }
+        let _ = self.outbox.send((channel(room), payload));
+    }
+
     /// Waits until the format is checked (once; a failure is retried by the next call).
     async fn checked(&self) -> Result<(), StoreError> {
         self.format
@@ -1058,37 +1073,21 @@ impl SharedLog for RedisStore {
 
     fn publish_update(&self, room: &RoomId, local: u64, by: Option<&UserId>, update: Bytes) {
         let by = by.map_or("", UserId::as_str);
-        let mut payload = Vec::with_capacity(update.len() + 40);
-        payload.push(b'U');
-        payload.extend_from_slice(format!("{} {local} {by}\n", self.node).as_bytes());
-        payload.extend_from_slice(&update);
-        let _ = self.outbox.send((channel(room), payload));
+        self.publish(room, b'U', &format!(" {local} {by}"), Some(&update));
     }
 
     fn publish_awareness(&self, room: &RoomId, update: Bytes) {
-        let mut payload = Vec::with_capacity(update.len() + 20);
-        payload.push(b'A');
-        payload.extend_from_slice(self.node.as_bytes());
-        payload.push(b'\n');
-        payload.extend_from_slice(&update);
-        let _ = self.outbox.send((channel(room), payload));
+        self.publish(room, b'A', "", Some(&update));
     }
 
     fn publish_presence(&self, room: &RoomId, live: &std::collections::BTreeMap<String, usize>) {
-        let mut payload = Vec::with_capacity(64);
-        payload.push(b'P');
-        payload.extend_from_slice(self.node.as_bytes());
-        payload.push(b'\n');
         // A map of strings to numbers always serialises.
-        payload.extend_from_slice(&serde_json::to_vec(live).unwrap_or_default());
-        let _ = self.outbox.send((channel(room), payload));
+        let json = serde_json::to_vec(live).unwrap_or_default();
+        self.publish(room, b'P', "", Some(&json));
     }
 
     fn publish_query(&self, room: &RoomId) {
-        let mut payload = Vec::with_capacity(20);
-        payload.push(b'Q');
-        payload.extend_from_slice(self.node.as_bytes());
-        let _ = self.outbox.send((channel(room), payload));
+        self.publish(room, b'Q', "", None);
     }
 
     async fn read_after(
