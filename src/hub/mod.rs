@@ -362,9 +362,7 @@ impl<S: Sink> Hub<S> {
 
     /// Whether room `id` is loaded (joining it loads nothing).
     pub fn is_loaded(&self, id: &RoomId) -> bool {
-        self.rooms()
-            .get(id)
-            .is_some_and(|slot| slot.room.initialized())
+        self.loaded_room(id).is_some()
     }
 
     /// The loaded room `id`, loading it if needed.
@@ -392,19 +390,22 @@ impl<S: Sink> Hub<S> {
         if let Some(refused) = self.still_corrupt(id) {
             return Err(refused);
         }
-        let started = Instant::now();
         // On a shared log, hear the room's news before reading it, so nothing numbered
         // between the read and the subscription is missed (what is heard twice is skipped).
         if let Some(sh) = &self.inner.shared {
             sh.log.follow(id).await?;
         }
-        let stored = match self.inner.store.load(id).await {
-            Ok(stored) => stored,
-            Err(e) => {
-                self.unfollow(id);
-                return Err(self.load_failed(id, e));
-            }
-        };
+        let loaded = self.load_followed(id).await;
+        if loaded.is_err() {
+            self.unfollow(id);
+        }
+        loaded
+    }
+
+    /// [`Hub::load`] once the room's news is heard.
+    async fn load_followed(&self, id: &RoomId) -> Result<Arc<Room<S>>, StoreError> {
+        let started = Instant::now();
+        let stored = (self.inner.store.load(id).await).map_err(|e| self.load_failed(id, e))?;
         // On a shared log the room starts from the snapshot and projects each log entry at
         // its seq, as the nodes that held it did: its `/live` history then reaches back to the
         // snapshot, and a client may resume here from any seq since (`?since=`).
@@ -430,13 +431,8 @@ impl<S: Sink> Hub<S> {
             }
             _ => (stored, Vec::new()),
         };
-        let doc = match crate::store::doc_from_stored(id, &stored) {
-            Ok(doc) => doc,
-            Err(e) => {
-                self.unfollow(id);
-                return Err(self.load_failed(id, e));
-            }
-        };
+        let doc =
+            crate::store::doc_from_stored(id, &stored).map_err(|e| self.load_failed(id, e))?;
         if self.corrupt().remove(id).is_some() {
             self.inner.metrics.store_corrupt_rooms.dec();
             tracing::warn!(room = %id, "the room's stored data passes its integrity check again: served");
@@ -460,16 +456,12 @@ impl<S: Sink> Hub<S> {
         .with_decode_limits(self.inner.config.decode_limits);
         if let Some(sh) = &self.inner.shared {
             room = room.with_shared(sh.clone());
-        }
-        if let Some(sh) = &self.inner.shared {
             // Who is present with the other nodes: they answer on the room's channel.
             sh.log.publish_query(id);
         }
         let replayed = replay.len();
-        if let Err(e) = room.apply_logged(replay) {
-            self.unfollow(id);
-            return Err(self.load_failed(id, StoreError::corrupt(id, None, e.to_string())));
-        }
+        room.apply_logged(replay)
+            .map_err(|e| self.load_failed(id, StoreError::corrupt(id, None, e.to_string())))?;
         let elapsed = started.elapsed();
         self.inner
             .metrics
