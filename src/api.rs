@@ -3,10 +3,12 @@
 //!
 //! | method | path | answer |
 //! |---|---|---|
+//! | GET | `/api/rooms?org=&team=&cycle=` | [`RoomList`]: the rooms the caller may read, with its role in each |
 //! | GET | `/api/rooms/{room}` | [`RoomView`](crate::protocol::live::RoomView): the typed OKR set (what the caller may read) and its sequence number |
 //! | POST | `/api/rooms/{room}/commands` | [`CommandAccepted`] once durable, or an error |
 //! | GET | `/api/rooms/{room}/key_results/{kr}/history` | [`KrHistory`]: its check-ins over time |
-//! | GET / POST / DELETE | `/api/session` | who the caller is; set / clear the `okrhub_token` cookie |
+//! | GET / POST / DELETE | `/api/session[?room=]` | who the caller is (and its role in `room`); set / clear the `okrhub_token` cookie |
+//! | GET | `/login?token=…[&next=/path]` | sets the cookie from the token and redirects to `next` (a path here) or `/` |
 //!
 //! Every error is one JSON shape, [`ErrorResponse`], with a status that fits: 400 for a body or
 //! room id that cannot be read, 401 without a valid token (or, on an open server, a user),
@@ -24,7 +26,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -230,6 +232,15 @@ pub async fn kr_history(
 /// Who the caller is: `GET /api/session`.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Session {
+    /// With `?room=`: the caller's role in that room (`null`: none, it reads what the org
+    /// may read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<crate::identity::Role>,
+    /// With `?room=`: whether the caller may change the room (an editor or admin).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub may_write: Option<bool>,
     /// No authentication configured: everyone may do everything.
     pub open: bool,
     pub user: Option<String>,
@@ -242,6 +253,9 @@ pub struct Session {
 fn session_of(caller: &Caller) -> Session {
     match caller {
         Caller::Open(user) => Session {
+            room: None,
+            role: None,
+            may_write: None,
             open: true,
             user: user.as_ref().map(|u| u.to_string()),
             name: None,
@@ -249,6 +263,9 @@ fn session_of(caller: &Caller) -> Session {
             expires_at: None,
         },
         Caller::Token(v, _) => Session {
+            room: None,
+            role: None,
+            may_write: None,
             open: false,
             user: Some(v.user.to_string()),
             name: v.name.clone(),
@@ -258,9 +275,167 @@ fn session_of(caller: &Caller) -> Session {
     }
 }
 
-/// `GET /api/session`: who the request's credentials say it is.
-pub async fn session_get(caller: Caller) -> Json<Session> {
-    Json(session_of(&caller))
+#[derive(Debug, serde::Deserialize)]
+pub struct SessionQuery {
+    room: Option<String>,
+}
+
+/// `GET /api/session[?room=]`: who the request's credentials say it is, and its role in
+/// `room` (403 for a room of another org).
+pub async fn session_get(
+    caller: Caller,
+    Query(q): Query<SessionQuery>,
+) -> Result<Json<Session>, ApiError> {
+    let mut session = session_of(&caller);
+    if let Some(room) = q.room {
+        let id = room_id(&room)?;
+        let role = caller.access(&id)?.role();
+        session.room = Some(id.to_string());
+        session.role = role;
+        session.may_write = Some(role.is_some_and(|r| r != crate::identity::Role::Viewer));
+    }
+    Ok(Json(session))
+}
+
+/// `GET /login?token=…[&next=/path]`: the sign-in step of the built-in pages until an identity
+/// provider is wired. The token is verified like any other (401 with the reason when it is
+/// not); the `okrhub_token` cookie is set from it and the browser is sent on to `next` — a path
+/// on this server, anything else means `/` — so the token leaves the address bar at once. On an
+/// open server there is nothing to set: it only redirects.
+pub async fn login(caller: Caller, Query(q): Query<LoginQuery>) -> Result<Response, ApiError> {
+    let next = q
+        .next
+        .as_deref()
+        .filter(|n| is_local_path(n))
+        .unwrap_or("/");
+    let mut response = (
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, next),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+    )
+        .into_response();
+    match (&caller, q.token) {
+        (Caller::Open(_), _) => {}
+        (Caller::Token(v, Via::Query), Some(token)) => {
+            if let Ok(value) = HeaderValue::from_str(&session_cookie(&token, v.expires_at)) {
+                response.headers_mut().insert(header::SET_COOKIE, value);
+            }
+        }
+        _ => {
+            return Err(Refusal::unauthenticated(
+                "missing_token",
+                "sign in with /login?token=TOKEN",
+            )
+            .into())
+        }
+    }
+    Ok(response)
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct LoginQuery {
+    token: Option<String>,
+    next: Option<String>,
+}
+
+/// A path on this server: `/…`, not `//host` or `/\host` (which browsers read as another
+/// site), no scheme, no control characters.
+fn is_local_path(p: &str) -> bool {
+    p.starts_with('/')
+        && !p.starts_with("//")
+        && !p.starts_with("/\\")
+        && p.len() <= 2048
+        && !p.chars().any(|c| c.is_control())
+}
+
+/// The cookie the pages authenticate with, valid as long as the token.
+fn session_cookie(token: &str, expires_at: u64) -> String {
+    let now = (crate::clock::now_millis() / 1000).max(0) as u64;
+    let max_age = expires_at.saturating_sub(now);
+    format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}")
+}
+
+/// Filters of `GET /api/rooms`: each part of the room id, matched exactly.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct RoomFilter {
+    org: Option<String>,
+    team: Option<String>,
+    cycle: Option<String>,
+}
+
+/// The most rooms one answer lists (`truncated` says when there were more).
+pub const ROOM_LIST_MAX: usize = 2000;
+
+/// `GET /api/rooms`.
+#[derive(Debug, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct RoomList {
+    pub rooms: Vec<RoomEntry>,
+    pub truncated: bool,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct RoomEntry {
+    pub room: String,
+    pub org: String,
+    pub team: String,
+    pub cycle: String,
+    /// A personal room (`{org}.~{user}.{cycle}`).
+    pub personal: bool,
+    /// The caller's role in it (`null`: none; it reads the room's public objectives).
+    #[schemars(with = "Option<String>")]
+    pub role: Option<crate::identity::Role>,
+}
+
+/// `GET /api/rooms?org=&team=&cycle=`: every stored or loaded room the caller may read —
+/// its org's rooms, but another user's personal room only for an admin — newest cycle first.
+/// A token reads its own org only (another `org=` lists nothing).
+pub async fn list_rooms(
+    caller: Caller,
+    Query(filter): Query<RoomFilter>,
+    State(hub): State<Hub<Outbox>>,
+) -> Result<Json<RoomList>, ApiError> {
+    let mut ids = hub.store().rooms().await.map_err(|e| {
+        tracing::error!(error = %e, "rooms could not be listed");
+        ApiError::from(ErrorBody::from(
+            service::commands::CommandFailed::LoadFailed,
+        ))
+    })?;
+    ids.extend(hub.loaded().iter().map(|r| r.id().clone()));
+    ids.sort_by(|a, b| (b.cycle(), a.org(), a.team()).cmp(&(a.cycle(), b.org(), b.team())));
+    ids.dedup();
+    let wanted = |part: &str, want: &Option<String>| want.as_deref().is_none_or(|w| w == part);
+    let mut rooms = Vec::new();
+    let mut truncated = false;
+    for id in ids {
+        if !(wanted(id.org(), &filter.org)
+            && wanted(id.team(), &filter.team)
+            && wanted(id.cycle(), &filter.cycle))
+        {
+            continue;
+        }
+        let Ok(access) = caller.access(&id) else {
+            continue;
+        };
+        if id.is_personal() && !access.may_sync(&id) {
+            continue;
+        }
+        if rooms.len() == ROOM_LIST_MAX {
+            truncated = true;
+            break;
+        }
+        rooms.push(RoomEntry {
+            room: id.to_string(),
+            org: id.org().to_owned(),
+            team: id.team().to_owned(),
+            cycle: id.cycle().to_owned(),
+            personal: id.is_personal(),
+            role: access.role(),
+        });
+    }
+    Ok(Json(RoomList { rooms, truncated }))
 }
 
 /// `POST /api/session` with `Authorization: Bearer TOKEN`: sets the `okrhub_token` cookie
@@ -279,9 +454,7 @@ pub async fn session_post(
         .into());
     };
     let token = crate::auth::bearer(&headers).unwrap_or_default();
-    let now = (crate::clock::now_millis() / 1000).max(0) as u64;
-    let max_age = v.expires_at.saturating_sub(now);
-    let cookie = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}");
+    let cookie = session_cookie(token, v.expires_at);
     let mut response = Json(session_of(&caller)).into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, value);

@@ -72,6 +72,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/sync/{room}", get(sync))
         .route("/live/{room}", get(live))
+        .route("/api/rooms", get(api::list_rooms))
         .route("/api/rooms/{room}", get(api::get_room))
         .route(
             "/api/rooms/{room}/commands",
@@ -91,7 +92,10 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/", get(web::index))
-        .route("/web/{file}", get(web::file))
+        .route("/login", get(api::login))
+        .route("/rooms/{room}", get(web::board))
+        .route("/rooms/{room}/screen", get(web::screen))
+        .route("/web/{*path}", get(web::file))
         .with_state(state)
 }
 

@@ -80,6 +80,16 @@ impl RoomId {
         self.0.split('.').next().unwrap_or_default()
     }
 
+    /// The team part (`~ana` for a personal room).
+    pub fn team(&self) -> &str {
+        self.0.split('.').nth(1).unwrap_or_default()
+    }
+
+    /// The cycle part.
+    pub fn cycle(&self) -> &str {
+        self.0.split('.').nth(2).unwrap_or_default()
+    }
+
     /// The owner of a personal room (`acme.~ana.2026-Q3` → `ana`), or `None` for a team room.
     pub fn personal_owner(&self) -> Option<&str> {
         self.0.split('.').nth(1)?.strip_prefix('~')

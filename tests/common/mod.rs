@@ -7,12 +7,14 @@
 #![allow(dead_code)]
 
 pub mod haproxy;
+pub mod http;
 pub mod js;
 pub mod live;
 pub mod process;
 pub mod redis_cluster;
 pub mod redis_server;
 pub mod tcp_link;
+pub mod tokens;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
