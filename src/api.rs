@@ -35,7 +35,8 @@ use crate::auth::{Auth, Caller, ClientIp, Refusal, Via, COOKIE};
 use crate::hub::Hub;
 use crate::okr::{Command, ErrorCode};
 use crate::protocol::live::{
-    CommandAccepted, ErrorBody, ErrorResponse, KrHistory, ProtocolErrorCode, WireErrorCode,
+    CommandAccepted, ErrorBody, ErrorResponse, KrHistory, ProtocolErrorCode, RoomEntry, RoomList,
+    WireErrorCode,
 };
 use crate::room_id::RoomId;
 use crate::service;
@@ -368,26 +369,6 @@ pub struct RoomFilter {
 
 /// The most rooms one answer lists (`truncated` says when there were more).
 pub const ROOM_LIST_MAX: usize = 2000;
-
-/// `GET /api/rooms`.
-#[derive(Debug, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
-pub struct RoomList {
-    pub rooms: Vec<RoomEntry>,
-    pub truncated: bool,
-}
-
-#[derive(Debug, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
-pub struct RoomEntry {
-    pub room: String,
-    pub org: String,
-    pub team: String,
-    pub cycle: String,
-    /// A personal room (`{org}.~{user}.{cycle}`).
-    pub personal: bool,
-    /// The caller's role in it (`null`: none; it reads the room's public objectives).
-    #[schemars(with = "Option<String>")]
-    pub role: Option<crate::identity::Role>,
-}
 
 /// `GET /api/rooms?org=&team=&cycle=`: every stored or loaded room the caller may read —
 /// its org's rooms, but another user's personal room only for an admin — newest cycle first.

@@ -244,6 +244,25 @@ pub struct KrHistory {
     pub points: Vec<crate::okr::HistoryPoint>,
 }
 
+/// REST `GET /api/rooms`: the rooms the caller may read.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RoomList {
+    pub rooms: Vec<RoomEntry>,
+    pub truncated: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RoomEntry {
+    pub room: String,
+    pub org: String,
+    pub team: String,
+    pub cycle: String,
+    /// A personal room (`{org}.~{user}.{cycle}`).
+    pub personal: bool,
+    /// The caller's role in it (`null`: none; it reads the room's public objectives).
+    pub role: Option<crate::identity::Role>,
+}
+
 /// A server message as one JSON text frame.
 /// The `snapshot` message with the set already encoded (`okr`): exactly what
 /// [`Control::Snapshot`] encodes to, without serialising the set again.
@@ -295,5 +314,6 @@ pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
         ("command-accepted.schema.json", of::<CommandAccepted>()),
         ("error-response.schema.json", of::<ErrorResponse>()),
         ("kr-history.schema.json", of::<KrHistory>()),
+        ("room-list.schema.json", of::<RoomList>()),
     ]
 }
