@@ -9,11 +9,11 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
 use common::live::{live_url, ty, upgrade, LiveClient};
+use common::tokens::{claims, now};
 use common::{start_server, sync_url, YClient, WAIT};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use okrhub::auth::token::Claims;
@@ -88,30 +88,6 @@ struct Env {
     _dir: tempfile::TempDir,
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-fn claims(user: &str, org: &str, roles: &[(&str, Role)]) -> Claims {
-    Claims {
-        sub: user.into(),
-        name: None,
-        org: org.into(),
-        roles: roles
-            .iter()
-            .map(|(p, r)| (p.to_string(), *r))
-            .collect::<BTreeMap<_, _>>(),
-        exp: now() + 3600,
-        nbf: None,
-        iat: None,
-        iss: None,
-        aud: None,
-    }
-}
-
 impl Env {
     async fn new() -> Env {
         let dir = tempfile::tempdir().unwrap();
@@ -135,7 +111,7 @@ impl Env {
 
     /// An HS256 token.
     fn hs(&self, c: &Claims) -> String {
-        okrhub::auth::token::mint_hs256(SECRET.as_bytes(), c).unwrap()
+        common::tokens::hs256(SECRET, c)
     }
 
     fn signed(&self, alg: Algorithm, c: &Claims) -> String {
