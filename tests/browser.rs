@@ -3,7 +3,7 @@
 //! against a real server on port 0 with HS256 tokens, one `#[tokio::test]` per scenario.
 //!
 //! The scenario gets `OKRHUB_URL`, `OKRHUB_TOKENS` (JSON: `ann` and `wang` editors, `boss`
-//! admin, `screen` viewer, all of `acme.*.*`), `OKRHUB_ARTIFACTS` (`target/browser-artifacts`,
+//! admin, `screen` viewer, all of `acme.*.*`; `zed`, admin of org `globex`), `OKRHUB_ARTIFACTS` (`target/browser-artifacts`,
 //! for screenshots) and `OKRHUB_DRIVER=1`. Its output is streamed into the test's output. When
 //! it prints the line `OKRHUB:RESTART` the server is shut down gracefully and started again on
 //! the same port and data dir, then `OKRHUB:RESTARTED` is written to its stdin. The test passes
@@ -56,7 +56,7 @@ macro_rules! scenarios {
     };
 }
 
-scenarios!(smoke);
+scenarios!(smoke, screen, index);
 
 fn browser_dir() -> PathBuf {
     interop_dir().join("browser")
@@ -121,7 +121,7 @@ async fn start(data_dir: &Path, listen: SocketAddr) -> RunningServer {
     }
 }
 
-/// The scenarios' users, all of org `acme`.
+/// The scenarios' users: of org `acme`, and `zed`, an admin of another org (`globex`).
 fn tokens() -> serde_json::Value {
     let all = "acme.*.*";
     let token = |user: &str, role: Role| hs256(SECRET, &claims(user, "acme", &[(all, role)]));
@@ -130,6 +130,7 @@ fn tokens() -> serde_json::Value {
         "wang": token("wang", Role::Editor),
         "boss": token("boss", Role::Admin),
         "screen": token("screen", Role::Viewer),
+        "zed": hs256(SECRET, &claims("zed", "globex", &[("globex.*.*", Role::Admin)])),
     })
 }
 
