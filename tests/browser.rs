@@ -56,7 +56,7 @@ macro_rules! scenarios {
     };
 }
 
-scenarios!(smoke, screen, index);
+scenarios!(smoke, board, screen, index);
 
 fn browser_dir() -> PathBuf {
     interop_dir().join("browser")

@@ -25,6 +25,9 @@ export function emptyModel() {
     present: new Map(),
     /// feed key → item; see feedView().
     feed: new Map(),
+    /// Every check-in and comment by id (the feed keeps only the latest FEED_KEEP).
+    checkins: new Map(),
+    comments: new Map(),
   };
 }
 
@@ -45,6 +48,8 @@ export function applySnapshot(model, msg) {
   model.problems = okr.problems ?? [];
   model.present = new Map((msg.present ?? []).map((p) => [presenceKey(p), p]));
   model.feed = new Map();
+  model.checkins = new Map();
+  model.comments = new Map();
   for (const c of okr.checkins ?? []) addCheckin(model, c);
   for (const c of okr.comments ?? []) addComment(model, c);
   trimFeed(model);
@@ -151,6 +156,7 @@ function patch(map, id, fields) {
 }
 
 function addCheckin(model, c) {
+  if (model.checkins) model.checkins.set(c.id, c);
   const key = `checkin:${c.id}`;
   const old = model.feed.get(key);
   setItem(model, key, {
@@ -167,6 +173,7 @@ function addCheckin(model, c) {
 }
 
 function addComment(model, c) {
+  if (model.comments) model.comments.set(c.id, c);
   const key = `comment:${c.id}`;
   const old = model.feed.get(key);
   setItem(model, key, {
@@ -176,6 +183,7 @@ function addComment(model, c) {
     author: c.author,
     target: c.target,
     text: c.text ?? '',
+    replyTo: c.reply_to ?? null,
     mentions: union(c.mentions, old?.mentions),
   });
 }
@@ -264,4 +272,175 @@ export function targetTitle(model, target) {
 /// a KR becoming overdue — carry the seq they happened after). Null before any snapshot.
 export function resumeSince(model) {
   return model.seq == null ? null : Math.max(0, model.seq - 1);
+}
+
+
+// ---- planning: comments, people, mentions, text edits, order, alignment, history ----
+
+function byAt(a, b) {
+  return (a.at ?? 0) - (b.at ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+function sameTarget(a, b) {
+  return a != null && b != null && (a.objective ?? null) === (b.objective ?? null)
+    && (a.key_result ?? null) === (b.key_result ?? null);
+}
+
+/// The comments on `target` as threads, oldest first: `[{comment, replies: [{comment, replies}]}]`.
+/// A reply whose parent is unknown (or on another target) is shown as a thread of its own.
+export function commentThreads(model, target) {
+  const mine = [...model.comments.values()].filter((c) => sameTarget(c.target, target)).sort(byAt);
+  const nodes = new Map(mine.map((c) => [c.id, { comment: c, replies: [] }]));
+  const roots = [];
+  for (const c of mine) {
+    const parent = c.reply_to != null && c.reply_to !== c.id ? nodes.get(c.reply_to) : null;
+    (parent ? parent.replies : roots).push(nodes.get(c.id));
+  }
+  return roots;
+}
+
+/// How many comments there are on `target`.
+export function commentCount(model, target) {
+  let n = 0;
+  for (const c of model.comments.values()) if (sameTarget(c.target, target)) n += 1;
+  return n;
+}
+
+/// A KR's check-ins, newest first.
+export function checkinsOf(model, krId) {
+  return [...model.checkins.values()].filter((c) => c.key_result === krId).sort(byAt).reverse();
+}
+
+const USER_ID = /^[A-Za-z0-9._@-]{1,64}$/;
+
+/// The room's people, for @mention completion: owners, authors, mentioned and present users,
+/// and `extra` (e.g. names from Yjs awareness). Sorted, distinct, only valid user ids.
+export function roomPeople(model, extra = []) {
+  const out = new Set();
+  const add = (u) => {
+    if (typeof u === 'string' && USER_ID.test(u)) out.add(u);
+  };
+  for (const o of model.objectives.values()) add(o.owner);
+  for (const k of model.keyResults.values()) add(k.owner);
+  for (const c of model.checkins.values()) {
+    add(c.author);
+    (c.mentions ?? []).forEach(add);
+  }
+  for (const c of model.comments.values()) {
+    add(c.author);
+    (c.mentions ?? []).forEach(add);
+  }
+  for (const p of model.present.values()) add(p.user);
+  extra.forEach(add);
+  return [...out].sort();
+}
+
+/// The @mention being typed at `caret` in `text`: `{start, end, query}` (`start` at the '@'),
+/// or null. An '@' counts at the start or after a character that cannot be part of an id
+/// (so "ann@example" is no mention).
+export function mentionAt(text, caret) {
+  const before = text.slice(0, caret);
+  const m = /(^|[^A-Za-z0-9._@-])@([A-Za-z0-9._-]{0,64})$/.exec(before);
+  if (!m) return null;
+  return { start: caret - m[2].length - 1, end: caret, query: m[2] };
+}
+
+/// The people whose id starts with `query` (case-insensitive), then those containing it.
+export function mentionMatches(people, query, limit = 8) {
+  const q = query.toLowerCase();
+  const starts = people.filter((p) => p.toLowerCase().startsWith(q));
+  const contains = people.filter((p) => !p.toLowerCase().startsWith(q) && p.toLowerCase().includes(q));
+  return [...starts, ...contains].slice(0, limit);
+}
+
+/// The ids `@mentioned` in `text` that are among `people`, in order, distinct, at most 20.
+/// A trailing '.' or '@' (end of a sentence) is not part of the id unless the id has it.
+export function mentionsIn(text, people) {
+  const known = new Set(people);
+  const out = [];
+  for (const m of String(text).matchAll(/(^|[^A-Za-z0-9._@-])@([A-Za-z0-9._@-]{1,64})/g)) {
+    let id = m[2];
+    while (id && !known.has(id) && /[.@_-]$/.test(id)) id = id.slice(0, -1);
+    if (known.has(id) && !out.includes(id)) out.push(id);
+  }
+  return out.slice(0, 20);
+}
+
+/// The one edit that turns `before` into `after`: `{index, remove, insert}` (UTF-16 indexes,
+/// as Y.Text counts), or null when equal. The common prefix and suffix are kept, never split
+/// inside a surrogate pair.
+export function textEdit(before, after) {
+  if (before === after) return null;
+  let start = 0;
+  const max = Math.min(before.length, after.length);
+  while (start < max && before.charCodeAt(start) === after.charCodeAt(start)) start += 1;
+  if (start > 0 && isHigh(before.charCodeAt(start - 1))) start -= 1;
+  let endB = before.length;
+  let endA = after.length;
+  while (endB > start && endA > start && before.charCodeAt(endB - 1) === after.charCodeAt(endA - 1)) {
+    endB -= 1;
+    endA -= 1;
+  }
+  if (endB < before.length && isLow(before.charCodeAt(endB))) {
+    endB += 1;
+    endA += 1;
+  }
+  return { index: start, remove: endB - start, insert: after.slice(start, endA) };
+}
+const isHigh = (c) => c >= 0xd800 && c <= 0xdbff;
+const isLow = (c) => c >= 0xdc00 && c <= 0xdfff;
+
+/// The `index` for `objective.reorder` / `kr.reorder` that moves `id` one place up (`dir` -1)
+/// or down (+1) past its visible neighbour. `items` are all the siblings the server counts
+/// (archived ones included), `visible(item)` says which are shown. Null when it cannot move.
+export function reorderIndex(items, id, dir, visible = (x) => !x.archived) {
+  const all = [...items].sort(byOrder);
+  const shown = all.filter((x) => x.id === id || visible(x));
+  const at = shown.findIndex((x) => x.id === id);
+  const neighbour = shown[at + dir];
+  if (at < 0 || !neighbour) return null;
+  const others = all.filter((x) => x.id !== id);
+  const n = others.findIndex((x) => x.id === neighbour.id);
+  return dir < 0 ? n : n + 1;
+}
+
+/// Does the parent ref `r` (of an objective in room `from`) name objective `id` of room `room`?
+export function refersTo(r, from, room, id) {
+  return r?.objective === id && (r.room ?? from) === room;
+}
+
+/// Objectives of `okr` (the typed model of room `from`: {objectives: [...]}) aligned to
+/// objective `id` of room `room`, active ones only.
+export function alignedChildren(objectives, from, room, id) {
+  return [...objectives].filter((o) => !o.archived
+    && (o.aligned_to ?? []).some((r) => refersTo(r, from, room, id))).sort(byOrder);
+}
+
+const WEEK_MS = 7 * 86_400_000;
+
+/// A KR history's points (`{at, progress, confidence}`, time order) as one point per week:
+/// `[{week, at, progress, confidence}]`, `week` counted from `origin` (ms; default the first
+/// point's time), each the week's last progress and its last confidence (null without one).
+export function weeklyHistory(points, origin = null) {
+  const sorted = [...points].filter((p) => typeof p.at === 'number').sort((a, b) => a.at - b.at);
+  if (!sorted.length) return [];
+  const t0 = origin ?? sorted[0].at;
+  const weeks = new Map();
+  for (const p of sorted) {
+    const week = Math.max(0, Math.floor((p.at - t0) / WEEK_MS));
+    const had = weeks.get(week);
+    weeks.set(week, {
+      week,
+      at: p.at,
+      progress: p.progress ?? had?.progress ?? 0,
+      confidence: p.confidence ?? had?.confidence ?? null,
+    });
+  }
+  return [...weeks.values()].sort((a, b) => a.week - b.week);
+}
+
+/// A room id's parts: `{org, team, cycle, personal}` (null when it is not `{org}.{team}.{cycle}`).
+export function roomParts(room) {
+  const m = /^([^.]+)\.(~?)([^.]+)\.([^.]+)$/.exec(room ?? '');
+  return m ? { org: m[1], team: m[3], cycle: m[4], personal: m[2] === '~' } : null;
 }

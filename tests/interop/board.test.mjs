@@ -267,5 +267,123 @@ async function againstServer(base) {
   console.log('server: ok');
 }
 
+// ---------- planning helpers (model.js, used by board.js) ----------
+
+function planning() {
+  const m = M.emptyModel();
+  M.applyMessage(m, {
+    type: 'snapshot', room: 'acme.sales.2026-Q3', seq: 3,
+    okr: {
+      as_of: 1, cycle: null,
+      objectives: [
+        objective('o1', { order: 1, owner: 'ann' }),
+        objective('o2', { order: 2, owner: 'li', aligned_to: [{ objective: 'o1' }] }),
+        objective('o3', { order: 3, archived: true, aligned_to: [{ room: 'acme.sales.2026-Q3', objective: 'o1' }] }),
+        objective('o4', { order: 4, aligned_to: [{ room: 'acme.all.2026-Q3', objective: 'o1' }] }),
+      ],
+      key_results: [kr('k1', 'o1', { owner: 'wang' })],
+      checkins: [checkin('ci1', 'k1', 10, { author: 'zoe', mentions: ['mei'] }), checkin('ci2', 'k1', 20)],
+      comments: [
+        { id: 'c1', target: { objective: 'o1' }, author: 'bob', at: 1, text: 'first', mentions: [], reply_to: null },
+        { id: 'c3', target: { objective: 'o1' }, author: 'ann', at: 3, text: 're re', mentions: [], reply_to: 'c2' },
+        { id: 'c2', target: { objective: 'o1' }, author: 'li', at: 2, text: 're', mentions: [], reply_to: 'c1' },
+        { id: 'c4', target: { objective: 'o1' }, author: 'li', at: 4, text: 'orphan', mentions: [], reply_to: 'gone' },
+        { id: 'c5', target: { key_result: 'k1' }, author: 'carl', at: 5, text: 'on the KR', mentions: [] },
+      ],
+      problems: [], lint: [],
+    },
+    present: [{ user: 'pat', via: 'sync', client: 1 }, { user: 'bad user!', via: 'live' }],
+  });
+
+  // Threads: replies under their parent, a reply to an unknown comment on its own.
+  const threads = M.commentThreads(m, { objective: 'o1' });
+  const shape = (t) => [t.comment.id, t.replies.map(shape)];
+  assert.deepEqual(threads.map(shape), [['c1', [['c2', [['c3', []]]]]], ['c4', []]]);
+  assert.deepEqual(M.commentThreads(m, { key_result: 'k1' }).map(shape), [['c5', []]]);
+  assert.equal(M.commentCount(m, { objective: 'o1' }), 4);
+  M.applyMessage(m, { seq: 4, by: 'wang', at: 6, type: 'comment.created', comment: { id: 'c6', target: { key_result: 'k1' }, author: 'wang', at: 6, text: 'reply', mentions: ['carl'], reply_to: 'c5' } });
+  assert.deepEqual(M.commentThreads(m, { key_result: 'k1' }).map(shape), [['c5', [['c6', []]]]]);
+  assert.equal(m.feed.get('comment:c6').replyTo, 'c5');
+  assert.deepEqual(M.checkinsOf(m, 'k1').map((c) => c.id), ['ci2', 'ci1'], 'newest first');
+
+  // People: owners, authors, mentioned, present; no invalid ids; extra names.
+  assert.deepEqual(M.roomPeople(m, ['yuki']),
+    ['ann', 'bob', 'carl', 'li', 'mei', 'pat', 'wang', 'yuki', 'zoe']);
+
+  // @mention being typed, and the completion.
+  assert.deepEqual(M.mentionAt('blocked, @wa', 12), { start: 9, end: 12, query: 'wa' });
+  assert.deepEqual(M.mentionAt('@', 1), { start: 0, end: 1, query: '' });
+  assert.equal(M.mentionAt('mail ann@example', 16), null, 'an @ inside a word is no mention');
+  assert.equal(M.mentionAt('@wang done', 10), null);
+  assert.deepEqual(M.mentionAt('你好@li', 5), { start: 2, end: 5, query: 'li' }, 'after CJK text');
+  assert.deepEqual(M.mentionMatches(['ann', 'hwang', 'wang', 'wangwei'], 'WA'), ['wang', 'wangwei', 'hwang']);
+  assert.deepEqual(M.mentionsIn('@wang and @li. @nobody @wang, x@ann @zoe@', ['wang', 'li', 'zoe', 'ann']), ['wang', 'li', 'zoe']);
+  assert.deepEqual(M.mentionsIn('@a.b. ok', ['a.b']), ['a.b']);
+
+  // One edit between two values, never splitting a surrogate pair.
+  assert.equal(M.textEdit('abc', 'abc'), null);
+  assert.deepEqual(M.textEdit('abc', 'abXc'), { index: 2, remove: 0, insert: 'X' });
+  assert.deepEqual(M.textEdit('abcd', 'ad'), { index: 1, remove: 2, insert: '' });
+  assert.deepEqual(M.textEdit('aaa', 'aaaa'), { index: 3, remove: 0, insert: 'a' });
+  assert.deepEqual(M.textEdit('x😀y', 'x😃y'), { index: 1, remove: 2, insert: '😃' });
+  for (const [a, b] of [['目标一', '目标二'], ['', 'new'], ['gone', ''], ['😀😀', '😀😁😀']]) {
+    const e = M.textEdit(a, b);
+    assert.equal(a.slice(0, e.index) + e.insert + a.slice(e.index + e.remove), b, `${a} → ${b}`);
+  }
+
+  // Reorder: the index among all siblings (archived ones count) that moves past the visible neighbour.
+  const sib = [{ id: 'a', order: 1 }, { id: 'x', order: 2, archived: true }, { id: 'b', order: 3 }, { id: 'c', order: 4 }];
+  assert.equal(M.reorderIndex(sib, 'b', -1), 0, 'b before a');
+  assert.equal(M.reorderIndex(sib, 'a', 1), 2, 'a after b (others: x, b, c)');
+  assert.equal(M.reorderIndex(sib, 'a', -1), null);
+  assert.equal(M.reorderIndex(sib, 'c', 1), null);
+  assert.equal(M.reorderIndex(sib, 'b', 1), 3);
+
+  // Alignment: children here (room omitted or this room), active only; from another room.
+  assert.deepEqual(M.alignedChildren(m.objectives.values(), m.room, m.room, 'o1').map((o) => o.id), ['o2']);
+  assert.deepEqual(M.alignedChildren(m.objectives.values(), m.room, 'acme.all.2026-Q3', 'o1').map((o) => o.id), ['o4']);
+  assert.deepEqual(M.roomParts('acme.~ann.2026-Q3'), { org: 'acme', team: 'ann', cycle: '2026-Q3', personal: true });
+  assert.equal(M.roomParts('nope'), null);
+
+  // History: one point per week, the week's last progress and last confidence.
+  const W = 7 * 86_400_000;
+  const pts = [
+    { at: 0, progress: 10, confidence: 5 }, { at: 1000, progress: 20, confidence: null },
+    { at: W + 5, progress: 30, confidence: 7 }, { at: 3 * W, progress: 25, confidence: null },
+  ];
+  assert.deepEqual(M.weeklyHistory(pts).map((w) => [w.week, w.progress, w.confidence]),
+    [[0, 20, 5], [1, 30, 7], [3, 25, null]]);
+  assert.deepEqual(M.weeklyHistory(pts, -W).map((w) => w.week), [1, 2, 4]);
+  assert.deepEqual(M.weeklyHistory([]), []);
+  console.log('planning: ok');
+}
+
+// ---------- the board's strings: every English key has Chinese ----------
+
+async function strings() {
+  const i18n = await import(`data:text/javascript;base64,${Buffer.from(readFileSync(new URL('../../web/i18n.js', import.meta.url), 'utf8')).toString('base64')}`);
+  // board-strings.js imports './i18n.js': read its dictionaries without running that import.
+  const text = readFileSync(new URL('../../web/board-strings.js', import.meta.url), 'utf8')
+    .replace(/^import .*$/m, '').replace(/^register\(strings\);$/m, '');
+  const { strings: dicts } = await import(`data:text/javascript;base64,${Buffer.from(text).toString('base64')}`);
+  i18n.register(dicts);
+  assert.deepEqual(i18n.missing(), [], 'board strings missing in Chinese');
+  assert.deepEqual(Object.keys(dicts.zh).filter((k) => !(k in dicts.en)), [], 'Chinese keys without English');
+  // Every t('key') of board.js with a literal key is registered.
+  const board = readFileSync(new URL('../../web/board.js', import.meta.url), 'utf8');
+  const used = [...board.matchAll(/\b(?:t|field)\('([a-z_.]+)'/g)].map((x) => x[1]);
+  // Keys made from a prefix and a value: statuses, metric kinds, visibilities, commitments, conn states.
+  for (const k of ['on_track', 'at_risk', 'off_track']) used.push(`status.${k}`);
+  for (const k of ['percent', 'increase', 'decrease', 'stay_above', 'stay_below', 'milestone']) used.push(`metric.${k}`);
+  for (const k of ['public', 'team', 'private']) used.push(`visibility.${k}`);
+  for (const k of ['committed', 'aspirational']) used.push(`commitment.${k}`);
+  for (const m of board.matchAll(/'(conn\.[a-z]+)'/g)) used.push(m[1]);
+  const unknown = [...new Set(used)].filter((k) => !(k in dicts.en));
+  assert.deepEqual(unknown, [], 'keys board.js uses that board-strings.js lacks');
+  console.log('strings: ok');
+}
+
 unit();
+planning();
+await strings();
 if (url) await againstServer(url);
