@@ -1,6 +1,8 @@
-//! The built-in dashboard: a real server on port 0 serves the embedded pages with the right
-//! types and headers, every file a page or module refers to is served, and the board's model
-//! (`web/model.js`, in Node.js: `tests/interop/board.test.mjs`) follows a live room exactly.
+//! The built-in pages: a real server on port 0 serves the embedded pages with the right types
+//! and headers, every file a page or module refers to is served, the vendored Yjs modules are
+//! the lock's, sign-in, the room list and the role in a room answer as documented, and the
+//! board's model (`web/model.js`, in Node.js: `tests/interop/board.test.mjs`) follows a live
+//! room exactly.
 //!
 //! The model test needs Node.js >= 18 on PATH and `npm ci --prefix tests/interop` (for `ws`);
 //! without them it fails (it never skips).
@@ -11,75 +13,59 @@ use std::path::Path;
 
 use common::*;
 
-/// Status code, lower-cased header names with their values, body.
-struct Got {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Got {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-async fn get(addr: std::net::SocketAddr, path: &str) -> Got {
-    let raw = http_get(addr, path).await;
-    let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP response");
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("a status line");
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    Got {
-        status,
-        headers,
-        body: body.to_owned(),
-    }
+async fn get(addr: std::net::SocketAddr, path: &str) -> common::http::Answer {
+    common::http::request(addr, "GET", path, &[], "").await
 }
 
 const HTML: &str = "text/html; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 
-/// The paths a page or module refers to on this server: `src="/…"`, `href="/…"`,
-/// `action="/…"`, and a module's `from './x.js'` (relative to `/web/`).
+/// The paths a page or module refers to on this server: `src="/…"`, `href="/…"`, and a
+/// module's `from './x.js'` or `import './x.js'` (relative to `/web/`).
 fn references(body: &str) -> Vec<String> {
     let mut out = Vec::new();
-    for attr in ["src=\"", "href=\"", "action=\""] {
+    for attr in ["src=\"", "href=\""] {
         for part in body.split(attr).skip(1) {
             let target = part.split('"').next().unwrap_or("");
-            if target.starts_with('/') {
+            if target.starts_with("/web/") {
                 out.push(target.to_owned());
             }
         }
     }
-    for part in body.split("from './").skip(1) {
-        let target = part.split('\'').next().unwrap_or("");
-        out.push(format!("/web/{target}"));
+    for prefix in ["from './", "import './"] {
+        for part in body.split(prefix).skip(1) {
+            let target = part.split('\'').next().unwrap_or("");
+            out.push(format!("/web/{target}"));
+        }
     }
     out
 }
 
+/// Every file below `web/` but the `*.md`, as a path relative to it.
+fn web_files(dir: &Path, base: &Path, out: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            web_files(&path, base, out);
+        } else if path.extension().is_none_or(|e| e != "md") {
+            let rel = path.strip_prefix(base).unwrap().to_string_lossy();
+            out.push(rel.replace('\\', "/"));
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serves_the_dashboard_pages() {
+async fn serves_the_pages_and_everything_they_load() {
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(dir.path(), |_| {}).await;
     let addr = server.local_addr();
 
+    let mut queue: Vec<String> = Vec::new();
     for (path, content_type, needle) in [
-        ("/", HTML, "/web/board.html"),
-        ("/web/index.html", HTML, "/web/board.html"),
-        ("/web/board.html", HTML, "/web/board.js"),
+        ("/", HTML, "/web/index.js"),
+        ("/rooms/acme.sales.2026-Q3", HTML, "/web/board.js"),
+        ("/rooms/acme.sales.2026-Q3/screen", HTML, "/web/screen.js"),
         ("/web/board.js", JS, "new WebSocket("),
         ("/web/model.js", JS, "export function applyEvent"),
         ("/web/style.css", CSS, "--on-track"),
@@ -98,34 +84,47 @@ async fn serves_the_dashboard_pages() {
             let csp = got.header("content-security-policy").unwrap_or("");
             assert!(csp.contains("default-src 'self'"), "{path}: CSP {csp:?}");
         }
-        for reference in references(&got.body) {
-            let r = get(addr, &reference).await;
-            assert_eq!(r.status, 200, "{path} refers to {reference}, not served");
+        queue.extend(references(&got.body));
+    }
+    // Everything reachable from the pages, module by module, is served.
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some(reference) = queue.pop() {
+        if !seen.insert(reference.clone()) {
+            continue;
         }
+        let r = get(addr, &reference).await;
+        assert_eq!(r.status, 200, "{reference} is referred to, not served");
+        queue.extend(references(&r.body));
+    }
+    for module in [
+        "/web/i18n.js",
+        "/web/board-strings.js",
+        "/web/screen-strings.js",
+    ] {
+        assert!(seen.contains(module), "{module} not reached: {seen:?}");
     }
 
-    // What is served is what is in web/ (embedded at build time).
+    // What is served under /web/ is what is in web/, file for file.
     let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
-    for name in [
-        "index.html",
-        "board.html",
-        "board.js",
-        "model.js",
-        "style.css",
-    ] {
-        let on_disk = std::fs::read_to_string(web.join(name)).unwrap();
-        assert_eq!(
-            get(addr, &format!("/web/{name}")).await.body,
-            on_disk,
-            "{name}"
-        );
+    let mut files = Vec::new();
+    web_files(&web, &web, &mut files);
+    assert!(files.len() > 50, "{files:?}");
+    for name in files {
+        let on_disk = std::fs::read(web.join(&name)).unwrap();
+        let got = get(addr, &format!("/web/{name}")).await;
+        assert_eq!(got.status, 200, "{name}");
+        if !name.ends_with(".html") {
+            assert_eq!(got.body.as_bytes(), on_disk, "{name}");
+        }
     }
 
     for path in [
         "/web/nope.js",
         "/web/",
+        "/web/README.md",
         "/web/..%2FCargo.toml",
         "/web/%2e%2e%2fCargo.toml",
+        "/web/vendor/..%2F..%2FCargo.toml",
         "/web/board.js/x",
         "/board.html",
     ] {
