@@ -56,7 +56,7 @@ macro_rules! scenarios {
     };
 }
 
-scenarios!(smoke, board, screen, index);
+scenarios!(smoke, board, screen, index, meeting);
 
 fn browser_dir() -> PathBuf {
     interop_dir().join("browser")

@@ -77,7 +77,8 @@ const room = (() => {
 /// On an open server the acting user is `?user=`, passed on to /live, /sync and the API.
 const userParam = params.get('user') ?? '';
 
-const FEED_SHOWN = 25;
+/// The board is for planning: its feed shows the latest few (the room screen has the long one).
+const FEED_SHOWN = 12;
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
 const ROOMS_REFRESH_MS = 60_000;
