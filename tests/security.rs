@@ -14,7 +14,7 @@ use std::process::Command;
 
 use common::live::{live_url, ty, upgrade, LiveClient};
 use common::tokens::{claims, now};
-use common::{start_server, sync_url, YClient, WAIT};
+use common::{start_server, sync_url, YClient};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use okrhub::auth::token::Claims;
 use okrhub::identity::Role;
@@ -154,25 +154,8 @@ impl Env {
         headers: &[(&str, &str)],
         body: &str,
     ) -> (u16, Value) {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let addr = self.addr();
-        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
-        for (k, v) in headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        let io = async {
-            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-            s.write_all(format!("{head}\r\n{body}").as_bytes())
-                .await
-                .unwrap();
-            let mut raw = Vec::new();
-            s.read_to_end(&mut raw).await.unwrap();
-            String::from_utf8(raw).unwrap()
-        };
-        let text = tokio::time::timeout(WAIT, io).await.expect("an answer");
-        let (head, body) = text.split_once("\r\n\r\n").unwrap();
-        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+        let answer = common::http::request(self.addr(), method, path, headers, body).await;
+        (answer.status, answer.json())
     }
 
     async fn get(&self, path: &str, token: &str) -> (u16, Value) {

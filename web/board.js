@@ -28,6 +28,7 @@
 //   result           the ack/error line next to a control that sent a command
 //   present          who is here; conn the connection status; board-result the toolbar's line
 
+import { $, el, liveUrl } from './dom.js';
 import {
   alignedChildren,
   applyMessage,
@@ -115,25 +116,7 @@ let orgRoomIds = [];
 
 // ---- DOM helpers ----
 
-const $ = (id) => document.getElementById(id);
 
-/// Creates an element. Strings among `children` become text nodes; `text` sets textContent;
-/// `on` is {event: handler}; other props are attributes (true → empty, false/null → absent).
-function el(tag, props = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (v == null || v === false) continue;
-    if (k === 'class') e.className = v;
-    else if (k === 'text') e.textContent = v;
-    else if (k === 'on') for (const [ev, f] of Object.entries(v)) e.addEventListener(ev, f);
-    else e.setAttribute(k, v === true ? '' : String(v));
-  }
-  for (const c of children.flat(Infinity)) {
-    if (c == null || c === false) continue;
-    e.append(c instanceof Node ? c : String(c));
-  }
-  return e;
-}
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 function svg(tag, attrs = {}, ...children) {
@@ -1545,14 +1528,8 @@ function setConn(state, key, vars = {}) {
   c.textContent = t(connVars.key ?? 'conn.connecting', connVars.vars ?? {});
 }
 
-function liveUrl() {
-  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const q = new URLSearchParams();
-  if (userParam) q.set('user', userParam);
-  const since = resumeSince(model);
-  if (since != null) q.set('since', String(since));
-  const qs = q.toString();
-  return `${scheme}//${location.host}/live/${encodeURIComponent(room)}${qs ? `?${qs}` : ''}`;
+function liveUrlNow() {
+  return liveUrl(room, { user: userParam, since: resumeSince(model) });
 }
 
 function connect() {
@@ -1560,7 +1537,7 @@ function connect() {
   retryTimer = null;
   if (stopped) return;
   setConn('connecting', attempt ? 'conn.reconnecting' : 'conn.connecting');
-  const ws = new WebSocket(liveUrl());
+  const ws = new WebSocket(liveUrlNow());
   socket = ws;
   ws.onmessage = (e) => {
     let msg;

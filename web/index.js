@@ -3,6 +3,7 @@
 // an open server the old "room id + user id" form. User text reaches the page through
 // textContent only.
 
+import { $, el } from './dom.js';
 import { applyDocumentLang, bindLangSwitch, fmtDate, onLangChange, t } from './i18n.js';
 import './index-strings.js';
 
@@ -17,22 +18,7 @@ let session = null;
 let rooms = null;
 let roomsError = null;
 
-const $ = (id) => document.getElementById(id);
 
-function el(tag, props = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (v == null || v === false) continue;
-    if (k === 'class') e.className = v;
-    else if (k === 'text') e.textContent = v;
-    else e.setAttribute(k, v === true ? '' : String(v));
-  }
-  for (const c of children.flat(Infinity)) {
-    if (c == null || c === false) continue;
-    e.append(c instanceof Node ? c : String(c));
-  }
-  return e;
-}
 
 /// `?user=` for links and API calls on an open server.
 function userQuery(prefix = '?') {
@@ -245,9 +231,12 @@ function formRoom(f) {
   return `${part(f.org, 'org')}.${part(f.team, 'team')}.${part(f.cycle, 'cycle')}`;
 }
 
+/// The room id the form makes, and its period in the page's language (the date inputs show
+/// the browser's own format, which need not be the page's).
 function updateCreatePreview() {
   const f = $('create-form').elements;
-  $('create-room').textContent = t('index.create.room', { room: formRoom(f) });
+  const period = f.starts.value && f.ends.value ? ` · ${fmtDate(f.starts.value)} – ${fmtDate(f.ends.value)}` : '';
+  $('create-room').textContent = t('index.create.room', { room: formRoom(f) }) + period;
 }
 
 function fillFromCycle() {
@@ -325,6 +314,8 @@ function setupCreate() {
   f.cycle.addEventListener('input', fillFromCycle);
   f.org.addEventListener('input', updateCreatePreview);
   f.team.addEventListener('input', updateCreatePreview);
+  f.starts.addEventListener('change', updateCreatePreview);
+  f.ends.addEventListener('change', updateCreatePreview);
   form.addEventListener('submit', submitCreate);
 }
 

@@ -7,6 +7,7 @@
 // Test hooks: `?page_ms=N` sets the paging interval (0: no timer), `window.okrScreen` has
 // `nextPage()`, `page()`, `pages()`, `layout()` and `model`.
 
+import { $, el, liveUrl } from './dom.js';
 import {
   applyMessage,
   boardView,
@@ -63,7 +64,6 @@ let pageTimer = null;
 
 // ---- helpers ----
 
-const $ = (id) => document.getElementById(id);
 
 function roomFromPath() {
   const m = /^\/rooms\/([^/]+)\/screen\/?$/.exec(location.pathname);
@@ -75,21 +75,6 @@ function roomFromPath() {
   }
 }
 
-/// Creates an element. Strings among `children` become text nodes; `text` sets textContent.
-function el(tag, props = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (v == null || v === false) continue;
-    if (k === 'class') e.className = v;
-    else if (k === 'text') e.textContent = v;
-    else e.setAttribute(k, v === true ? '' : String(v));
-  }
-  for (const c of children.flat(Infinity)) {
-    if (c == null || c === false) continue;
-    e.append(c instanceof Node ? c : String(c));
-  }
-  return e;
-}
 
 function pct(n) {
   // `|| 0` turns a rounded -0 into 0 (Intl would print "-0%").
@@ -516,14 +501,8 @@ function setConn(state, reason = '') {
   render(false);
 }
 
-function liveUrl() {
-  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const q = new URLSearchParams();
-  if (user) q.set('user', user);
-  const since = resumeSince(model);
-  if (since != null) q.set('since', String(since));
-  const qs = q.toString();
-  return `${scheme}//${location.host}/live/${encodeURIComponent(room)}${qs ? `?${qs}` : ''}`;
+function liveUrlNow() {
+  return liveUrl(room, { user, since: resumeSince(model) });
 }
 
 function connect() {
@@ -532,7 +511,7 @@ function connect() {
   if (stopped) return;
   setConn(everLive || attempt ? 'reconnecting' : 'connecting');
   retryAt = 0;
-  const ws = new WebSocket(liveUrl());
+  const ws = new WebSocket(liveUrlNow());
   socket = ws;
   ws.onmessage = (e) => {
     let msg;

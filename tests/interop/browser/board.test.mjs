@@ -6,7 +6,7 @@
 
 import WebSocket from 'ws'
 import {
-  assertNoErrors, assertNoSerious, axe, done, env, launch, newPage, screenshot, step
+  assertNoErrors, assertNoSerious, axe, command, done, env, launch, newPage, roomView, screenshot, step
 } from './harness.mjs'
 
 const { url, tokens } = env()
@@ -16,22 +16,7 @@ const TIMEOUT = 15000
 
 // ---- REST and /live from Node, with Bearer tokens ----
 
-async function command (who, r, body) {
-  const res = await fetch(`${url}/api/rooms/${r}/commands`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${tokens[who]}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body)
-  })
-  const json = await res.json()
-  if (!res.ok) throw new Error(`${body.type} in ${r}: ${res.status} ${JSON.stringify(json)}`)
-  return json
-}
 
-async function roomView (r) {
-  const res = await fetch(`${url}/api/rooms/${r}`, { headers: { authorization: `Bearer ${tokens.boss}` } })
-  if (!res.ok) throw new Error(`GET ${r}: ${res.status}`)
-  return res.json()
-}
 
 /** A /live socket of `who`: `next(pred)` waits for a message. */
 function live (who, r) {

@@ -399,3 +399,49 @@ export function percentile (values, p) {
   const rank = Math.max(1, Math.ceil((p / 100) * sorted.length))
   return sorted[rank - 1]
 }
+
+// ---------------------------------------------------------------------------------------------
+// The server, as any REST client (scenarios seed rooms and check what was stored this way)
+
+/**
+ * POSTs `body` (a command) to `room` as `user` (a name in OKRHUB_TOKENS); its JSON answer, or
+ * an error with the status and body.
+ */
+export async function command (user, room, body) {
+  const { url, tokens } = env()
+  const r = await fetch(`${url}/api/rooms/${room}/commands`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens[user]}` },
+    body: JSON.stringify(body)
+  })
+  const text = await r.text()
+  if (!r.ok) throw new Error(`${user} ${body.type} on ${room}: HTTP ${r.status} ${text}`)
+  return JSON.parse(text)
+}
+
+/** `GET /api/rooms/{room}` as `user` (an admin by default, who reads everything). */
+export async function roomView (room, user = 'boss') {
+  const { url, tokens } = env()
+  const r = await fetch(`${url}/api/rooms/${room}`, { headers: { authorization: `Bearer ${tokens[user]}` } })
+  if (!r.ok) throw new Error(`GET ${room}: HTTP ${r.status} ${await r.text()}`)
+  return r.json()
+}
+
+/**
+ * The quarter `offset` quarters from the one `date` is in (UTC): `{year, quarter, cycle,
+ * starts, ends}`, `cycle` as `2026-Q4`, the days as `YYYY-MM-DD` (inclusive).
+ */
+export function quarterOf (date = new Date(), offset = 0) {
+  const index = date.getUTCFullYear() * 4 + Math.floor(date.getUTCMonth() / 3) + offset
+  const year = Math.floor(index / 4)
+  const quarter = (index % 4) + 1
+  const pad = (n) => String(n).padStart(2, '0')
+  const last = new Date(Date.UTC(year, quarter * 3, 0)).getUTCDate()
+  return {
+    year,
+    quarter,
+    cycle: `${year}-Q${quarter}`,
+    starts: `${year}-${pad(quarter * 3 - 2)}-01`,
+    ends: `${year}-${pad(quarter * 3)}-${pad(last)}`
+  }
+}

@@ -4,30 +4,15 @@
 // page explains how to sign in; no serious axe violation; screenshots at three sizes in en and zh.
 
 import {
-  assertNoErrors, assertNoSerious, axe, done, env, formatViolations, launch, newPage, screenshot, step
+  assertNoErrors, assertNoSerious, axe, command, done, env, formatViolations, launch, newPage, quarterOf, screenshot, step
 } from './harness.mjs'
 
 const { url, tokens } = env()
 
-const now = new Date()
-const year = now.getUTCFullYear()
-const quarter = Math.floor(now.getUTCMonth() / 3) + 1
-const pad = (n) => String(n).padStart(2, '0')
-const cycle = `${year}-Q${quarter}`
-const starts = `${year}-${pad(quarter * 3 - 2)}-01`
-const ends = `${year}-${pad(quarter * 3)}-${pad(new Date(Date.UTC(year, quarter * 3, 0)).getUTCDate())}`
-const lastCycle = quarter === 1 ? `${year - 1}-Q4` : `${year}-Q${quarter - 1}`
-
-async function command (user, room, body) {
-  const r = await fetch(`${url}/api/rooms/${room}/commands`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens[user]}` },
-    body: JSON.stringify(body)
-  })
-  const text = await r.text()
-  if (!r.ok) throw new Error(`${user} ${body.type} on ${room}: HTTP ${r.status} ${text}`)
-  return JSON.parse(text)
-}
+const { cycle, starts, ends } = quarterOf()
+const last = quarterOf(new Date(), -1)
+const lastCycle = last.cycle
+const quarters = { [cycle]: { starts, ends }, [lastCycle]: last }
 
 const ours = [`acme.sales.${cycle}`, `acme.eng.${cycle}`, `acme.sales.${lastCycle}`]
 // Another org's room, seeded by zed (an admin of org globex; tests/browser.rs mints the token).
@@ -36,12 +21,8 @@ const foreignUser = 'zed'
 
 await step('seed rooms as boss, and one of another org as zed', async () => {
   for (const room of ours) {
-    const c = room.split('.')[2]
-    const q = Number(c.slice(-1))
-    const y = Number(c.slice(0, 4))
-    await command('boss', room, {
-      type: 'cycle.set', kind: 'quarter', starts: `${y}-${pad(q * 3 - 2)}-01`, ends: `${y}-${pad(q * 3)}-${pad(new Date(Date.UTC(y, q * 3, 0)).getUTCDate())}`
-    })
+    const q = quarters[room.split('.')[2]]
+    await command('boss', room, { type: 'cycle.set', kind: 'quarter', starts: q.starts, ends: q.ends })
     await command('boss', room, { type: 'objective.create', title: `Objective of ${room}`, visibility: 'public' })
   }
   await command(foreignUser, `globex.sales.${cycle}`, { type: 'cycle.set', starts, ends })

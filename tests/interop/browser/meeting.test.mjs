@@ -11,44 +11,22 @@
 // on one machine, so the clocks agree to well under a millisecond).
 
 import {
-  assertNoErrors, done, env, launch, newPage, percentile, screenshot, step
+  assertNoErrors, command, done, env, launch, newPage, percentile, quarterOf, roomView, screenshot, step
 } from './harness.mjs'
 
 const { url, tokens } = env()
 const TIMEOUT = 15_000
 const ROUNDS = 20
 
-const now = new Date()
-const year = now.getUTCFullYear()
-const quarter = Math.floor(now.getUTCMonth() / 3) + 1
-const cycle = `${year}-Q${quarter}`
+const { cycle, starts, ends } = quarterOf()
 const room = `acme.growth.${cycle}`
 const company = `acme.all.${cycle}`
 
-async function command (user, target, body) {
-  const r = await fetch(`${url}/api/rooms/${target}/commands`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens[user]}` },
-    body: JSON.stringify(body)
-  })
-  const text = await r.text()
-  if (!r.ok) throw new Error(`${user} ${body.type} on ${target}: HTTP ${r.status} ${text}`)
-  return JSON.parse(text)
-}
 
-async function roomView (target) {
-  const r = await fetch(`${url}/api/rooms/${target}`, { headers: { authorization: `Bearer ${tokens.boss}` } })
-  if (!r.ok) throw new Error(`GET ${target}: HTTP ${r.status}`)
-  return r.json()
-}
 
 let companyObjective
 await step('the company room exists with an objective to align to (REST, as any client)', async () => {
-  const pad = (n) => String(n).padStart(2, '0')
-  const ends = new Date(Date.UTC(year, quarter * 3, 0))
-  await command('boss', company, {
-    type: 'cycle.set', starts: `${year}-${pad(quarter * 3 - 2)}-01`, ends: ends.toISOString().slice(0, 10)
-  })
+  await command('boss', company, { type: 'cycle.set', starts, ends })
   companyObjective = (await command('boss', company, { type: 'objective.create', title: '让用户留存率突破40%' })).created_id
 })
 

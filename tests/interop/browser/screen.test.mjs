@@ -5,34 +5,16 @@
 // screenshots at three sizes in English and Chinese.
 
 import {
-  assertNoErrors, assertNoSerious, axe, done, env, formatViolations, launch, newPage, percentile,
-  restartServer, screenshot, step
+  assertNoErrors, assertNoSerious, axe, command, done, env, formatViolations, launch, newPage, percentile, quarterOf, restartServer, screenshot, step
 } from './harness.mjs'
 
 const { url, tokens } = env()
 
 // A cycle that is running today (the current quarter, UTC), and one that ended.
-const now = new Date()
-const year = now.getUTCFullYear()
-const quarter = Math.floor(now.getUTCMonth() / 3) + 1
-const pad = (n) => String(n).padStart(2, '0')
-const lastDay = (y, m) => new Date(Date.UTC(y, m, 0)).getUTCDate()
-const cycle = `${year}-Q${quarter}`
-const starts = `${year}-${pad(quarter * 3 - 2)}-01`
-const ends = `${year}-${pad(quarter * 3)}-${pad(lastDay(year, quarter * 3))}`
+const { year, cycle, starts, ends } = quarterOf()
 const room = `acme.sales.${cycle}`
 const closedRoom = `acme.ops.${year - 1}-Q1`
 
-async function command (user, target, body) {
-  const r = await fetch(`${url}/api/rooms/${target}/commands`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens[user]}` },
-    body: JSON.stringify(body)
-  })
-  const text = await r.text()
-  if (!r.ok) throw new Error(`${user} ${body.type} on ${target}: HTTP ${r.status} ${text}`)
-  return JSON.parse(text)
-}
 
 const OBJECTIVES = [
   'Win 30 new enterprise customers in the northern region',
