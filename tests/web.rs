@@ -66,7 +66,7 @@ async fn serves_the_pages_and_everything_they_load() {
         ("/", HTML, "/web/index.js"),
         ("/rooms/acme.sales.2026-Q3", HTML, "/web/board.js"),
         ("/rooms/acme.sales.2026-Q3/screen", HTML, "/web/screen.js"),
-        ("/web/board.js", JS, "new WebSocket("),
+        ("/web/live.js", JS, "new WebSocket("),
         ("/web/model.js", JS, "export function applyEvent"),
         ("/web/style.css", CSS, "--on-track"),
     ] {

@@ -29,6 +29,7 @@
 //   present          who is here; conn the connection status; board-result the toolbar's line
 
 import { $, el, liveUrl } from './dom.js';
+import { LiveSocket } from './live.js';
 import {
   alignedChildren,
   applyMessage,
@@ -80,8 +81,6 @@ const userParam = params.get('user') ?? '';
 
 /// The board is for planning: its feed shows the latest few (the room screen has the long one).
 const FEED_SHOWN = 12;
-const BACKOFF_MIN_MS = 500;
-const BACKOFF_MAX_MS = 30_000;
 const ROOMS_REFRESH_MS = 60_000;
 const OTHER_ROOMS_MAX = 30;
 const METRIC_KINDS = ['percent', 'increase', 'decrease', 'stay_above', 'stay_below', 'milestone'];
@@ -93,10 +92,8 @@ let me = userParam;
 let mayWrite = false;
 /// Archiving is an admin's (an editor's archive is refused): only admins get the button.
 let mayArchive = false;
-let socket = null;
-let attempt = 0;
-let retryTimer = null;
-let stopped = false;
+/// The /live socket (live.js), once started.
+let live = null;
 let commandCounter = 0;
 /// command id → {result: element, onAck, onError}
 const pending = new Map();
@@ -243,7 +240,7 @@ async function getJson(path) {
 
 /// Sends a command on /live; its ack or error shows in `result`.
 function send(command, result, { onAck, onError, scroll = false } = {}) {
-  if (!socket || socket.readyState !== WebSocket.OPEN) {
+  if (!live?.open) {
     showResult(result, 'error', t('result.offline'), scroll);
     onError?.();
     return false;
@@ -251,7 +248,7 @@ function send(command, result, { onAck, onError, scroll = false } = {}) {
   const id = `c${Date.now().toString(36)}-${++commandCounter}`;
   pending.set(id, { result, onAck, onError, scroll });
   showResult(result, 'sending', t('result.sending'));
-  socket.send(JSON.stringify({ id, ...command }));
+  live.send({ id, ...command });
   return true;
 }
 
@@ -1528,52 +1525,29 @@ function setConn(state, key, vars = {}) {
   c.textContent = t(connVars.key ?? 'conn.connecting', connVars.vars ?? {});
 }
 
-function liveUrlNow() {
-  return liveUrl(room, { user: userParam, since: resumeSince(model) });
-}
-
 function connect() {
-  clearTimeout(retryTimer);
-  retryTimer = null;
-  if (stopped) return;
-  setConn('connecting', attempt ? 'conn.reconnecting' : 'conn.connecting');
-  const ws = new WebSocket(liveUrlNow());
-  socket = ws;
-  ws.onmessage = (e) => {
-    let msg;
-    try {
-      msg = JSON.parse(e.data);
-    } catch {
-      return;
-    }
-    onMessage(msg);
-  };
-  ws.onclose = (e) => {
-    if (socket !== ws) return;
-    socket = null;
-    for (const [id, p] of pending) {
-      pending.delete(id);
-      showResult(p.result, 'error', t('result.lost'), p.scroll);
-      p.onError?.();
-    }
+  live = new LiveSocket(() => liveUrl(room, { user: userParam, since: resumeSince(model) }), {
+    message: onMessage,
+    connecting: (attempt) => setConn('connecting', attempt ? 'conn.reconnecting' : 'conn.connecting'),
+    closed: () => {
+      for (const [id, p] of pending) {
+        pending.delete(id);
+        showResult(p.result, 'error', t('result.lost'), p.scroll);
+        p.onError?.();
+      }
+    },
     // 1008: the room id or the user is refused; retrying cannot help.
-    if (e.code === 1008) {
-      stopped = true;
-      setConn('refused', 'conn.refused', { reason: e.reason || 'policy violation' });
-      return;
-    }
-    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** attempt) * (0.5 + Math.random() / 2);
-    attempt += 1;
-    setConn('offline', 'conn.offline', { s: num(Math.ceil(delay / 1000)) });
-    retryTimer = setTimeout(connect, delay);
-  };
+    refused: (reason) => setConn('refused', 'conn.refused', { reason }),
+    retrying: (delay) => setConn('offline', 'conn.offline', { s: num(Math.ceil(delay / 1000)) }),
+  });
+  live.now();
 }
 
 function onMessage(msg) {
   switch (msg.type) {
     case 'snapshot':
     case 'resumed':
-      attempt = 0;
+      live.live();
       setConn('live', 'conn.live');
       break;
     case 'ack':
@@ -1647,10 +1621,6 @@ async function start() {
   // Relative times ("3 min ago") age without messages; other rooms' alignment moves slowly.
   setInterval(render, 30_000);
   setInterval(loadOtherRooms, ROOMS_REFRESH_MS);
-  // Back online: do not wait for the backoff.
-  addEventListener('online', () => {
-    if (!socket && !stopped) connect();
-  });
   connect();
   loadOtherRooms();
 }

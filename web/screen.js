@@ -8,6 +8,7 @@
 // `nextPage()`, `page()`, `pages()`, `layout()` and `model`.
 
 import { $, el, liveUrl } from './dom.js';
+import { LiveSocket } from './live.js';
 import {
   applyMessage,
   boardView,
@@ -37,7 +38,6 @@ const PAGE_MS = Number.isFinite(pageMsParam) && pageMsParam >= 0 ? pageMsParam :
 const FEED_SHOWN = 20;
 const PRESENT_SHOWN = 8;
 const HIGHLIGHT_MS = 2_000;
-const BACKOFF_MIN_MS = 500;
 /// A screen on the wall should come back soon after the hub does.
 const BACKOFF_MAX_MS = 10_000;
 /// Cards are at least this many rem wide; the objectives area gets as many columns as fit (≤ 3).
@@ -46,10 +46,8 @@ const MAX_COLUMNS = 3;
 const NARROW = matchMedia('(max-width: 820px)');
 
 let model = emptyModel();
-let socket = null;
-let attempt = 0;
-let retryTimer = null;
-let stopped = false;
+/// The /live socket (live.js), once started.
+let live = null;
 let everLive = false;
 let connState = 'connecting';
 let connReason = '';
@@ -501,47 +499,27 @@ function setConn(state, reason = '') {
   render(false);
 }
 
-function liveUrlNow() {
-  return liveUrl(room, { user, since: resumeSince(model) });
-}
-
 function connect() {
-  clearTimeout(retryTimer);
-  retryTimer = null;
-  if (stopped) return;
-  setConn(everLive || attempt ? 'reconnecting' : 'connecting');
-  retryAt = 0;
-  const ws = new WebSocket(liveUrlNow());
-  socket = ws;
-  ws.onmessage = (e) => {
-    let msg;
-    try {
-      msg = JSON.parse(e.data);
-    } catch {
-      return;
-    }
-    onMessage(msg);
-  };
-  ws.onclose = (e) => {
-    if (socket !== ws) return;
-    socket = null;
+  live = new LiveSocket(() => liveUrl(room, { user, since: resumeSince(model) }), {
+    message: onMessage,
+    maxMs: BACKOFF_MAX_MS,
+    connecting: (attempt) => {
+      retryAt = 0;
+      setConn(everLive || attempt ? 'reconnecting' : 'connecting');
+    },
     // 1008: the room id is refused or the token expired; retrying cannot help.
-    if (e.code === 1008) {
-      stopped = true;
-      setConn('refused', t('screen.conn.refused', { reason: e.reason || '1008' }));
-      return;
-    }
-    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** attempt) * (0.5 + Math.random() / 2);
-    attempt += 1;
-    retryAt = Date.now() + delay;
-    setConn('reconnecting');
-    retryTimer = setTimeout(connect, delay);
-  };
+    refused: (reason) => setConn('refused', t('screen.conn.refused', { reason })),
+    retrying: (delay) => {
+      retryAt = Date.now() + delay;
+      setConn('reconnecting');
+    },
+  });
+  live.now();
 }
 
 function onMessage(msg) {
   if (msg.type === 'snapshot' || msg.type === 'resumed') {
-    attempt = 0;
+    live.live();
     everLive = true;
     connState = 'live';
   } else if (msg.type !== 'snapshot' && typeof msg.seq === 'number' && msg.type !== 'presence' && msg.type !== 'present') {
@@ -591,7 +569,6 @@ async function start() {
     },
   };
   if (!room) {
-    stopped = true;
     setConn('refused', t('screen.conn.refused', { reason: 'no room' }));
     return;
   }
@@ -599,13 +576,11 @@ async function start() {
   document.title = t('screen.title', { room });
   const session = await checkSession();
   if (session === 'no_user') {
-    stopped = true;
     setConn('refused', t('screen.conn.no_user'));
     showMessage(t('screen.conn.no_user'));
     return;
   }
   if (session === 'signin') {
-    stopped = true;
     setConn('refused', t('screen.conn.signin'));
     showMessage(t('screen.signin_hint'));
     return;
@@ -621,9 +596,6 @@ async function start() {
     resizeTimer = setTimeout(() => render(), 150);
   });
   document.fonts?.ready?.then(() => render());
-  addEventListener('online', () => {
-    if (!socket && !stopped) connect();
-  });
   connect();
 }
 
