@@ -303,7 +303,11 @@ pub async fn session_get(
 /// not); the `okrhub_token` cookie is set from it and the browser is sent on to `next` — a path
 /// on this server, anything else means `/` — so the token leaves the address bar at once. On an
 /// open server there is nothing to set: it only redirects.
-pub async fn login(caller: Caller, Query(q): Query<LoginQuery>) -> Result<Response, ApiError> {
+pub async fn login(
+    caller: Caller,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
+) -> Result<Response, ApiError> {
     let next = q
         .next
         .as_deref()
@@ -321,7 +325,8 @@ pub async fn login(caller: Caller, Query(q): Query<LoginQuery>) -> Result<Respon
     match (&caller, q.token) {
         (Caller::Open(_), _) => {}
         (Caller::Token(v, Via::Query), Some(token)) => {
-            if let Ok(value) = HeaderValue::from_str(&session_cookie(&token, v.expires_at)) {
+            let cookie = session_cookie(&token, v.expires_at, over_https(&headers));
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
                 response.headers_mut().insert(header::SET_COOKIE, value);
             }
         }
@@ -352,11 +357,34 @@ fn is_local_path(p: &str) -> bool {
         && !p.chars().any(|c| c.is_control())
 }
 
-/// The cookie the pages authenticate with, valid as long as the token.
-fn session_cookie(token: &str, expires_at: u64) -> String {
+/// The cookie the pages authenticate with, valid as long as the token; `Secure` when the
+/// browser reached us over HTTPS (so it is never sent back over plain HTTP).
+fn session_cookie(token: &str, expires_at: u64, secure: bool) -> String {
     let now = (crate::clock::now_millis() / 1000).max(0) as u64;
     let max_age = expires_at.saturating_sub(now);
-    format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}")
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}")
+}
+
+/// Whether the request came over HTTPS: okrhub speaks plain HTTP, so only a TLS-terminating
+/// proxy's `X-Forwarded-Proto: https` (or `Forwarded: proto=https`) says so. A client could send
+/// the header itself, but it can only make its own cookie stricter.
+fn over_https(headers: &HeaderMap) -> bool {
+    let value = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.to_ascii_lowercase())
+    };
+    value("x-forwarded-proto")
+        .is_some_and(|v| v.split(',').next().is_some_and(|p| p.trim() == "https"))
+        || value("forwarded").is_some_and(|v| {
+            v.split(',').next().is_some_and(|first| {
+                first
+                    .split(';')
+                    .any(|pair| pair.trim().trim_matches('"') == "proto=https")
+            })
+        })
 }
 
 /// Filters of `GET /api/rooms`: each part of the room id, matched exactly.
@@ -435,7 +463,7 @@ pub async fn session_post(
         .into());
     };
     let token = crate::auth::bearer(&headers).unwrap_or_default();
-    let cookie = session_cookie(token, v.expires_at);
+    let cookie = session_cookie(token, v.expires_at, over_https(&headers));
     let mut response = Json(session_of(&caller)).into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, value);

@@ -312,6 +312,24 @@ mod signed_in {
             assert!(cookie.contains(attr), "{cookie} lacks {attr}");
         }
 
+        assert!(!cookie.contains("Secure"), "{cookie}: plain HTTP");
+        // Behind a TLS-terminating proxy the cookie is Secure.
+        for (header, value) in [
+            ("X-Forwarded-Proto", "https"),
+            ("Forwarded", "for=1.2.3.4;proto=https"),
+        ] {
+            let got = request(
+                addr,
+                "GET",
+                &format!("/login?token={ann}"),
+                &[(header, value)],
+                "",
+            )
+            .await;
+            let cookie = got.header("set-cookie").expect("a cookie");
+            assert!(cookie.ends_with("; Secure"), "{header}: {cookie}");
+        }
+
         // The cookie is what the pages then carry.
         let with_cookie = format!("okrhub_token={ann}");
         let me = request(addr, "GET", "/api/session", &[("Cookie", &with_cookie)], "").await;
