@@ -53,8 +53,8 @@ fn admin_of(
     headers: &HeaderMap,
     org: &str,
     write: bool,
-) -> Result<(), Response> {
-    let refuse = |r: Refusal| ApiError::from(r).into_response();
+) -> Result<(), Box<Response>> {
+    let refuse = |r: Refusal| Box::new(ApiError::from(r).into_response());
     let caller = caller.map_err(refuse)?;
     if write {
         auth.check_origin(headers).map_err(refuse)?;
@@ -74,7 +74,7 @@ fn admin_of(
     )))
 }
 
-fn valid_org(org: &str) -> Result<(), Response> {
+fn valid_org(org: &str) -> Result<(), Box<Response>> {
     if !org.is_empty()
         && org.len() <= 64
         && org
@@ -83,36 +83,36 @@ fn valid_org(org: &str) -> Result<(), Response> {
     {
         return Ok(());
     }
-    Err(error(
+    Err(Box::new(error(
         StatusCode::BAD_REQUEST,
         ProtocolErrorCode::BadRequest,
         "an org is 1 to 64 of [A-Za-z0-9_-]",
-    ))
+    )))
 }
 
-fn valid_name(name: &str) -> Result<(), Response> {
+fn valid_name(name: &str) -> Result<(), Box<Response>> {
     if target::valid_name(name) {
         return Ok(());
     }
-    Err(error(
+    Err(Box::new(error(
         StatusCode::BAD_REQUEST,
         ProtocolErrorCode::BadRequest,
         format!("a robot name is 1 to {} of [A-Za-z0-9_-]", target::MAX_NAME),
-    ))
+    )))
 }
 
-fn json_body(headers: &HeaderMap) -> Result<(), Response> {
+fn json_body(headers: &HeaderMap) -> Result<(), Box<Response>> {
     let ct = (headers.get(header::CONTENT_TYPE))
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if ct.starts_with("application/json") {
         return Ok(());
     }
-    Err(error(
+    Err(Box::new(error(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ProtocolErrorCode::BadRequest,
         "send the robot as application/json",
-    ))
+    )))
 }
 
 type Org = Path<String>;
@@ -127,7 +127,7 @@ pub async fn list(
     caller: Result<Caller, Refusal>,
 ) -> Response {
     if let Err(r) = valid_org(&org).and_then(|_| admin_of(caller, &auth, &headers, &org, false)) {
-        return r;
+        return *r;
     }
     match hub.store().settings_list(&org, "robot/").await {
         Ok(all) => {
@@ -154,7 +154,7 @@ pub async fn get_robot(
     if let Err(r) = (valid_org(&org).and_then(|_| valid_name(&name)))
         .and_then(|_| admin_of(caller, &auth, &headers, &org, false))
     {
-        return r;
+        return *r;
     }
     match hub.store().setting_get(&org, &target::key(&name)).await {
         Ok(Some(v)) => match serde_json::from_slice::<Robot>(&v) {
@@ -188,7 +188,7 @@ pub async fn put_robot(
         .and_then(|_| admin_of(caller, &auth, &headers, &org, true))
         .and_then(|_| json_body(&headers))
     {
-        return r;
+        return *r;
     }
     let mut robot: Robot = match serde_json::from_slice(&body) {
         Ok(r) => r,
@@ -253,7 +253,7 @@ pub async fn delete_robot(
     if let Err(r) = (valid_org(&org).and_then(|_| valid_name(&name)))
         .and_then(|_| admin_of(caller, &auth, &headers, &org, true))
     {
-        return r;
+        return *r;
     }
     let store = hub.store();
     match store.setting_delete(&org, &target::key(&name)).await {
@@ -280,7 +280,7 @@ pub async fn dead_letters(
     if let Err(r) = (valid_org(&org).and_then(|_| valid_name(&name)))
         .and_then(|_| admin_of(caller, &auth, &headers, &org, false))
     {
-        return r;
+        return *r;
     }
     match hub.store().settings_list(&org, &dead_prefix(&name)).await {
         Ok(all) => {
@@ -302,7 +302,7 @@ pub async fn get_settings(
     caller: Result<Caller, Refusal>,
 ) -> Response {
     if let Err(r) = valid_org(&org).and_then(|_| admin_of(caller, &auth, &headers, &org, false)) {
-        return r;
+        return *r;
     }
     match hub.store().setting_get(&org, "notify").await {
         Ok(v) => {
@@ -328,7 +328,7 @@ pub async fn put_settings(
         .and_then(|_| admin_of(caller, &auth, &headers, &org, true))
         .and_then(|_| json_body(&headers))
     {
-        return r;
+        return *r;
     }
     let s: OrgSettings = match serde_json::from_slice(&body) {
         Ok(s) => s,

@@ -624,6 +624,48 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn org_settings_are_kept_listed_by_prefix_and_bound_to_their_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(store.setting_get("acme", "robot/a").await.unwrap(), None);
+        assert!(store
+            .settings_list("acme", "robot/")
+            .await
+            .unwrap()
+            .is_empty());
+        store.setting_put("acme", "robot/b", b"B").await.unwrap();
+        store.setting_put("acme", "robot/a", b"A").await.unwrap();
+        store.setting_put("acme", "notify", b"N").await.unwrap();
+        store.setting_put("acmf", "robot/c", b"C").await.unwrap();
+        let listed = store.settings_list("acme", "robot/").await.unwrap();
+        assert_eq!(
+            listed,
+            vec![
+                ("robot/a".into(), b"A".to_vec()),
+                ("robot/b".into(), b"B".to_vec())
+            ]
+        );
+        assert!(store.setting_delete("acme", "robot/a").await.unwrap());
+        assert!(!store.setting_delete("acme", "robot/a").await.unwrap());
+        // A value copied under another key fails its check.
+        let db = store.db.clone();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut t = txn.open_table(SETTINGS).unwrap();
+            let b = t
+                .get(("acme", "robot/b"))
+                .unwrap()
+                .unwrap()
+                .value()
+                .to_vec();
+            t.insert(("acme", "robot/x"), b.as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+        let err = store.setting_get("acme", "robot/x").await.unwrap_err();
+        assert!(err.is_corrupt(), "{err}");
+    }
+
+    #[tokio::test]
     async fn append_compact_load_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedStore::open(dir.path()).unwrap();
