@@ -579,3 +579,71 @@ async fn secrets_are_never_echoed_and_only_the_orgs_admin_configures_robots() {
     assert_eq!(status, 204);
     s.shutdown().await.unwrap();
 }
+
+/// Two nodes sharing rooms through Redis: each check-in is sent once, by the node whose client
+/// made it — though both nodes project it and publish its events.
+#[tokio::test]
+async fn with_two_nodes_each_notice_is_sent_once_by_the_node_it_was_made_on() {
+    let redis = common::redis_server::RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let node = |name: &str| {
+        let (url, data) = (redis.url(), dir.path().join(name));
+        async move {
+            start_server(&data, |a| {
+                a.security.jwt_secret = Some(SECRET.into());
+                a.store.kind = okrhub::config::StoreChoice::Redis;
+                a.store.redis_url = url;
+                a.flush_interval = Duration::from_millis(5);
+                a.notify.notify_retry_base = Duration::from_millis(20);
+            })
+            .await
+        }
+    };
+    let (a, b) = (node("a").await, node("b").await);
+    let mut hook = Receiver::start(&[]).await;
+    put_robot(
+        a.local_addr(),
+        "hook",
+        json!({"kind": "webhook", "url": hook.url("/h"), "secret": WHSEC}),
+    )
+    .await;
+    let kr = seed(a.local_addr()).await;
+    let viewer = hs256(SECRET, &claims("bo", "acme", &[("acme.*.*", Role::Viewer)]));
+    let mut watchers = Vec::new();
+    for n in [&a, &b] {
+        let url = format!("ws://{}/live/{ROOM}?token={viewer}", n.local_addr());
+        let c = LiveClient::connect(&url, "bo").await;
+        c.next_where("snapshot", |m| m["type"] == "snapshot").await;
+        watchers.push(c);
+    }
+    checkin(a.local_addr(), &kr, 400, 7).await;
+    checkin(b.local_addr(), &kr, 450, 6).await;
+    // Both nodes projected both check-ins (and handed on, or dropped, their notices).
+    for c in &watchers {
+        c.wait_for("both check-ins", |ev| {
+            ev.iter().filter(|e| e["type"] == "checkin.created").count() == 2
+        })
+        .await;
+    }
+    let mut values: Vec<f64> = Vec::new();
+    for _ in 0..2 {
+        let got = hook.next().await;
+        values.push(got.body["data"]["notice"]["value"].as_f64().unwrap());
+    }
+    values.sort_by(f64::total_cmp);
+    assert_eq!(values, [400.0, 450.0]);
+    for n in [&a, &b] {
+        common::poll_until("nothing waiting", || async {
+            (common::metric(n.local_addr(), "okrhub_notify_queue_depth").await == 0.0).then_some(())
+        })
+        .await;
+        assert_eq!(
+            common::metric(n.local_addr(), "okrhub_notify_sent_total").await,
+            1.0,
+            "each node sent its own client's check-in"
+        );
+    }
+    assert!(hook.got.try_recv().is_err(), "no check-in sent twice");
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
