@@ -18,7 +18,12 @@
 //! The worker takes each notice, reads the org's robots from the store (every node sees the
 //! same), and for each robot that serves the room and wants the notice renders the body and
 //! **persists a pending delivery** (org settings, namespace [`OUTBOX`]) before sending it. A
-//! delivery is deleted once its receiver took it. A restart sends what is pending.
+//! delivery is deleted once its receiver took it. A restart sends what is pending: on one node
+//! everything its previous run left; on a shared store (several nodes) what no node renewed for
+//! [`ADOPT_AFTER`] — a node renews each delivery it holds before every attempt and every
+//! [`RENEW_EVERY`] while it waits, and looks for deliveries to adopt as often, so a dead node's
+//! deliveries are taken over by a live one. (Two nodes adopting one at the same moment send it
+//! twice; its `webhook-id` is the same, so a Standard Webhooks receiver drops the second.)
 //!
 //! Each delivery is then its own task: the robot's rate limit (`governor`, per robot: a DingTalk
 //! robot takes 20 a minute), the request with a fresh timestamp and signature, and on failure
@@ -31,7 +36,7 @@ pub mod render;
 pub mod sign;
 pub mod target;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -50,6 +55,10 @@ use target::{Kind, OrgSettings, Robot};
 
 /// The org-settings namespace of pending deliveries (not an org: `~` is no org's character).
 pub const OUTBOX: &str = "~outbox";
+/// How often a node renews the pending deliveries it holds, and looks for ones to adopt.
+pub const RENEW_EVERY: Duration = Duration::from_secs(30);
+/// A pending delivery not renewed for this long is adopted by another node.
+pub const ADOPT_AFTER: Duration = Duration::from_secs(120);
 /// Dead letters kept per robot (the oldest go first).
 pub const DEAD_LETTERS_KEPT: usize = 100;
 
@@ -119,6 +128,10 @@ pub struct Delivery {
     pub created: i64,
     #[serde(default)]
     pub attempts: u32,
+    /// Unix ms when the node sending it last said so: one not renewed for [`ADOPT_AFTER`] is
+    /// taken over by another node (its node died).
+    #[serde(default)]
+    pub renewed: i64,
 }
 
 impl Delivery {
@@ -168,9 +181,14 @@ struct Inner {
     config: NotifyConfig,
     http: reqwest::Client,
     /// Per robot (`org/name`): its rate and limiter.
-    limiters: Mutex<HashMap<String, (u32, Arc<DefaultDirectRateLimiter>)>>,
+    limiters: Limiters,
+    /// The pending deliveries a task of this process holds (by store key).
+    in_flight: Mutex<HashSet<String>>,
     tasks: TaskTracker,
 }
+
+/// Per robot (`org/name`): its rate a minute and its limiter.
+type Limiters = Mutex<HashMap<String, (u32, Arc<DefaultDirectRateLimiter>)>>;
 
 /// The notifier rooms hand notices to, and the worker to run ([`Worker::run`]).
 pub fn start(
@@ -198,6 +216,7 @@ pub fn start(
             config,
             http,
             limiters: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashSet::new()),
             tasks: TaskTracker::new(),
         }),
     };
@@ -213,29 +232,20 @@ impl Worker {
     /// `shutdown`. Deliveries still waiting then stay pending in the store.
     pub async fn run(mut self, shutdown: CancellationToken) {
         let inner = self.inner.clone();
-        match inner.store.settings_list(OUTBOX, "").await {
-            Ok(pending) => {
-                if !pending.is_empty() {
-                    tracing::info!(
-                        deliveries = pending.len(),
-                        "sending the deliveries a previous run left pending"
-                    );
-                }
-                for (key, value) in pending {
-                    match serde_json::from_slice::<Delivery>(&value) {
-                        Ok(d) => inner.spawn(d, shutdown.clone()),
-                        Err(e) => {
-                            tracing::error!(%key, error = %e, "unreadable pending delivery: dropped");
-                            let _ = inner.store.setting_delete(OUTBOX, &key).await;
-                        }
-                    }
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "cannot read the pending deliveries"),
-        }
+        // On one node everything pending is this node's, left by its previous run; on a
+        // shared store only what no node renewed lately (its node died or restarted).
+        let everything = inner.store.shared().is_none();
+        inner.adopt(everything, &shutdown).await;
+        let mut sweep = tokio::time::interval(RENEW_EVERY);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        sweep.tick().await;
         loop {
             let notice = tokio::select! {
                 _ = shutdown.cancelled() => break,
+                _ = sweep.tick(), if !everything => {
+                    inner.adopt(false, &shutdown).await;
+                    continue;
+                }
                 n = self.rx.recv() => match n {
                     Some(n) => n,
                     None => break,
@@ -250,6 +260,46 @@ impl Worker {
 }
 
 impl Inner {
+    /// Sends the pending deliveries no task of this process holds: all of them, or those not
+    /// renewed for [`ADOPT_AFTER`].
+    async fn adopt(self: &Arc<Self>, everything: bool, shutdown: &CancellationToken) {
+        let pending = match self.store.settings_list(OUTBOX, "").await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the pending deliveries");
+                return;
+            }
+        };
+        let stale = now_ms() - ADOPT_AFTER.as_millis() as i64;
+        let mut adopted = 0;
+        for (key, value) in pending {
+            if self.in_flight().contains(&key) {
+                continue;
+            }
+            match serde_json::from_slice::<Delivery>(&value) {
+                Ok(d) if everything || d.renewed.max(d.created) < stale => {
+                    adopted += 1;
+                    self.spawn(d, shutdown.clone());
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(%key, error = %e, "unreadable pending delivery: dropped");
+                    let _ = self.store.setting_delete(OUTBOX, &key).await;
+                }
+            }
+        }
+        if adopted > 0 {
+            tracing::info!(
+                deliveries = adopted,
+                "sending pending deliveries left by a previous run or another node"
+            );
+        }
+    }
+
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The robots that take `n`, each with a delivery persisted and sent.
     async fn plan(self: &Arc<Self>, n: Notice, shutdown: &CancellationToken) {
         let org = n.room.split('.').next().unwrap_or_default().to_owned();
@@ -287,6 +337,7 @@ impl Inner {
                 body: render::body(robot, &n, lang),
                 created,
                 attempts: 0,
+                renewed: created,
             };
             // Persisted before it counts as accepted: a restart sends it.
             let value = serde_json::to_vec(&d).unwrap_or_default();
@@ -300,6 +351,10 @@ impl Inner {
     }
 
     fn spawn(self: &Arc<Self>, d: Delivery, shutdown: CancellationToken) {
+        let key = d.key();
+        if !self.in_flight().insert(key.clone()) {
+            return;
+        }
         self.metrics.notify_queue_depth.inc();
         let inner = self.clone();
         self.tasks.spawn(async move {
@@ -307,27 +362,23 @@ impl Inner {
                 _ = shutdown.cancelled() => {}
                 _ = inner.deliver(d) => {}
             }
+            inner.in_flight().remove(&key);
             inner.metrics.notify_queue_depth.dec();
         });
     }
 
+    /// Marks `d` as held by this node now (and keeps its attempts), so no other node adopts it.
+    async fn renew(&self, d: &mut Delivery) {
+        d.renewed = now_ms();
+        let value = serde_json::to_vec(&*d).unwrap_or_default();
+        if let Err(e) = self.store.setting_put(OUTBOX, &d.key(), &value).await {
+            tracing::warn!(id = %d.id, error = %e, "cannot renew a pending delivery");
+        }
+    }
+
     /// The limiter of robot `key` at `rate` a minute (made again when the rate changed).
     fn limiter(&self, key: &str, rate: u32) -> Option<Arc<DefaultDirectRateLimiter>> {
-        let per_minute = NonZeroU32::new(rate)?;
-        let mut all = self.limiters.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = all.entry(key.to_owned()).or_insert_with(|| {
-            (
-                rate,
-                Arc::new(RateLimiter::direct(Quota::per_minute(per_minute))),
-            )
-        });
-        if entry.0 != rate {
-            *entry = (
-                rate,
-                Arc::new(RateLimiter::direct(Quota::per_minute(per_minute))),
-            );
-        }
-        Some(entry.1.clone())
+        limiter_in(&self.limiters, key, rate)
     }
 
     /// Sends `d` until it is delivered, dead-lettered or its robot is gone.
@@ -356,6 +407,7 @@ impl Inner {
                 limiter.until_ready().await;
             }
             d.attempts += 1;
+            self.renew(&mut d).await;
             let outcome = self.attempt(&robot, &d).await;
             match outcome {
                 Outcome::Sent => {
@@ -386,7 +438,17 @@ impl Inner {
                     }
                     let delay = self.backoff(d.attempts);
                     tracing::info!(org = %d.org, robot = %d.robot, attempt = d.attempts, error = %e, ?delay, "delivery failed; retrying");
-                    tokio::time::sleep(delay).await;
+                    // Renewed while it waits, so that no other node takes it over.
+                    let until = tokio::time::Instant::now() + delay;
+                    while tokio::time::Instant::now() < until {
+                        tokio::time::sleep_until(
+                            until.min(tokio::time::Instant::now() + RENEW_EVERY),
+                        )
+                        .await;
+                        if tokio::time::Instant::now() < until {
+                            self.renew(&mut d).await;
+                        }
+                    }
                 }
             }
         }
@@ -498,6 +560,18 @@ impl Inner {
     }
 }
 
+/// Robot `key`'s limiter at `rate` a minute in `limiters`; `None` for no limit.
+fn limiter_in(limiters: &Limiters, key: &str, rate: u32) -> Option<Arc<DefaultDirectRateLimiter>> {
+    let per_minute = NonZeroU32::new(rate)?;
+    let mut all = limiters.lock().unwrap_or_else(|p| p.into_inner());
+    let fresh = || Arc::new(RateLimiter::direct(Quota::per_minute(per_minute)));
+    let entry = all.entry(key.to_owned()).or_insert_with(|| (rate, fresh()));
+    if entry.0 != rate {
+        *entry = (rate, fresh());
+    }
+    Some(entry.1.clone())
+}
+
 /// What an answer means: the status, and for DingTalk and Lark (which answer 200 with an error
 /// code) the body's code.
 fn judge(kind: Kind, status: u16, body: &[u8]) -> Outcome {
@@ -532,6 +606,34 @@ fn judge(kind: Kind, status: u16, body: &[u8]) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dingtalk_robot_takes_twenty_at_once_then_one_every_three_seconds() {
+        let limiters = Limiters::default();
+        let l = limiter_in(&limiters, "acme/ding", 20).unwrap();
+        assert!((0..20).all(|_| l.check().is_ok()), "a burst of 20");
+        let wait = l.check().expect_err("the 21st waits");
+        let left = wait.wait_time_from(governor::clock::Clock::now(
+            &governor::clock::DefaultClock::default(),
+        ));
+        assert!(
+            left > Duration::from_millis(2_500) && left <= Duration::from_secs(3),
+            "{left:?}"
+        );
+        assert!(
+            limiter_in(&limiters, "acme/slack", 0).is_none(),
+            "0: no limit"
+        );
+        // Another rate makes a new limiter; the same keeps the state.
+        assert!(limiter_in(&limiters, "acme/ding", 20)
+            .unwrap()
+            .check()
+            .is_err());
+        assert!(limiter_in(&limiters, "acme/ding", 30)
+            .unwrap()
+            .check()
+            .is_ok());
+    }
 
     #[test]
     fn answers_are_judged_as_the_vendors_document_them() {
