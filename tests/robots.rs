@@ -73,12 +73,11 @@ enum Reply {
     Hang,
 }
 
-/// A local HTTP receiver: every request is sent to the test; answers follow a script (200
-/// with a body each vendor counts as success once the script is empty).
+/// A local HTTP receiver: every request is sent to the test; answers follow a script, then
+/// 200 with a body each vendor counts as success.
 struct Receiver {
     addr: SocketAddr,
     got: mpsc::UnboundedReceiver<Got>,
-    script: Arc<Mutex<VecDeque<Reply>>>,
 }
 
 impl Receiver {
@@ -86,8 +85,7 @@ impl Receiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, got) = mpsc::unbounded_channel();
-        let script = Arc::new(Mutex::new(script.iter().copied().collect::<VecDeque<_>>()));
-        let s = script.clone();
+        let s = Arc::new(Mutex::new(script.iter().copied().collect::<VecDeque<_>>()));
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
@@ -138,7 +136,7 @@ impl Receiver {
                 });
             }
         });
-        Receiver { addr, got, script }
+        Receiver { addr, got }
     }
 
     fn url(&self, path: &str) -> String {
@@ -471,41 +469,48 @@ async fn a_receiver_that_never_answers_does_not_delay_live_events() {
     s.shutdown().await.unwrap();
 }
 
+/// The binary, killed (SIGKILL) while a receiver holds a delivery, then started again on the
+/// same data dir: the delivery was persisted before it was sent, and the new process sends it.
 #[tokio::test]
 async fn pending_deliveries_are_sent_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let stuck = {
-        let s = server(&data).await;
-        let addr = s.local_addr();
-        let mut stuck = Receiver::start(&[Reply::Hang]).await;
-        put_robot(
-            addr,
-            "later",
-            json!({"kind": "slack", "url": stuck.url("/s")}),
-        )
-        .await;
-        let kr = seed(addr).await;
-        checkin(addr, &kr, 400, 2).await;
-        stuck.next().await; // persisted, and in flight when the server stops
-        s.shutdown().await.unwrap();
-        stuck
-    };
-    // The same robot, now answering: the next server sends what was pending.
-    let mut answering = stuck;
-    answering.script.lock().unwrap().clear();
-    let s = server(&data).await;
-    let got = answering.next().await;
+    let data = data.to_str().unwrap();
+    let args = [
+        "--data-dir",
+        data,
+        "--jwt-secret",
+        SECRET,
+        "--notify-retry-base",
+        "20ms",
+    ];
+    let mut receiver = Receiver::start(&[Reply::Hang]).await;
+    let node = common::process::HubProcess::start(&args);
+    put_robot(
+        node.addr,
+        "later",
+        json!({"kind": "slack", "url": receiver.url("/s")}),
+    )
+    .await;
+    let kr = seed(node.addr).await;
+    checkin(node.addr, &kr, 400, 2).await;
+    receiver.next().await; // persisted, and in flight when the process dies
+    node.sigkill();
+    // The same robot, answering now: the next process sends what was pending.
+    let node = common::process::HubProcess::start(&args);
+    let got = receiver.next().await;
     assert!(
         got.body["text"].as_str().unwrap().contains("⚠ 红旗"),
         "{}",
         got.body
     );
     common::poll_until("nothing pending", || async {
-        (common::metric(s.local_addr(), "okrhub_notify_queue_depth").await == 0.0).then_some(())
+        (common::metric(node.addr, "okrhub_notify_queue_depth").await == 0.0
+            && common::metric(node.addr, "okrhub_notify_sent_total").await == 1.0)
+            .then_some(())
     })
     .await;
-    s.shutdown().await.unwrap();
+    node.sigterm();
 }
 
 #[tokio::test]
