@@ -652,3 +652,65 @@ async fn with_two_nodes_each_notice_is_sent_once_by_the_node_it_was_made_on() {
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
 }
+
+/// A private objective's check-ins never leave the server; a public one's in the same room do.
+#[tokio::test]
+async fn nothing_from_a_private_objective_is_posted() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(dir.path()).await;
+    let addr = s.local_addr();
+    let mut hook = Receiver::start(&[]).await;
+    put_robot(
+        addr,
+        "hook",
+        json!({"kind": "webhook", "url": hook.url("/h"), "secret": WHSEC}),
+    )
+    .await;
+    let room = "acme.~ana.2030-Q3";
+    let t = admin();
+    let post = |c: Value| {
+        let t = t.clone();
+        async move {
+            let (status, body) = call(
+                addr,
+                "POST",
+                &format!("/api/rooms/{room}/commands"),
+                &t,
+                c.clone(),
+            )
+            .await;
+            assert_eq!(status, 200, "{c} → {body}");
+            body["created_id"].as_str().unwrap_or_default().to_owned()
+        }
+    };
+    let mut krs = Vec::new();
+    for (title, visibility) in [("Secret plan", "private"), ("Open plan", "public")] {
+        let o = post(json!({"type": "objective.create", "title": title, "visibility": visibility}))
+            .await;
+        krs.push(
+            post(
+                json!({"type": "kr.create", "objective": o, "title": format!("{title} KR"),
+            "metric": {"kind": "increase", "start": 0, "target": 10}}),
+            )
+            .await,
+        );
+    }
+    post(json!({"type": "checkin.create", "key_result": krs[0], "value": 1, "confidence": 1}))
+        .await;
+    post(json!({"type": "checkin.create", "key_result": krs[1], "value": 2, "confidence": 7}))
+        .await;
+    let got = hook.next().await;
+    assert_eq!(
+        got.body["data"]["notice"]["key_result"]["title"], "Open plan KR",
+        "{}",
+        got.body
+    );
+    assert!(!String::from_utf8_lossy(&got.raw).contains("Secret"));
+    common::poll_until("nothing waiting", || async {
+        (common::metric(addr, "okrhub_notify_queue_depth").await == 0.0).then_some(())
+    })
+    .await;
+    assert_eq!(common::metric(addr, "okrhub_notify_sent_total").await, 1.0);
+    assert!(hook.got.try_recv().is_err());
+    s.shutdown().await.unwrap();
+}
