@@ -251,8 +251,9 @@ impl Worker {
                     None => break,
                 },
             };
-            inner.metrics.notify_queue_depth.dec();
             inner.plan(notice, &shutdown).await;
+            // After its deliveries are counted: the depth never dips to 0 in between.
+            inner.metrics.notify_queue_depth.dec();
         }
         inner.tasks.close();
         inner.tasks.wait().await;
