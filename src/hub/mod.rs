@@ -228,6 +228,12 @@ impl<S: Sink> Hub<S> {
         let _ = self.inner.notices.set(notices);
     }
 
+    /// Where notices go (the chat robots), once set: a scheduler that decides on its own (a
+    /// reminder fired once across nodes) hands its [`Notice`](crate::okr::notice::Notice)s here.
+    pub fn notices(&self) -> Option<&Arc<dyn crate::room::notices::Notices>> {
+        self.inner.notices.get()
+    }
+
     /// Every user's inbox of mentions (`/live/~inbox`).
     pub fn inboxes(&self) -> &Arc<Inboxes<S>> {
         &self.inner.inboxes
