@@ -276,6 +276,37 @@ mod tests {
     }
 
     #[test]
+    fn a_reminder_names_its_owner_and_when_it_was_due() {
+        let mut n = checkin();
+        n.kind = NoticeKind::Reminder;
+        n.actor = None;
+        n.owner = Some("wangwu".into());
+        n.due_at = Some(1_900_000_000_000); // 2030-03-17 UTC
+        assert_eq!(
+            headline(&n, Lang::Zh),
+            "提醒：「每周新增500活跃用户」该更新进展了（wangwu，应于 2030-03-17 更新）"
+        );
+        assert_eq!(
+            headline(&n, Lang::En),
+            "Reminder: “每周新增500活跃用户” is due for a check-in (wangwu, due 2030-03-17)"
+        );
+        let robot: Robot = serde_json::from_value(json!({
+            "kind": "dingtalk", "url": "https://oapi.dingtalk.com/robot/send?access_token=t",
+            "format": "rich", "mentions": {"wangwu": "13800000000"}, "mention_by": "mobile"
+        }))
+        .unwrap();
+        n.mentions = vec!["wangwu".into()];
+        let b = body(&robot, &n, Lang::Zh);
+        assert_eq!(b["msgtype"], "markdown");
+        assert_eq!(b["at"]["atMobiles"], json!(["13800000000"]));
+        let md = b["markdown"]["text"].as_str().unwrap();
+        assert!(
+            md.starts_with("### 提醒：") && md.contains("@13800000000"),
+            "{md}"
+        );
+    }
+
+    #[test]
     fn dingtalk_mentions_mapped_users_by_id_and_the_rest_by_name() {
         let mut n = checkin();
         n.mentions = vec!["ana".into(), "bo".into()];
