@@ -294,6 +294,46 @@ pub struct ServeArgs {
     /// Connection caps, HTTP timeouts, WebSocket keep-alive.
     #[command(flatten)]
     pub transport: TransportArgs,
+
+    /// Chat robots and webhooks: queue, retries, timeouts.
+    #[command(flatten)]
+    pub notify: NotifyArgs,
+}
+
+/// How chat robot and webhook messages are delivered (README, "Chat robots and webhooks").
+#[derive(Debug, Clone, Args)]
+pub struct NotifyArgs {
+    /// Notices that may wait for delivery; when full, the newest is refused (counted).
+    #[arg(long, env = "OKRHUB_NOTIFY_QUEUE", default_value_t = 10_000)]
+    pub notify_queue: usize,
+
+    /// Delay before the first retry of a failed delivery; each next one doubles (±20 %).
+    #[arg(long, env = "OKRHUB_NOTIFY_RETRY_BASE", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub notify_retry_base: Duration,
+
+    /// Longest delay between two attempts of a delivery.
+    #[arg(long, env = "OKRHUB_NOTIFY_RETRY_MAX", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub notify_retry_max: Duration,
+
+    /// Attempts before a delivery goes to its robot's dead letters.
+    #[arg(long, env = "OKRHUB_NOTIFY_MAX_ATTEMPTS", default_value_t = 8)]
+    pub notify_max_attempts: u32,
+
+    /// How long one delivery request may take.
+    #[arg(long, env = "OKRHUB_NOTIFY_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub notify_timeout: Duration,
+}
+
+impl NotifyArgs {
+    pub fn config(&self) -> crate::notify::NotifyConfig {
+        crate::notify::NotifyConfig {
+            queue: self.notify_queue.max(1),
+            retry_base: self.notify_retry_base,
+            retry_max: self.notify_retry_max.max(self.notify_retry_base),
+            max_attempts: self.notify_max_attempts.max(1),
+            timeout: self.notify_timeout,
+        }
+    }
 }
 
 /// Limits against inputs that cost more than they are worth (README, "Limits").

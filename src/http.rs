@@ -27,7 +27,7 @@ use crate::protocol::CloseReason;
 use crate::room_id::RoomId;
 use crate::service::admission::{Admission, ConnectionPermit};
 use crate::ws::{Outbox, WsUpgrade};
-use crate::{api, live, sync, web};
+use crate::{api, live, robots_api, sync, web};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -87,6 +87,24 @@ pub fn router(state: AppState) -> Router {
             get(api::session_get)
                 .post(api::session_post)
                 .delete(api::session_delete),
+        )
+        .route("/api/orgs/{org}/robots", get(robots_api::list))
+        .route(
+            "/api/orgs/{org}/robots/{name}",
+            get(robots_api::get_robot)
+                .put(robots_api::put_robot)
+                .delete(robots_api::delete_robot)
+                .layer(DefaultBodyLimit::max(robots_api::MAX_BODY)),
+        )
+        .route(
+            "/api/orgs/{org}/robots/{name}/dead-letters",
+            get(robots_api::dead_letters),
+        )
+        .route(
+            "/api/orgs/{org}/notify",
+            get(robots_api::get_settings)
+                .put(robots_api::put_settings)
+                .layer(DefaultBodyLimit::max(robots_api::MAX_BODY)),
         )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

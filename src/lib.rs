@@ -19,9 +19,11 @@
 //! | | [`live`] | `GET /live/{room}`: JSON snapshot, events, commands; `GET /live/~inbox`: a user's mentions |
 //! | | [`api`] | `/api/rooms/{room}`, `…/commands`, `…/key_results/{kr}/history`, `/api/session`: REST |
 //! | | [`web`] | `GET /`, `GET /web/{file}`: the built-in dashboard (`web/`, embedded) |
+//! | | [`robots_api`] | `/api/orgs/{org}/robots[/{name}[/dead-letters]]`, `/api/orgs/{org}/notify`: an org's chat robots and webhooks |
 //! | request edge | [`auth`] | who a request is ([`auth::Caller`]: a verified token, or `?user=` on an open server), the `Origin` check, refusals before any state |
 //! | WebSocket | [`ws`] | handshake, frame headers, each connection's outbox (socket writes) and session (reads, close), keep-alive (pings, idle timeout); every TCP connection's place under the caps ([`ws::conn`]) |
 //! | services | [`service`] | applying a command as a principal ([`service::commands`]), who may do what ([`service::access`]), how much one client may take ([`service::admission`]) |
+//! | | [`notify`] | chat robots and webhooks: the notice queue, signing (DingTalk, Lark, Slack, Standard Webhooks), delivery with retries, rate limits, dead letters, the persisted outbox |
 //! | registry | [`hub`] | loaded rooms: load once on first join, snapshot, unload when idle, store probe |
 //! | room core | [`room`] | one room: doc + awareness, subscribers and fan-out through a [`room::Sink`], lifecycle, OKR projection cut per reader, the document's rules on Yjs updates, its limits, users' inboxes; no sockets |
 //! | persistence | [`store`] | the [`store::DocStore`] trait, the embedded redb store, the Redis store, the integrity frame on every stored value, the batching persister, export/import |
@@ -59,8 +61,10 @@ pub mod hub;
 pub mod identity;
 pub mod live;
 pub mod metrics;
+pub mod notify;
 pub mod okr;
 pub mod protocol;
+pub mod robots_api;
 pub mod room;
 pub mod room_id;
 pub mod server;

@@ -124,6 +124,16 @@ pub struct Metrics {
     pub ws_pings: Counter,
     /// Frames and updates the decode guard refused before yrs read them, by rule.
     pub decode_refusals: Family<DecodeLabels, Counter>,
+    /// Chat robot and webhook messages delivered (a 2xx from the receiver).
+    pub notify_sent: Counter,
+    /// Delivery attempts that failed (retried, dead-lettered or stopping the target).
+    pub notify_failed: Counter,
+    /// Deliveries given up and kept in their target's dead-letter list.
+    pub notify_dead_lettered: Counter,
+    /// Notices refused because the notice queue was full (the newest is refused).
+    pub notify_dropped: Counter,
+    /// Deliveries waiting: queued notices and pending deliveries.
+    pub notify_queue_depth: Gauge,
 }
 
 impl Metrics {
@@ -370,6 +380,36 @@ impl Metrics {
                 "decode_refusals",
                 "Frames and updates refused before decoding: a count beyond its bytes, truncated, nested too deep, invalid",
                 Family::default(),
+            ),
+            notify_sent: add(
+                &mut r,
+                "notify_sent",
+                "Chat robot and webhook messages delivered",
+                Counter::default(),
+            ),
+            notify_failed: add(
+                &mut r,
+                "notify_failed",
+                "Chat robot and webhook delivery attempts that failed",
+                Counter::default(),
+            ),
+            notify_dead_lettered: add(
+                &mut r,
+                "notify_dead_lettered",
+                "Chat robot and webhook deliveries given up (dead letters)",
+                Counter::default(),
+            ),
+            notify_dropped: add(
+                &mut r,
+                "notify_dropped",
+                "Notices refused because the notice queue was full",
+                Counter::default(),
+            ),
+            notify_queue_depth: add(
+                &mut r,
+                "notify_queue_depth",
+                "Chat robot and webhook deliveries waiting (queued notices and pending deliveries)",
+                Gauge::default(),
             ),
             registry: r,
         }

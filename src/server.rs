@@ -406,6 +406,11 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
         hub.clone()
             .run_store_probe(STORE_PROBE_INTERVAL, shutdown.clone()),
     );
+    let (notifier, notify_worker) =
+        crate::notify::start(store.clone(), metrics.clone(), args.notify.config())
+            .context("starting the chat robots' HTTP client")?;
+    hub.set_notices(notifier);
+    background.spawn(notify_worker.run(shutdown.clone()));
     let admission = Arc::new(Admission::new(args.admission_limits(), metrics.clone()));
     background.spawn(sweep_admission(admission.clone(), shutdown.clone()));
     background.spawn({

@@ -189,6 +189,8 @@ struct HubInner<S: Sink> {
     config: HubConfig,
     /// Every user's mentions, fed by every room.
     inboxes: Arc<Inboxes<S>>,
+    /// Where rooms loaded from now on hand their notices (chat robots), once set.
+    notices: std::sync::OnceLock<Arc<dyn crate::room::notices::Notices>>,
     /// Rooms whose stored data was found corrupt, until one loads again.
     corrupt: Mutex<HashMap<RoomId, Corrupt>>,
     /// The log several nodes share, when the store is one ([`relay`]).
@@ -209,6 +211,7 @@ impl<S: Sink> Hub<S> {
                 metrics,
                 config,
                 inboxes: Arc::new(Inboxes::new(crate::clock::now_millis().max(0) as u64)),
+                notices: std::sync::OnceLock::new(),
                 corrupt: Mutex::new(HashMap::new()),
                 shared: store.shared().map(|log| SharedCtx {
                     log,
@@ -217,6 +220,18 @@ impl<S: Sink> Hub<S> {
                 store,
             }),
         }
+    }
+
+    /// Sends the notices of every room loaded from now on to `notices` (set once, before
+    /// serving).
+    pub fn set_notices(&self, notices: Arc<dyn crate::room::notices::Notices>) {
+        let _ = self.inner.notices.set(notices);
+    }
+
+    /// Where notices go (the chat robots), once set: a scheduler that decides on its own (a
+    /// reminder fired once across nodes) hands its [`Notice`](crate::okr::notice::Notice)s here.
+    pub fn notices(&self) -> Option<&Arc<dyn crate::room::notices::Notices>> {
+        self.inner.notices.get()
     }
 
     /// Every user's inbox of mentions (`/live/~inbox`).
@@ -452,6 +467,7 @@ impl<S: Sink> Hub<S> {
             self.inner.metrics.clone(),
         )
         .with_inboxes(self.inner.inboxes.clone())
+        .with_notices(self.inner.notices.get().cloned())
         .with_limits(self.inner.config.room_limits, stored.bytes())
         .with_decode_limits(self.inner.config.decode_limits);
         if let Some(sh) = &self.inner.shared {

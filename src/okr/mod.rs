@@ -35,6 +35,7 @@ mod fields;
 pub mod guard;
 pub mod lint;
 pub mod model;
+pub mod notice;
 mod projection;
 mod read;
 pub mod rules;

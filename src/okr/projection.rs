@@ -680,6 +680,22 @@ impl Projection {
         self.comments.get(&(*at, id.to_owned()))
     }
 
+    /// The check-ins of `kr` before the one at `(at, id)`, latest first.
+    pub fn checkins_before<'a>(
+        &'a self,
+        kr: &str,
+        at: Millis,
+        id: &str,
+    ) -> impl Iterator<Item = &'a Checkin> + 'a {
+        let key = (at, id.to_owned());
+        let keys = self.checkins_of.get(kr).into_iter().flat_map(move |keys| {
+            keys.range(..key.clone())
+                .rev()
+                .filter_map(|k| self.checkins.get(k))
+        });
+        keys
+    }
+
     /// A KR's check-ins as a time series, or `None` if there is no such KR.
     pub fn kr_history(&self, kr: &str) -> Option<Vec<HistoryPoint>> {
         let k = self.key_result(kr)?;

@@ -45,6 +45,7 @@ pub mod fanout;
 pub mod inbox;
 pub mod lifecycle;
 pub mod limits;
+pub mod notices;
 pub mod projector;
 pub mod shared;
 pub mod sink;
@@ -144,6 +145,8 @@ struct Ctx<S: Sink> {
     id: RoomId,
     /// Where the mentions made here go.
     inboxes: Option<Arc<inbox::Inboxes<S>>>,
+    /// Where the notices (chat messages to be) of the updates made on this node go.
+    notices: Option<Arc<dyn notices::Notices>>,
     /// A team room (`org.team.cycle`), not a personal one (`org.~user.cycle`).
     team_room: bool,
     persister: Persister,
@@ -250,6 +253,7 @@ impl<S: Sink> Room<S> {
         Room {
             ctx: Ctx {
                 inboxes: None,
+                notices: None,
                 team_room: !id.is_personal(),
                 id,
                 persister,
@@ -298,6 +302,16 @@ impl<S: Sink> Room<S> {
     /// Sends the mentions made in this room to `inboxes`.
     pub fn with_inboxes(mut self, inboxes: Arc<inbox::Inboxes<S>>) -> Self {
         self.ctx.inboxes = Some(inboxes);
+        self
+    }
+
+    /// Hands the notices of the updates made on this node to `notices` (see [`notices`]).
+    pub fn with_notices(mut self, notices: Option<Arc<dyn notices::Notices>>) -> Self {
+        if notices.is_some() {
+            let st = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+            st.live.collect_notices();
+        }
+        self.ctx.notices = notices;
         self
     }
 
@@ -561,11 +575,12 @@ impl<S: Sink> Room<S> {
         let pending = st.numbered(origin, seq, sh.node());
         st.life.advance_to(seq);
         st.last_at = Some(at);
+        let local = *origin.node == **sh.node();
         if let Some(p) = pending {
             if p.update.is_empty() {
-                st.tick_at(ctx, seq, at);
+                st.tick_at(ctx, seq, at, local);
             } else {
-                st.project(ctx, seq, p.by.as_ref(), Some(at), p.touched);
+                st.project(ctx, seq, p.by.as_ref(), Some(at), p.touched, local);
             }
         }
         drop(st);
@@ -596,14 +611,15 @@ impl<S: Sink> Room<S> {
                 result = Ok(Next::Read { after: applied });
                 break;
             }
-            own |= entry.origin.node == *sh.node();
+            let local = entry.origin.node == *sh.node();
+            own |= local;
             let pending = st.numbered(&entry.origin, entry.seq, sh.node());
             st.last_at = entry.at.or(st.last_at);
             if entry.update.is_empty() {
                 // A tick entry: time moves, to the log's clock at it.
                 st.life.advance_to(entry.seq);
                 if let Some(at) = entry.at {
-                    st.tick_at(ctx, entry.seq, at);
+                    st.tick_at(ctx, entry.seq, at, local);
                 }
                 continue;
             }
@@ -621,7 +637,7 @@ impl<S: Sink> Room<S> {
                 }
             };
             st.life.advance_to(entry.seq);
-            st.project(ctx, entry.seq, entry.by.as_ref(), entry.at, touched);
+            st.project(ctx, entry.seq, entry.by.as_ref(), entry.at, touched, local);
         }
         if own {
             self.numbered.notify_waiters();
@@ -658,7 +674,7 @@ impl<S: Sink> Room<S> {
         }
         if stored.last_seq > st.life.seq() {
             st.life.advance_to(stored.last_seq);
-            st.project(ctx, stored.last_seq, None, None, touched);
+            st.project(ctx, stored.last_seq, None, None, touched, false);
         }
         drop(st);
         self.numbered.notify_waiters();
@@ -944,6 +960,7 @@ impl<S: Sink> Room<S> {
             live.tick_presence(life.seq(), &self.ctx.metrics);
         } else {
             live.tick(life.seq(), &self.ctx.metrics);
+            st.hand_notices(&self.ctx, true);
         }
     }
 
@@ -1177,7 +1194,8 @@ impl<S: Sink> RoomState<S> {
     fn settle(&mut self, ctx: &Ctx<S>, origin: &Origin, seq: u64, own: &str) {
         if let Some(p) = self.numbered(origin, seq, own) {
             let now = self.life.seq();
-            self.project(ctx, now, p.by.as_ref(), None, p.touched);
+            let local = *origin.node == *own;
+            self.project(ctx, now, p.by.as_ref(), None, p.touched, local);
         }
     }
 
@@ -1449,7 +1467,7 @@ impl<S: Sink> RoomState<S> {
         touched: Touched,
     ) {
         self.fan_out(frame, origin, &ctx.metrics);
-        self.project(ctx, seq, by, None, touched);
+        self.project(ctx, seq, by, None, touched, true);
     }
 
     /// The cached full state dropped, the frame fanned out to every `/sync` peer but `origin`.
@@ -1460,10 +1478,23 @@ impl<S: Sink> RoomState<S> {
 
     /// A tick entry of the shared log numbered `seq`, at the log's time `at`: the projection's
     /// clock moves there and what time changed is published.
-    fn tick_at(&mut self, ctx: &Ctx<S>, seq: u64, at: i64) {
+    fn tick_at(&mut self, ctx: &Ctx<S>, seq: u64, at: i64, local: bool) {
         self.live.tick_clock(seq, at, &ctx.metrics);
         if let Some(inboxes) = &ctx.inboxes {
             inboxes.deliver(&ctx.id, self.live.take_mail(), &ctx.metrics);
+        }
+        self.hand_notices(ctx, local);
+    }
+
+    /// Hands the notices published since the last call to `ctx.notices` when the update they
+    /// came from is this node's (`local`: made here, or a tick entry written here); every other
+    /// node projecting the same entry drops them, so each is sent once.
+    fn hand_notices(&mut self, ctx: &Ctx<S>, local: bool) {
+        if let Some(sink) = &ctx.notices {
+            let notices = self.live.take_notices();
+            if local && !notices.is_empty() {
+                sink.notices(notices);
+            }
         }
     }
 
@@ -1476,12 +1507,14 @@ impl<S: Sink> RoomState<S> {
         by: Option<&UserId>,
         at: Option<i64>,
         touched: Touched,
+        local: bool,
     ) {
         self.live
             .updated(self.doc.doc(), touched, seq, by, at, &ctx.metrics);
         if let Some(inboxes) = &ctx.inboxes {
             inboxes.deliver(&ctx.id, self.live.take_mail(), &ctx.metrics);
         }
+        self.hand_notices(ctx, local);
     }
 
     /// Queues `frame` for every `/sync` peer but `except`; removes those cut off.

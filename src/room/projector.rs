@@ -124,6 +124,9 @@ pub struct Projector<S: Sink> {
     cut_snapshots: Vec<(Hidden, Bytes)>,
     /// Mentions published since [`Projector::take_mail`], for the users' inboxes.
     mail: Vec<Mail>,
+    /// Notices (check-ins, comments, reminders worth a chat message) published since
+    /// [`Projector::take_notices`]; `None` while nobody wants them.
+    notices: Option<Vec<okr::notice::Notice>>,
     /// Who is present, with how many connections or awareness states each.
     present: HashMap<Presence, usize>,
     /// This node's `/live` subscribers per user (what other nodes are told, on a shared log).
@@ -172,6 +175,7 @@ impl<S: Sink> Projector<S> {
             audiences_changed: 0,
             cut_snapshots: Vec::new(),
             mail: Vec::new(),
+            notices: None,
             present: HashMap::new(),
             local_live: BTreeMap::new(),
             live_changed: false,
@@ -224,6 +228,19 @@ impl<S: Sink> Projector<S> {
     /// The mentions published since the last call.
     pub fn take_mail(&mut self) -> Vec<Mail> {
         std::mem::take(&mut self.mail)
+    }
+
+    /// Keeps the notices published from now on, for [`Projector::take_notices`].
+    pub fn collect_notices(&mut self) {
+        self.notices.get_or_insert_with(Vec::new);
+    }
+
+    /// The notices published since the last call.
+    pub fn take_notices(&mut self) -> Vec<okr::notice::Notice> {
+        self.notices
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// What the doc's transactions touched since the last call (for [`Projector::updated`]).
@@ -412,6 +429,14 @@ impl<S: Sink> Projector<S> {
                 }
                 _ => None,
             };
+            // Chat messages leave the room: nothing from a private objective.
+            let private = matches!(&shown, Shown::Audience((okr::Visibility::Private, _)));
+            if let (Some(notices), false) = (&mut self.notices, private) {
+                if let Some(mut n) = okr::notice::notice_of(&event, &self.okr, seq, at) {
+                    n.room = self.room.clone();
+                    notices.push(n);
+                }
+            }
             let message = Box::new(EventMessage {
                 seq,
                 by: by.map(|u| u.to_string()),

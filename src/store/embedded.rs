@@ -51,6 +51,8 @@ use crate::room_id::RoomId;
 const SNAPSHOTS: TableDefinition<&str, (u64, &[u8])> = TableDefinition::new("snapshots");
 const LOG: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("log");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Org settings: (org, key) → a framed value ([`Kind::Setting`]). Made on first write.
+const SETTINGS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("settings");
 const FORMAT_KEY: &str = "format";
 
 /// The file name of the database inside the data directory.
@@ -517,6 +519,94 @@ impl DocStore for EmbeddedStore {
         })
         .await
     }
+
+    async fn setting_get(&self, org: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let (org, key) = (org.to_owned(), key.to_owned());
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let table = match txn.open_table(SETTINGS) {
+                Err(TableError::TableDoesNotExist(_)) => return Ok(None),
+                t => t.map_err(backend)?,
+            };
+            let Some(v) = table.get((org.as_str(), key.as_str())).map_err(backend)? else {
+                return Ok(None);
+            };
+            open_setting(&org, &key, v.value()).map(Some)
+        })
+        .await
+    }
+
+    async fn setting_put(&self, org: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let sealed = frame::seal(Kind::Setting, &frame::setting_binding(org, key), 0, value);
+        let (org, key) = (org.to_owned(), key.to_owned());
+        self.blocking(move |db| {
+            let mut txn = db.begin_write().map_err(backend)?;
+            txn.set_durability(Durability::Immediate).map_err(backend)?;
+            txn.open_table(SETTINGS)
+                .map_err(backend)?
+                .insert((org.as_str(), key.as_str()), sealed.as_slice())
+                .map_err(backend)?;
+            txn.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn setting_delete(&self, org: &str, key: &str) -> Result<bool, StoreError> {
+        let (org, key) = (org.to_owned(), key.to_owned());
+        self.blocking(move |db| {
+            let mut txn = db.begin_write().map_err(backend)?;
+            txn.set_durability(Durability::Immediate).map_err(backend)?;
+            let was = txn
+                .open_table(SETTINGS)
+                .map_err(backend)?
+                .remove((org.as_str(), key.as_str()))
+                .map_err(backend)?
+                .is_some();
+            txn.commit().map_err(backend)?;
+            Ok(was)
+        })
+        .await
+    }
+
+    async fn settings_list(
+        &self,
+        org: &str,
+        prefix: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let (org, prefix) = (org.to_owned(), prefix.to_owned());
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let table = match txn.open_table(SETTINGS) {
+                Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                t => t.map_err(backend)?,
+            };
+            let mut out = Vec::new();
+            for row in table
+                .range((org.as_str(), prefix.as_str())..)
+                .map_err(backend)?
+            {
+                let (k, v) = row.map_err(backend)?;
+                let (o, key) = k.value();
+                if o != org || !key.starts_with(prefix.as_str()) {
+                    break;
+                }
+                out.push((key.to_owned(), open_setting(o, key, v.value())?));
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+/// The payload of a stored org setting, checked.
+fn open_setting(org: &str, key: &str, stored: &[u8]) -> Result<Vec<u8>, StoreError> {
+    frame::open(Kind::Setting, &frame::setting_binding(org, key), 0, stored)
+        .map(<[u8]>::to_vec)
+        .map_err(|m| StoreError::Corrupt {
+            room: format!("org {org}"),
+            seq: None,
+            reason: format!("setting {key:?}: {m}"),
+        })
 }
 
 #[cfg(test)]
@@ -531,6 +621,48 @@ mod tests {
             update: Bytes::from(vec![byte; 3]),
             by: None,
         }
+    }
+
+    #[tokio::test]
+    async fn org_settings_are_kept_listed_by_prefix_and_bound_to_their_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(store.setting_get("acme", "robot/a").await.unwrap(), None);
+        assert!(store
+            .settings_list("acme", "robot/")
+            .await
+            .unwrap()
+            .is_empty());
+        store.setting_put("acme", "robot/b", b"B").await.unwrap();
+        store.setting_put("acme", "robot/a", b"A").await.unwrap();
+        store.setting_put("acme", "notify", b"N").await.unwrap();
+        store.setting_put("acmf", "robot/c", b"C").await.unwrap();
+        let listed = store.settings_list("acme", "robot/").await.unwrap();
+        assert_eq!(
+            listed,
+            vec![
+                ("robot/a".into(), b"A".to_vec()),
+                ("robot/b".into(), b"B".to_vec())
+            ]
+        );
+        assert!(store.setting_delete("acme", "robot/a").await.unwrap());
+        assert!(!store.setting_delete("acme", "robot/a").await.unwrap());
+        // A value copied under another key fails its check.
+        let db = store.db.clone();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut t = txn.open_table(SETTINGS).unwrap();
+            let b = t
+                .get(("acme", "robot/b"))
+                .unwrap()
+                .unwrap()
+                .value()
+                .to_vec();
+            t.insert(("acme", "robot/x"), b.as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+        let err = store.setting_get("acme", "robot/x").await.unwrap_err();
+        assert!(err.is_corrupt(), "{err}");
     }
 
     #[tokio::test]

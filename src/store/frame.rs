@@ -41,6 +41,15 @@ pub enum Kind {
     /// One update of a shared log (several nodes): its number is the writing node's own
     /// (the entry's `l`), since the log's seq is allocated by the store after it is sealed.
     Entry = 3,
+    /// One org setting (a robot's configuration, a pending delivery, a dead letter): its
+    /// "room" is `org` and the key joined by a newline, its seq 0 ([`setting_binding`]).
+    Setting = 4,
+}
+
+/// What an org setting's checksum is bound to: its org and key, so that a value copied under
+/// another key or org fails [`open`].
+pub fn setting_binding(org: &str, key: &str) -> String {
+    format!("{org}\n{key}")
 }
 
 impl Kind {
@@ -49,6 +58,7 @@ impl Kind {
             Kind::Snapshot => format!("snapshot (upto {seq})"),
             Kind::Log => format!("log entry {seq}"),
             Kind::Entry => format!("log entry of node-local number {seq}"),
+            Kind::Setting => "org setting".to_owned(),
         }
     }
 }

@@ -144,6 +144,39 @@ pub trait DocStore: Send + Sync + 'static {
     fn shared(&self) -> Option<Arc<dyn shared::SharedLog>> {
         None
     }
+
+    /// An org's setting `key` (a robot's configuration, a pending delivery…), if set. Every
+    /// node reads the same place; values are checksummed like the rest ([`frame::Kind::Setting`]).
+    async fn setting_get(&self, org: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let _ = (org, key);
+        Err(no_settings(self.name()))
+    }
+
+    /// Sets `key` of `org` to `value`, durably.
+    async fn setting_put(&self, org: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let _ = (org, key, value);
+        Err(no_settings(self.name()))
+    }
+
+    /// Removes `key` of `org`; whether it was there.
+    async fn setting_delete(&self, org: &str, key: &str) -> Result<bool, StoreError> {
+        let _ = (org, key);
+        Err(no_settings(self.name()))
+    }
+
+    /// Every setting of `org` whose key starts with `prefix`, sorted by key.
+    async fn settings_list(
+        &self,
+        org: &str,
+        prefix: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let _ = (org, prefix);
+        Err(no_settings(self.name()))
+    }
+}
+
+fn no_settings(store: &str) -> StoreError {
+    StoreError::Refused(format!("the {store} store keeps no org settings"))
 }
 
 /// What [`DocStore::probe`] found.

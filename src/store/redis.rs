@@ -250,6 +250,22 @@ fn backend(e: RedisError) -> StoreError {
     StoreError::backend("redis", e)
 }
 
+/// The hash of an org's settings (one key: one slot on a Cluster).
+fn settings_key(org: &str) -> String {
+    format!("okrhub:org:{{{org}}}:settings")
+}
+
+/// The payload of a stored org setting, checked.
+fn open_setting(org: &str, key: &str, stored: &[u8]) -> Result<Vec<u8>, StoreError> {
+    frame::open(Kind::Setting, &frame::setting_binding(org, key), 0, stored)
+        .map(<[u8]>::to_vec)
+        .map_err(|m| StoreError::Corrupt {
+            room: format!("org {org}"),
+            seq: None,
+            reason: format!("setting {key:?}: {m}"),
+        })
+}
+
 /// One multiplexed connection to a single Redis or to a cluster.
 #[derive(Clone)]
 enum Conn {
@@ -1003,6 +1019,60 @@ impl DocStore for RedisStore {
     /// wrote (or this is its first start on this Redis, when nothing is loaded yet and the
     /// write-back is empty), and it is armed again at once — and so is the format key, gone
     /// with the rest. The first probe checks the format (and migrates), like any first call.
+    async fn setting_get(&self, org: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut conn = self.conn().await?;
+        let v: Option<Vec<u8>> = redis::cmd("HGET")
+            .arg(settings_key(org))
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .map_err(backend)?;
+        v.map(|v| open_setting(org, key, &v)).transpose()
+    }
+
+    async fn setting_put(&self, org: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let sealed = frame::seal(Kind::Setting, &frame::setting_binding(org, key), 0, value);
+        let mut conn = self.conn().await?;
+        redis::cmd("HSET")
+            .arg(settings_key(org))
+            .arg(key)
+            .arg(sealed)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(backend)
+    }
+
+    async fn setting_delete(&self, org: &str, key: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn().await?;
+        let n: u64 = redis::cmd("HDEL")
+            .arg(settings_key(org))
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .map_err(backend)?;
+        Ok(n > 0)
+    }
+
+    async fn settings_list(
+        &self,
+        org: &str,
+        prefix: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let mut conn = self.conn().await?;
+        let all: Vec<(String, Vec<u8>)> = redis::cmd("HGETALL")
+            .arg(settings_key(org))
+            .query_async(&mut conn)
+            .await
+            .map_err(backend)?;
+        let mut out = Vec::new();
+        for (k, v) in all.into_iter().filter(|(k, _)| k.starts_with(prefix)) {
+            let value = open_setting(org, &k, &v)?;
+            out.push((k, value));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
     async fn probe(&self) -> Result<Probe, StoreError> {
         self.checked().await?;
         let mut conn = self.conn().await?;
