@@ -18,6 +18,7 @@
 //! | endpoints | [`sync`] | `GET /sync/{room}`: the y-websocket protocol for one Yjs client |
 //! | | [`live`] | `GET /live/{room}`: JSON snapshot, events, commands; `GET /live/~inbox`: a user's mentions |
 //! | | [`api`] | `/api/rooms/{room}`, `…/commands`, `…/key_results/{kr}/history`, `/api/session`: REST |
+//! | | [`transfer_api`] | `…/export.json`, `…/export.csv`, `…/import`, `/api/orgs/{org}/cycles/{cycle}/export.*`: import and export over REST |
 //! | | [`web`] | `GET /`, `GET /web/{file}`: the built-in dashboard (`web/`, embedded) |
 //! | request edge | [`auth`] | who a request is ([`auth::Caller`]: a verified token, or `?user=` on an open server), the `Origin` check, refusals before any state |
 //! | WebSocket | [`ws`] | handshake, frame headers, each connection's outbox (socket writes) and session (reads, close), keep-alive (pings, idle timeout); every TCP connection's place under the caps ([`ws::conn`]) |
@@ -68,5 +69,6 @@ pub mod service;
 pub mod store;
 pub mod sync;
 pub mod telemetry;
+pub mod transfer_api;
 pub mod web;
 pub mod ws;
