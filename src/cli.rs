@@ -91,8 +91,7 @@ impl Server {
         let request = async {
             let stream = tokio::net::TcpStream::connect(&self.authority).await?;
             let (mut sender, conn) =
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                    .await?;
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
             tokio::spawn(conn);
             let mut req = hyper::Request::get(format!("{}{path}", self.prefix))
                 .header(hyper::header::HOST, &self.authority);
@@ -129,8 +128,7 @@ async fn export_over_http(
     out: &std::path::Path,
     csv: bool,
 ) -> anyhow::Result<(Vec<String>, Vec<String>)> {
-    std::fs::create_dir_all(out)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
+    std::fs::create_dir_all(out).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
     let list: crate::protocol::live::RoomList =
         serde_json::from_slice(&server.get("/api/rooms").await?)?;
     if list.truncated {

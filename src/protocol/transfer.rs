@@ -527,12 +527,13 @@ pub fn from_csv(body: &[u8]) -> Result<ImportFile, Vec<RowError>> {
         let record = match result {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map(|p| p.line());
+                let line = e.position().map(|p| line_at(body, p.byte()));
                 errors.push(file_error(line, e.to_string()));
                 continue;
             }
         };
-        let line = record.position().map_or(0, |p| p.line());
+        // The file's line the record starts on (counted here: a quoted field may span lines).
+        let line = record.position().map_or(0, |p| line_at(body, p.byte()));
         let cell = |name: &str| -> Option<String> {
             let i = header.iter().position(|h| h == name)?;
             let v = record.get(i)?.trim();
@@ -573,6 +574,16 @@ pub fn from_csv(body: &[u8]) -> Result<ImportFile, Vec<RowError>> {
     } else {
         Err(errors)
     }
+}
+
+/// The 1-based line a record starts on, from the byte position the csv crate gives it (where
+/// the line end before it, and any blank lines, begin).
+fn line_at(body: &[u8], at: u64) -> u64 {
+    let mut at = usize::try_from(at).unwrap_or(usize::MAX).min(body.len());
+    while at < body.len() && matches!(body[at], b'\r' | b'\n') {
+        at += 1;
+    }
+    1 + body[..at].iter().filter(|b| **b == b'\n').count() as u64
 }
 
 enum Parsed {
@@ -908,7 +919,8 @@ pub fn plan(file: ImportFile) -> Result<Vec<Step>, Vec<RowError>> {
                 creates: None,
                 command: Command::CheckinCreate(CheckinCreate {
                     key_result: c.key_result,
-                    value: c.value,
+                    // A milestone check-in's value is what its flags give (an export has both).
+                    value: if c.milestones.is_some() { None } else { c.value },
                     milestones: c.milestones,
                     confidence: c.confidence,
                     comment: c.comment,
