@@ -746,3 +746,44 @@ async fn okrhub_export_url_reads_a_running_server_and_the_locked_store_says_so()
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("401"));
 }
+
+#[tokio::test]
+async fn the_largest_import_goes_in_whole_and_one_row_more_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), |a| a.security.jwt_secret = Some(SECRET.into())).await;
+    let addr = server.local_addr();
+    let boss = admin();
+    // 125 × (an objective, 3 KRs, 4 check-ins each) = 2000 records.
+    let mut csv =
+        String::from("record,id,objective,key_result,title,metric,value,confidence,text\r\n");
+    for o in 0..125 {
+        csv.push_str(&format!("objective,o{o},,,目标 {o},,,,\r\n"));
+        for k in 0..3 {
+            csv.push_str(&format!(
+                "key_result,k{o}_{k},o{o},,指标 {k}: 100%,percent,,,\r\n"
+            ));
+            for c in 0..4 {
+                csv.push_str(&format!("checkin,,,k{o}_{k},,,{},7,进展 {c}\r\n", c * 10));
+            }
+        }
+    }
+    let room = "/api/rooms/acme.big.2030-Q1";
+    let more = format!("{csv}objective,extra,,,one too many,,,,\r\n");
+    let a = post(addr, &format!("{room}/import"), &boss, "text/csv", &more).await;
+    assert_eq!(a.status, 422, "{}", a.body);
+    assert!(a.json()["rows"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("at most 2000"));
+    let t = std::time::Instant::now();
+    let a = post(addr, &format!("{room}/import"), &boss, "text/csv", &csv).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    eprintln!(
+        "{} bytes, 2000 records imported in {:?}",
+        csv.len(),
+        t.elapsed()
+    );
+    let set = get(addr, room, &boss).await.json();
+    assert_eq!(set["okr"]["checkins"].as_array().unwrap().len(), 1500);
+    assert_eq!(set["okr"]["key_results"][0]["current"], 30.0);
+}

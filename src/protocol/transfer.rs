@@ -920,7 +920,11 @@ pub fn plan(file: ImportFile) -> Result<Vec<Step>, Vec<RowError>> {
                 command: Command::CheckinCreate(CheckinCreate {
                     key_result: c.key_result,
                     // A milestone check-in's value is what its flags give (an export has both).
-                    value: if c.milestones.is_some() { None } else { c.value },
+                    value: if c.milestones.is_some() {
+                        None
+                    } else {
+                        c.value
+                    },
                     milestones: c.milestones,
                     confidence: c.confidence,
                     comment: c.comment,

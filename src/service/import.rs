@@ -142,7 +142,11 @@ fn dry_run(
         })?;
     }
     let before = doc.transact().state_vector();
-    let has_cycle = okr::read(&doc.transact(), now).cycle.is_some();
+    // The set as the steps go, kept up to date from what each touched (as a room keeps its
+    // own), so that each step is validated against all the ones before it.
+    let watch = okr::Watch::new(&doc, "import");
+    let mut view = Projection::load(&doc.transact(), now);
+    let has_cycle = view.to_set().cycle.is_some();
     let mut ids: HashMap<String, String> = HashMap::new();
     // A refused step's file id → its row, so that what refers to it says so.
     let mut refused: HashMap<String, String> = HashMap::new();
@@ -176,9 +180,12 @@ fn dry_run(
         let mut command = step.command.clone();
         resolve(&mut command, &ids);
         let at = now + i as i64;
-        let mut txn = doc.transact_mut();
-        let view = Projection::load(&txn, at);
-        match okr::apply_in_room(&mut txn, id.as_str(), &view, &command, actor, at) {
+        let result = {
+            let mut txn = doc.transact_mut();
+            okr::apply_in_room(&mut txn, id.as_str(), &view, &command, actor, at)
+        };
+        view.apply(&doc.transact(), &watch.take());
+        match result {
             Ok(applied) => {
                 if let (Some(file_id), Some(kind), Some(new)) =
                     (&step.creates, creates_kind(&command), applied.created_id)
