@@ -386,8 +386,9 @@ pub struct TransportArgs {
     #[arg(long, env = "OKRHUB_BODY_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub body_timeout: Duration,
 
-    /// Largest HTTP request body, in bytes (at most 262144, the largest any endpoint takes);
-    /// larger gets 413 before it is read.
+    /// Largest HTTP request body, in bytes (at most 262144, the largest a command takes);
+    /// larger gets 413 before it is read. An import (`POST /api/rooms/{room}/import`) may be
+    /// 4 times as large.
     #[arg(long, env = "OKRHUB_MAX_BODY", default_value_t = crate::api::MAX_BODY)]
     pub max_body: usize,
 

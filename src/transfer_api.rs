@@ -11,7 +11,8 @@
 //!
 //! An export reads exactly what `GET /api/rooms/{room}` gives the caller (its cut of the room:
 //! a private objective only to its owner and the room's admins), so it can tell nothing more.
-//! An import is an admin's, at most [`MAX_IMPORT_BODY`] bytes and
+//! An import is an admin's, at most [`IMPORT_BODY_FACTOR`] × `--max-body` bytes (1 MiB by
+//! default) and
 //! [`MAX_IMPORT_ROWS`](crate::protocol::transfer::MAX_IMPORT_ROWS) records, and all or nothing
 //! ([`crate::service::import`]).
 
@@ -35,9 +36,28 @@ use crate::service::admission::Admission;
 use crate::service::import::ImportFailed;
 use crate::ws::Outbox;
 
-/// Largest import body accepted (1 MiB: four times a command's, room for
-/// [`MAX_IMPORT_ROWS`](crate::protocol::transfer::MAX_IMPORT_ROWS) records with long texts).
-pub const MAX_IMPORT_BODY: usize = 1024 * 1024;
+/// How many times `--max-body` an import's body may be: 4, so 1 MiB by default — a room's
+/// JSON export of [`MAX_IMPORT_ROWS`](crate::protocol::transfer::MAX_IMPORT_ROWS) records
+/// (about 670 KB with every derived field, pretty-printed) goes back in whole.
+pub const IMPORT_BODY_FACTOR: usize = 4;
+
+/// Largest import body the router takes (the edge holds each to [`body_limit`]).
+pub const MAX_IMPORT_BODY: usize = IMPORT_BODY_FACTOR * api::MAX_BODY;
+
+/// The body limit of a request at the edge: `max_body` (`--max-body`), or
+/// [`IMPORT_BODY_FACTOR`] times it for `POST /api/rooms/{room}/import`.
+pub fn body_limit(method: &axum::http::Method, path: &str, max_body: usize) -> usize {
+    let import = method == axum::http::Method::POST
+        && path
+            .strip_prefix("/api/rooms/")
+            .and_then(|rest| rest.strip_suffix("/import"))
+            .is_some_and(|room| !room.is_empty() && !room.contains('/'));
+    if import {
+        max_body.saturating_mul(IMPORT_BODY_FACTOR)
+    } else {
+        max_body
+    }
+}
 
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct CsvQuery {

@@ -786,4 +786,50 @@ async fn the_largest_import_goes_in_whole_and_one_row_more_is_refused() {
     let set = get(addr, room, &boss).await.json();
     assert_eq!(set["okr"]["checkins"].as_array().unwrap().len(), 1500);
     assert_eq!(set["okr"]["key_results"][0]["current"], 30.0);
+    // Its JSON export (every derived field, pretty-printed: over --max-body, within the 4×
+    // an import may take) goes into another room whole.
+    let export = get(addr, &format!("{room}/export.json"), &boss).await.body;
+    assert!(
+        export.len() > 256 * 1024 && export.len() < 1024 * 1024,
+        "{}",
+        export.len()
+    );
+    let copy = "/api/rooms/acme.big2.2030-Q1";
+    let a = post(
+        addr,
+        &format!("{copy}/import"),
+        &boss,
+        "application/json",
+        &export,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let again = get(addr, &format!("{copy}/export.json"), &boss)
+        .await
+        .json();
+    assert_eq!(
+        comparable(&again),
+        comparable(&serde_json::from_str(&export).unwrap())
+    );
+    // Over 1 MiB: refused at the edge, before it is read; a command body keeps its limit.
+    let huge = format!("{export}{}", " ".repeat(1024 * 1024));
+    let a = post(
+        addr,
+        &format!("{copy}/import"),
+        &boss,
+        "application/json",
+        &huge,
+    )
+    .await;
+    assert_eq!(a.status, 413, "{}", a.body);
+    assert_eq!(a.json()["error"]["reason"], "body_too_large");
+    let a = post(
+        addr,
+        &format!("{copy}/commands"),
+        &boss,
+        "application/json",
+        &export,
+    )
+    .await;
+    assert_eq!(a.status, 413, "{}", a.body);
 }
