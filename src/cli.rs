@@ -209,3 +209,25 @@ pub fn token(args: &TokenArgs) -> anyhow::Result<()> {
     println!("{}", mint(args, now)?);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_url_is_plain_http_with_an_optional_port_and_prefix() {
+        let s = Server::parse("http://127.0.0.1:4680", None).unwrap();
+        assert_eq!(
+            (s.authority.as_str(), s.prefix.as_str()),
+            ("127.0.0.1:4680", "")
+        );
+        let s = Server::parse("http://okr.internal/hub/", Some("t".into())).unwrap();
+        assert_eq!(
+            (s.authority.as_str(), s.prefix.as_str()),
+            ("okr.internal:80", "/hub")
+        );
+        let https = Server::parse("https://okr.acme.com", None).unwrap_err();
+        assert!(https.to_string().contains("http://HOST:PORT"), "{https}");
+        assert!(Server::parse("http:///x", None).is_err());
+    }
+}

@@ -13,6 +13,7 @@ mod common;
 use std::net::SocketAddr;
 
 use common::http::{request, Answer};
+use common::live::{live_url, LiveClient};
 use common::process::HubProcess;
 use common::start_server;
 use common::tokens::{claims, hs256};
@@ -658,10 +659,26 @@ async fn a_csv_with_bad_rows_is_refused_with_their_lines_and_nothing_is_applied(
     assert_eq!(after["seq"], before["seq"], "nothing applied");
     assert_eq!(after["okr"]["objectives"], json!([]));
 
-    // Fixed, it goes in whole.
+    // Fixed, it goes in whole, and a /live client of the room sees it as events.
+    let watcher =
+        LiveClient::connect(&live_url(addr, room, &format!("token={boss}")), "boss").await;
+    watcher.wait_for("the snapshot", |f| !f.is_empty()).await;
     let fixed = csv.replace(",42,", ",4,").replace(",o9,", ",o1,");
     let a = post(addr, &path, &boss, "text/csv", &fixed).await;
     assert_eq!(a.status, 200, "{}", a.body);
+    watcher
+        .wait_for("the imported records as events", |f| {
+            let types: Vec<&str> = f.iter().filter_map(|m| m["type"].as_str()).collect();
+            [
+                "objective.created",
+                "kr.created",
+                "checkin.created",
+                "comment.created",
+            ]
+            .iter()
+            .all(|t| types.contains(t))
+        })
+        .await;
     let after = get(addr, &format!("/api/rooms/{room}"), &boss).await.json();
     assert_eq!(after["okr"]["checkins"].as_array().unwrap().len(), 2);
     assert_eq!(after["okr"]["comments"][0]["text"], "没有这个目标");
