@@ -436,8 +436,50 @@ fn room_rows(export: &RoomExport) -> Vec<Vec<String>> {
     }
     for r in &mut rows {
         r[col("room")] = export.room.clone();
+        for name in TEXT_COLUMNS {
+            let cell = &mut r[col(name)];
+            *cell = escape_formula(std::mem::take(cell));
+        }
     }
     rows
+}
+
+/// The columns whose cells are people's text (titles, comments, names), which a spreadsheet
+/// must show and never evaluate.
+const TEXT_COLUMNS: &[&str] = &[
+    "title",
+    "description",
+    "owner",
+    "team",
+    "unit",
+    "text",
+    "mentions",
+    "author",
+];
+
+/// What makes a spreadsheet read a cell as a formula (OWASP's "CSV injection" list), and the
+/// quote that escapes it.
+fn formula_start(c: char) -> bool {
+    matches!(c, '=' | '+' | '-' | '@' | '\t' | '\r' | '\'')
+}
+
+/// A text cell a spreadsheet would evaluate (`=HYPERLINK(…)`, `+1`, `@SUM(…)`) gets a leading
+/// `'`, which Excel and LibreOffice show as text; so does one that starts with `'`, so that
+/// [`unescape_formula`] gives every text back exactly.
+pub fn escape_formula(cell: String) -> String {
+    if cell.starts_with(formula_start) {
+        format!("'{cell}")
+    } else {
+        cell
+    }
+}
+
+/// The inverse of [`escape_formula`]: one leading `'` before a formula character is dropped.
+pub fn unescape_formula(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(formula_start) => rest,
+        _ => cell,
+    }
 }
 
 fn metric_cells(metric: &Metric, r: &mut [String]) {
@@ -536,7 +578,7 @@ pub fn from_csv(body: &[u8]) -> Result<ImportFile, Vec<RowError>> {
         let line = record.position().map_or(0, |p| line_at(body, p.byte()));
         let cell = |name: &str| -> Option<String> {
             let i = header.iter().position(|h| h == name)?;
-            let v = record.get(i)?.trim();
+            let v = unescape_formula(record.get(i)?.trim());
             (!v.is_empty()).then(|| v.to_owned())
         };
         if record.iter().all(|c| c.trim().is_empty()) {
@@ -1073,6 +1115,28 @@ mod tests {
         let ok = from_csv("record,id,title\r\nobjective,o1,\"增长, \"\"全国\"\"\"\r\n".as_bytes())
             .unwrap();
         assert_eq!(ok.objectives[0].1.title, "增长, \"全国\"");
+    }
+
+    #[test]
+    fn formulas_are_escaped_and_every_text_comes_back() {
+        for text in [
+            "=HYPERLINK(\"http://x\")",
+            "+1",
+            "-5%",
+            "@SUM(A1)",
+            "'=x",
+            "'",
+            "''",
+            "plain",
+            "",
+            "引爆",
+        ] {
+            let escaped = escape_formula(text.to_owned());
+            assert!(!escaped.starts_with(['=', '+', '-', '@']), "{escaped}");
+            assert_eq!(unescape_formula(&escaped), text);
+        }
+        let file = from_csv("record,id,title\r\nobjective,o1,'=1+1\r\n".as_bytes()).unwrap();
+        assert_eq!(file.objectives[0].1.title, "=1+1");
     }
 
     #[test]
