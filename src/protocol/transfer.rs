@@ -831,7 +831,7 @@ pub struct Step {
 /// says is archived (last: nothing is added to an archived objective or KR).
 ///
 /// Refused here: a file over [`MAX_IMPORT_ROWS`], an objective or KR without an id or with
-/// one another record of its kind already has.
+/// one another objective or KR of the file already has (a comment's id: another comment's).
 pub fn plan(file: ImportFile) -> Result<Vec<Step>, Vec<RowError>> {
     let mut errors = Vec::new();
     if file.rows() > MAX_IMPORT_ROWS {
@@ -867,7 +867,12 @@ pub fn plan(file: ImportFile) -> Result<Vec<Step>, Vec<RowError>> {
         if id.trim().is_empty() {
             errors.push(locus.error(Some("id"), "an id is needed (any label unique in the file)"));
             false
-        } else if !seen.insert(format!("{}/{id}", locus.record)) {
+        } else if !seen.insert(match locus.record {
+            // Objectives and KRs share one namespace (`ImportAccepted::ids`); comments have
+            // their own.
+            "comment" => format!("comment/{id}"),
+            _ => id.to_owned(),
+        }) {
             errors.push(locus.error(Some("id"), format!("id {id:?} is used twice")));
             false
         } else {
@@ -1160,5 +1165,13 @@ mod tests {
             })
             .collect();
         assert_eq!(kinds, ["o", "k", "c1", "c2", "archive"]);
+        let twice = from_json(
+            br#"{"objectives":[{"id":"x","title":"A"},{"id":"","title":"B"}],
+                 "key_results":[{"id":"x","objective":"x","title":"C 1","metric":{"kind":"percent"}}]}"#,
+        )
+        .unwrap();
+        let errors = plan(twice).unwrap_err();
+        let at: Vec<&str> = errors.iter().map(|e| e.at.as_str()).collect();
+        assert_eq!(at, ["objectives[1]", "key_results[0]"], "{errors:?}");
     }
 }
