@@ -48,10 +48,14 @@ pub const MAX_BODY: usize = 256 * 1024;
 
 /// An error answer: a status and the body every error shares.
 #[derive(Debug)]
-pub struct ApiError(StatusCode, ErrorBody);
+pub struct ApiError(pub(crate) StatusCode, pub(crate) ErrorBody);
 
 impl ApiError {
-    fn protocol(status: StatusCode, code: ProtocolErrorCode, message: impl Into<String>) -> Self {
+    pub(crate) fn protocol(
+        status: StatusCode,
+        code: ProtocolErrorCode,
+        message: impl Into<String>,
+    ) -> Self {
         ApiError(status, ErrorBody::protocol(code, message))
     }
 }
@@ -92,7 +96,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn room_id(raw: &str) -> Result<RoomId, ApiError> {
+pub(crate) fn room_id(raw: &str) -> Result<RoomId, ApiError> {
     RoomId::parse(raw).map_err(|e| {
         ApiError::protocol(
             StatusCode::BAD_REQUEST,
@@ -103,7 +107,7 @@ fn room_id(raw: &str) -> Result<RoomId, ApiError> {
 }
 
 /// Charges loading room `id` (when it is not loaded yet) to the caller: 429 over the limit.
-fn enter(
+pub(crate) fn enter(
     admission: &Admission,
     hub: &Hub<Outbox>,
     id: &RoomId,
@@ -117,7 +121,7 @@ fn enter(
 
 /// A room that could not be loaded: 503 `unavailable`, with `reason: store_corrupt` when its
 /// stored data failed its integrity check.
-fn unavailable(e: crate::hub::JoinError) -> ApiError {
+pub(crate) fn unavailable(e: crate::hub::JoinError) -> ApiError {
     tracing::error!(error = %e, "room could not be loaded");
     let failed = if e.is_corrupt() {
         service::commands::CommandFailed::Corrupt
@@ -390,9 +394,9 @@ fn over_https(headers: &HeaderMap) -> bool {
 /// Filters of `GET /api/rooms`: each part of the room id, matched exactly.
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct RoomFilter {
-    org: Option<String>,
-    team: Option<String>,
-    cycle: Option<String>,
+    pub(crate) org: Option<String>,
+    pub(crate) team: Option<String>,
+    pub(crate) cycle: Option<String>,
 }
 
 /// The most rooms one answer lists (`truncated` says when there were more).

@@ -55,7 +55,9 @@ pub enum Command {
     /// Run the server (the default).
     Serve(ServeArgs),
     /// Write every room of a store to a directory: `ROOM.ydoc` (the whole doc as one v1 Yjs
-    /// update) and, where the doc has the OKR shape, `ROOM.json`.
+    /// update) and, where the doc has the OKR shape, `ROOM.json`. With --url, every room a
+    /// running server lets the token read, through its REST API: `ROOM.json` (and `ROOM.csv`
+    /// with --csv).
     Export(ExportArgs),
     /// Load every `ROOM.ydoc` of a directory into a store (merged with what it holds).
     Import(ImportArgs),
@@ -199,6 +201,17 @@ pub struct ExportArgs {
     /// Directory to write the rooms to (created if missing).
     #[arg(long)]
     pub out: PathBuf,
+    /// Export through a running server at this address (`http://host:port`) instead of
+    /// opening its store (which the server holds): every room `GET /api/rooms` lists, each
+    /// as the token may read it.
+    #[arg(long, env = "OKRHUB_EXPORT_URL")]
+    pub url: Option<String>,
+    /// With --url: the bearer token to read with (an org admin's reads everything).
+    #[arg(long, env = "OKRHUB_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// With --url: write `ROOM.csv` beside each `ROOM.json`.
+    #[arg(long)]
+    pub csv: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -413,8 +426,9 @@ pub struct TransportArgs {
     #[arg(long, env = "OKRHUB_BODY_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub body_timeout: Duration,
 
-    /// Largest HTTP request body, in bytes (at most 262144, the largest any endpoint takes);
-    /// larger gets 413 before it is read.
+    /// Largest HTTP request body, in bytes (at most 262144, the largest a command takes);
+    /// larger gets 413 before it is read. An import (`POST /api/rooms/{room}/import`) may be
+    /// 4 times as large.
     #[arg(long, env = "OKRHUB_MAX_BODY", default_value_t = crate::api::MAX_BODY)]
     pub max_body: usize,
 

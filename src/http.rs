@@ -27,7 +27,7 @@ use crate::protocol::CloseReason;
 use crate::room_id::RoomId;
 use crate::service::admission::{Admission, ConnectionPermit};
 use crate::ws::{Outbox, WsUpgrade};
-use crate::{api, live, robots_api, sync, web};
+use crate::{api, live, robots_api, sync, transfer_api, web};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -81,6 +81,23 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/rooms/{room}/key_results/{kr}/history",
             get(api::kr_history),
+        )
+        .route(
+            "/api/rooms/{room}/export.json",
+            get(transfer_api::room_json),
+        )
+        .route("/api/rooms/{room}/export.csv", get(transfer_api::room_csv))
+        .route(
+            "/api/rooms/{room}/import",
+            post(transfer_api::import).layer(DefaultBodyLimit::max(transfer_api::MAX_IMPORT_BODY)),
+        )
+        .route(
+            "/api/orgs/{org}/cycles/{cycle}/export.json",
+            get(transfer_api::cycle_json),
+        )
+        .route(
+            "/api/orgs/{org}/cycles/{cycle}/export.csv",
+            get(transfer_api::cycle_csv),
         )
         .route(
             "/api/session",

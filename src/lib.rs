@@ -18,6 +18,7 @@
 //! | endpoints | [`sync`] | `GET /sync/{room}`: the y-websocket protocol for one Yjs client |
 //! | | [`live`] | `GET /live/{room}`: JSON snapshot, events, commands; `GET /live/~inbox`: a user's mentions |
 //! | | [`api`] | `/api/rooms/{room}`, `…/commands`, `…/key_results/{kr}/history`, `/api/session`: REST |
+//! | | [`transfer_api`] | `…/export.json`, `…/export.csv`, `…/import`, `/api/orgs/{org}/cycles/{cycle}/export.*`: import and export over REST |
 //! | | [`web`] | `GET /`, `GET /web/{file}`: the built-in dashboard (`web/`, embedded) |
 //! | | [`robots_api`] | `/api/orgs/{org}/robots[/{name}[/dead-letters]]`, `/api/orgs/{org}/notify`: an org's chat robots and webhooks |
 //! | request edge | [`auth`] | who a request is ([`auth::Caller`]: a verified token, or `?user=` on an open server), the `Origin` check, refusals before any state |
@@ -72,5 +73,6 @@ pub mod service;
 pub mod store;
 pub mod sync;
 pub mod telemetry;
+pub mod transfer_api;
 pub mod web;
 pub mod ws;

@@ -247,6 +247,15 @@ async fn edge(
     let req = if req.body().is_end_stream() {
         req.map(Body::new)
     } else {
+        // An import may be larger than a command ([`crate::transfer_api::body_limit`]).
+        let limits = HttpLimits {
+            max_body: crate::transfer_api::body_limit(
+                req.method(),
+                req.uri().path(),
+                limits.max_body,
+            ),
+            ..limits
+        };
         match read_body(req, limits).await {
             Ok(req) => req,
             Err(refused) => {

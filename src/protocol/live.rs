@@ -315,5 +315,21 @@ pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
         ("error-response.schema.json", of::<ErrorResponse>()),
         ("kr-history.schema.json", of::<KrHistory>()),
         ("room-list.schema.json", of::<RoomList>()),
+        (
+            "room-export.schema.json",
+            of::<super::transfer::RoomExport>(),
+        ),
+        (
+            "cycle-export.schema.json",
+            of::<super::transfer::CycleExport>(),
+        ),
+        (
+            "import-accepted.schema.json",
+            of::<super::transfer::ImportAccepted>(),
+        ),
+        (
+            "import-refused.schema.json",
+            of::<super::transfer::ImportRefused>(),
+        ),
     ]
 }

@@ -6,6 +6,7 @@
 //! | [`bound`] | the decode guard: frames and updates walked as yrs reads them, refused when a count cannot fit |
 //! | [`live`] | the JSON messages of `/live` and REST, their error bodies and the JSON Schemas generated from them |
 //! | [`close`] | why the server closes a WebSocket: [`CloseReason`] and its [`CloseKind`] |
+//! | [`transfer`] | the import and export formats: JSON, CSV, and the commands an import becomes |
 //!
 //! Every layer above the OKR domain may use these types — the room core closes a slow
 //! consumer with a [`CloseReason`], the services answer with an [`live::ErrorBody`] — so they
@@ -15,6 +16,7 @@ pub mod bound;
 pub mod close;
 pub mod live;
 pub mod sync;
+pub mod transfer;
 
 pub use close::{CloseKind, CloseReason};
 pub use sync::{
