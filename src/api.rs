@@ -148,23 +148,41 @@ pub async fn get_room(
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
-/// The cross-site checks of a state-changing request: its `Origin`, its content type, and —
-/// when the cookie authenticates it — that it says where it comes from.
+/// The cross-site checks of a command: [`cross_site_as`] JSON.
 fn cross_site(auth: &Auth, headers: &HeaderMap, caller: &Caller) -> Result<(), ApiError> {
+    cross_site_as(
+        auth,
+        headers,
+        caller,
+        &["application/json"],
+        "a command is sent as Content-Type: application/json",
+    )
+    .map(|_| ())
+}
+
+/// The cross-site checks of a state-changing request: its `Origin`; its content type, one of
+/// `accepted` (types a foreign page cannot send without a CORS preflight, which this server never
+/// grants — JSON, CSV — else 415 with `refusal` as the message), returned; and — when the cookie
+/// authenticates it — that it says where it comes from.
+pub(crate) fn cross_site_as(
+    auth: &Auth,
+    headers: &HeaderMap,
+    caller: &Caller,
+    accepted: &[&'static str],
+    refusal: &str,
+) -> Result<&'static str, ApiError> {
     auth.check_origin(headers)?;
-    let json = (headers.get(header::CONTENT_TYPE))
+    let given = (headers.get(header::CONTENT_TYPE))
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-    if !json {
-        let mut e = ErrorBody::protocol(
-            ProtocolErrorCode::BadRequest,
-            "a command is sent as Content-Type: application/json",
-        )
-        .because("content_type");
+        .map(str::trim)
+        .unwrap_or_default();
+    let Some(kind) = accepted.iter().find(|t| given.eq_ignore_ascii_case(t)) else {
+        let mut e =
+            ErrorBody::protocol(ProtocolErrorCode::BadRequest, refusal).because("content_type");
         e.field = Some("content-type".into());
         return Err(ApiError(StatusCode::UNSUPPORTED_MEDIA_TYPE, e));
-    }
+    };
     if matches!(caller, Caller::Token(_, Via::Cookie)) && headers.get(header::ORIGIN).is_none() {
         return Err(Refusal::forbidden(
             "origin",
@@ -172,7 +190,7 @@ fn cross_site(auth: &Auth, headers: &HeaderMap, caller: &Caller) -> Result<(), A
         )
         .into());
     }
-    Ok(())
+    Ok(kind)
 }
 
 /// `POST /api/rooms/{room}/commands`: a command as on `/live`, without the `id`.

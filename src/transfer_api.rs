@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use crate::api::{self, ApiError, RoomFilter};
-use crate::auth::{Auth, Caller, ClientIp, Refusal, Via};
+use crate::auth::{Auth, Caller, ClientIp, Refusal};
 use crate::hub::Hub;
 use crate::protocol::live::{ErrorBody, ProtocolErrorCode, RoomView};
 use crate::protocol::transfer::{
@@ -221,35 +221,21 @@ enum Kind {
     Csv,
 }
 
-/// The cross-site checks of an import (those of a command, with `text/csv` allowed too: a
+/// The cross-site checks of an import: those of a command, with `text/csv` allowed too (a
 /// foreign page cannot send that without a preflight either).
 fn import_kind(auth: &Auth, headers: &HeaderMap, caller: &Caller) -> Result<Kind, ApiError> {
-    auth.check_origin(headers)?;
-    let content_type = (headers.get(header::CONTENT_TYPE))
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase());
-    let kind = match content_type.as_deref() {
-        Some("application/json") => Kind::Json,
-        Some("text/csv") => Kind::Csv,
-        _ => {
-            let mut e = ErrorBody::protocol(
-                ProtocolErrorCode::BadRequest,
-                "an import is sent as Content-Type: application/json or text/csv",
-            )
-            .because("content_type");
-            e.field = Some("content-type".into());
-            return Err(ApiError(StatusCode::UNSUPPORTED_MEDIA_TYPE, e));
-        }
-    };
-    if matches!(caller, Caller::Token(_, Via::Cookie)) && headers.get(header::ORIGIN).is_none() {
-        return Err(Refusal::forbidden(
-            "origin",
-            "a request authenticated by the cookie must carry an Origin",
-        )
-        .into());
-    }
-    Ok(kind)
+    let kind = crate::api::cross_site_as(
+        auth,
+        headers,
+        caller,
+        &["application/json", "text/csv"],
+        "an import is sent as Content-Type: application/json or text/csv",
+    )?;
+    Ok(if kind == "text/csv" {
+        Kind::Csv
+    } else {
+        Kind::Json
+    })
 }
 
 /// 422 with every refused row.
