@@ -30,7 +30,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("services", &["service", "notify"]),
     ("WebSocket", &["ws"]),
     ("request edge", &["auth"]),
-    ("endpoints", &["sync", "live", "api", "web", "robots_api", "transfer_api"]),
+    (
+        "endpoints",
+        &["sync", "live", "api", "web", "robots_api", "transfer_api"],
+    ),
     ("HTTP", &["http"]),
     ("config/CLI", &["config", "telemetry", "cli"]),
     ("server", &["server"]),
