@@ -48,10 +48,14 @@ pub const MAX_BODY: usize = 256 * 1024;
 
 /// An error answer: a status and the body every error shares.
 #[derive(Debug)]
-pub struct ApiError(StatusCode, ErrorBody);
+pub struct ApiError(pub(crate) StatusCode, pub(crate) ErrorBody);
 
 impl ApiError {
-    fn protocol(status: StatusCode, code: ProtocolErrorCode, message: impl Into<String>) -> Self {
+    pub(crate) fn protocol(
+        status: StatusCode,
+        code: ProtocolErrorCode,
+        message: impl Into<String>,
+    ) -> Self {
         ApiError(status, ErrorBody::protocol(code, message))
     }
 }
@@ -60,9 +64,13 @@ impl From<ErrorBody> for ApiError {
     fn from(body: ErrorBody) -> Self {
         let status = match body.code {
             WireErrorCode::Command(ErrorCode::NotFound) => StatusCode::NOT_FOUND,
-            WireErrorCode::Command(ErrorCode::Archived | ErrorCode::AlignmentCycle) => {
-                StatusCode::CONFLICT
-            }
+            WireErrorCode::Command(
+                ErrorCode::Archived
+                | ErrorCode::AlignmentCycle
+                | ErrorCode::CycleClosed
+                | ErrorCode::CycleOpen
+                | ErrorCode::NotEmpty,
+            ) => StatusCode::CONFLICT,
             WireErrorCode::Command(_) => StatusCode::UNPROCESSABLE_ENTITY,
             WireErrorCode::Protocol(p) => match p {
                 ProtocolErrorCode::BadRequest | ProtocolErrorCode::InvalidRoom => {
@@ -92,7 +100,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn room_id(raw: &str) -> Result<RoomId, ApiError> {
+pub(crate) fn room_id(raw: &str) -> Result<RoomId, ApiError> {
     RoomId::parse(raw).map_err(|e| {
         ApiError::protocol(
             StatusCode::BAD_REQUEST,
@@ -103,7 +111,7 @@ fn room_id(raw: &str) -> Result<RoomId, ApiError> {
 }
 
 /// Charges loading room `id` (when it is not loaded yet) to the caller: 429 over the limit.
-fn enter(
+pub(crate) fn enter(
     admission: &Admission,
     hub: &Hub<Outbox>,
     id: &RoomId,
@@ -117,7 +125,7 @@ fn enter(
 
 /// A room that could not be loaded: 503 `unavailable`, with `reason: store_corrupt` when its
 /// stored data failed its integrity check.
-fn unavailable(e: crate::hub::JoinError) -> ApiError {
+pub(crate) fn unavailable(e: crate::hub::JoinError) -> ApiError {
     tracing::error!(error = %e, "room could not be loaded");
     let failed = if e.is_corrupt() {
         service::commands::CommandFailed::Corrupt
@@ -146,7 +154,11 @@ pub async fn get_room(
 
 /// The cross-site checks of a state-changing request: its `Origin`, its content type, and —
 /// when the cookie authenticates it — that it says where it comes from.
-fn cross_site(auth: &Auth, headers: &HeaderMap, caller: &Caller) -> Result<(), ApiError> {
+pub(crate) fn cross_site(
+    auth: &Auth,
+    headers: &HeaderMap,
+    caller: &Caller,
+) -> Result<(), ApiError> {
     auth.check_origin(headers)?;
     let json = (headers.get(header::CONTENT_TYPE))
         .and_then(|v| v.to_str().ok())

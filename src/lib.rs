@@ -18,6 +18,7 @@
 //! | endpoints | [`sync`] | `GET /sync/{room}`: the y-websocket protocol for one Yjs client |
 //! | | [`live`] | `GET /live/{room}`: JSON snapshot, events, commands; `GET /live/~inbox`: a user's mentions |
 //! | | [`api`] | `/api/rooms/{room}`, `…/commands`, `…/key_results/{kr}/history`, `/api/session`: REST |
+//! | | [`review_api`] | `…/review`, `…/review.md`, `…/carry-over`, `…/from-template`, `/api/templates`: the quarter's end and the next one |
 //! | | [`web`] | `GET /`, `GET /web/{file}`: the built-in dashboard (`web/`, embedded) |
 //! | request edge | [`auth`] | who a request is ([`auth::Caller`]: a verified token, or `?user=` on an open server), the `Origin` check, refusals before any state |
 //! | WebSocket | [`ws`] | handshake, frame headers, each connection's outbox (socket writes) and session (reads, close), keep-alive (pings, idle timeout); every TCP connection's place under the caps ([`ws::conn`]) |
@@ -61,6 +62,7 @@ pub mod live;
 pub mod metrics;
 pub mod okr;
 pub mod protocol;
+pub mod review_api;
 pub mod room;
 pub mod room_id;
 pub mod server;

@@ -30,7 +30,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("services", &["service"]),
     ("WebSocket", &["ws"]),
     ("request edge", &["auth"]),
-    ("endpoints", &["sync", "live", "api", "web"]),
+    ("endpoints", &["sync", "live", "api", "review_api", "web"]),
     ("HTTP", &["http"]),
     ("config/CLI", &["config", "telemetry", "cli"]),
     ("server", &["server"]),

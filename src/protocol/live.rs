@@ -315,5 +315,26 @@ pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
         ("error-response.schema.json", of::<ErrorResponse>()),
         ("kr-history.schema.json", of::<KrHistory>()),
         ("room-list.schema.json", of::<RoomList>()),
+        ("review.schema.json", of::<crate::okr::review::Review>()),
+        (
+            "carry-over.schema.json",
+            of::<crate::okr::carry::CarryOver>(),
+        ),
+        (
+            "carry-result.schema.json",
+            of::<crate::okr::carry::CarryResult>(),
+        ),
+        (
+            "template-list.schema.json",
+            of::<super::review::TemplateList>(),
+        ),
+        (
+            "from-template.schema.json",
+            of::<super::review::FromTemplate>(),
+        ),
+        (
+            "filled-from-template.schema.json",
+            of::<super::review::FilledFromTemplate>(),
+        ),
     ]
 }

@@ -5,6 +5,7 @@
 //! | [`sync`] | y-sync frames of `/sync` (thin over `yrs::sync`) |
 //! | [`bound`] | the decode guard: frames and updates walked as yrs reads them, refused when a count cannot fit |
 //! | [`live`] | the JSON messages of `/live` and REST, their error bodies and the JSON Schemas generated from them |
+//! | [`review`] | the REST bodies of templates and filling a room from one (issue 15) |
 //! | [`close`] | why the server closes a WebSocket: [`CloseReason`] and its [`CloseKind`] |
 //!
 //! Every layer above the OKR domain may use these types — the room core closes a slow
@@ -14,6 +15,7 @@
 pub mod bound;
 pub mod close;
 pub mod live;
+pub mod review;
 pub mod sync;
 
 pub use close::{CloseKind, CloseReason};

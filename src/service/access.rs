@@ -9,7 +9,7 @@
 //! |---|---|---|---|---|
 //! | none (same org, no role) | public objectives, REST and `/live` only | — | — | none |
 //! | `viewer` | public and team objectives | yes | refused | none (`forbidden`) |
-//! | `editor` | public and team objectives | yes | under the document's rules | all but `cycle.set`, `*.archive` |
+//! | `editor` | public and team objectives | yes | under the document's rules | all but `cycle.set`, `cycle.close`, `cycle.reopen`, `*.archive`; `kr.score` on their own KRs |
 //! | `admin` (and a personal room's owner) | everything | yes | under the document's rules (may delete) | all |
 //! | open server | everything | yes | under the document's rules (may delete) | all |
 //!
@@ -81,12 +81,25 @@ impl Access {
     }
 }
 
-/// The commands only an admin gives: archiving (and restoring), and the cycle.
+/// The commands only an admin gives: archiving (and restoring), and the cycle (setting,
+/// closing, reopening it).
 pub fn admin_only(command: &Command) -> bool {
     matches!(
         command,
-        Command::CycleSet(_) | Command::ObjectiveArchive(_) | Command::KrArchive(_)
+        Command::CycleSet(_)
+            | Command::CycleClose(_)
+            | Command::CycleReopen(_)
+            | Command::ObjectiveArchive(_)
+            | Command::KrArchive(_)
     )
+}
+
+/// The KR whose owner (besides an admin) alone may give `command`: a score override.
+pub fn owner_only(command: &Command) -> Option<&str> {
+    match command {
+        Command::KrScore(c) => Some(&c.key_result),
+        _ => None,
+    }
 }
 
 /// The acting user and its access to the room it acts in.
