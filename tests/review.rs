@@ -11,7 +11,7 @@ use common::{start_server, sync_url, YClient};
 use okrhub::identity::Role;
 use okrhub::server::RunningServer;
 use serde_json::{json, Value};
-use yrs::{GetString, Map, Out, Text, Transact};
+use yrs::{GetString, Map, Out, ReadTxn, Text, Transact, WriteTxn};
 
 const SECRET: &str = "a-test-secret-of-at-least-32-bytes!!";
 
