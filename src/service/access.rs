@@ -165,6 +165,25 @@ mod tests {
     }
 
     #[test]
+    fn closing_is_an_admins_and_scoring_an_owners_or_an_admins() {
+        let of = |v: serde_json::Value| -> Command { serde_json::from_value(v).unwrap() };
+        let close = of(serde_json::json!({"type": "cycle.close"}));
+        let reopen = of(serde_json::json!({"type": "cycle.reopen"}));
+        let score = of(
+            serde_json::json!({"type": "kr.score", "key_result": "k1", "score": 0.7, "reason": "r"}),
+        );
+        let retro =
+            of(serde_json::json!({"type": "objective.retro", "objective": "o1", "worked": "w"}));
+        let editor = Access::Member(Role::Editor);
+        assert!(!editor.permits(&close) && !editor.permits(&reopen));
+        assert!(Access::Member(Role::Admin).permits(&close));
+        assert!(editor.permits(&score) && editor.permits(&retro));
+        assert!(!Access::Member(Role::Viewer).permits(&score));
+        assert_eq!(owner_only(&score), Some("k1"));
+        assert_eq!(owner_only(&retro), None);
+    }
+
+    #[test]
     fn personal_rooms_are_synced_by_owner_and_admins_only() {
         let team = RoomId::parse("acme.sales.q3").unwrap();
         let personal = RoomId::parse("acme.~ana.q3").unwrap();
