@@ -64,9 +64,13 @@ impl From<ErrorBody> for ApiError {
     fn from(body: ErrorBody) -> Self {
         let status = match body.code {
             WireErrorCode::Command(ErrorCode::NotFound) => StatusCode::NOT_FOUND,
-            WireErrorCode::Command(ErrorCode::Archived | ErrorCode::AlignmentCycle) => {
-                StatusCode::CONFLICT
-            }
+            WireErrorCode::Command(
+                ErrorCode::Archived
+                | ErrorCode::AlignmentCycle
+                | ErrorCode::CycleClosed
+                | ErrorCode::CycleOpen
+                | ErrorCode::NotEmpty,
+            ) => StatusCode::CONFLICT,
             WireErrorCode::Command(_) => StatusCode::UNPROCESSABLE_ENTITY,
             WireErrorCode::Protocol(p) => match p {
                 ProtocolErrorCode::BadRequest | ProtocolErrorCode::InvalidRoom => {
@@ -149,7 +153,11 @@ pub async fn get_room(
 }
 
 /// The cross-site checks of a command: [`cross_site_as`] JSON.
-fn cross_site(auth: &Auth, headers: &HeaderMap, caller: &Caller) -> Result<(), ApiError> {
+pub(crate) fn cross_site(
+    auth: &Auth,
+    headers: &HeaderMap,
+    caller: &Caller,
+) -> Result<(), ApiError> {
     cross_site_as(
         auth,
         headers,

@@ -27,7 +27,7 @@ use crate::protocol::CloseReason;
 use crate::room_id::RoomId;
 use crate::service::admission::{Admission, ConnectionPermit};
 use crate::ws::{Outbox, WsUpgrade};
-use crate::{api, live, robots_api, sync, transfer_api, web};
+use crate::{api, live, review_api, robots_api, sync, transfer_api, web};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -82,6 +82,20 @@ pub fn router(state: AppState) -> Router {
             "/api/rooms/{room}/key_results/{kr}/history",
             get(api::kr_history),
         )
+        .route("/api/rooms/{room}/review", get(review_api::get_review))
+        .route(
+            "/api/rooms/{room}/review.md",
+            get(review_api::get_review_md),
+        )
+        .route(
+            "/api/rooms/{room}/carry-over",
+            post(review_api::post_carry_over).layer(DefaultBodyLimit::max(api::MAX_BODY)),
+        )
+        .route(
+            "/api/rooms/{room}/from-template",
+            post(review_api::post_from_template).layer(DefaultBodyLimit::max(api::MAX_BODY)),
+        )
+        .route("/api/templates", get(review_api::list_templates))
         .route(
             "/api/rooms/{room}/export.json",
             get(transfer_api::room_json),

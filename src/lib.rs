@@ -19,6 +19,7 @@
 //! | | [`live`] | `GET /live/{room}`: JSON snapshot, events, commands; `GET /live/~inbox`: a user's mentions |
 //! | | [`api`] | `/api/rooms/{room}`, `…/commands`, `…/key_results/{kr}/history`, `/api/session`: REST |
 //! | | [`transfer_api`] | `…/export.json`, `…/export.csv`, `…/import`, `/api/orgs/{org}/cycles/{cycle}/export.*`: import and export over REST |
+//! | | [`review_api`] | `…/review`, `…/review.md`, `…/carry-over`, `…/from-template`, `/api/templates`: the quarter's end and the next one |
 //! | | [`web`] | `GET /`, `GET /web/{file}`: the built-in dashboard (`web/`, embedded) |
 //! | | [`robots_api`] | `/api/orgs/{org}/robots[/{name}[/dead-letters]]`, `/api/orgs/{org}/notify`: an org's chat robots and webhooks |
 //! | request edge | [`auth`] | who a request is ([`auth::Caller`]: a verified token, or `?user=` on an open server), the `Origin` check, refusals before any state |
@@ -65,6 +66,7 @@ pub mod metrics;
 pub mod notify;
 pub mod okr;
 pub mod protocol;
+pub mod review_api;
 pub mod robots_api;
 pub mod room;
 pub mod room_id;

@@ -32,7 +32,15 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("request edge", &["auth"]),
     (
         "endpoints",
-        &["sync", "live", "api", "web", "robots_api", "transfer_api"],
+        &[
+            "sync",
+            "live",
+            "api",
+            "web",
+            "robots_api",
+            "transfer_api",
+            "review_api",
+        ],
     ),
     ("HTTP", &["http"]),
     ("config/CLI", &["config", "telemetry", "cli"]),

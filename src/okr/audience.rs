@@ -65,6 +65,18 @@ impl Reader {
         audience.is_none_or(|(v, owner)| self.may_read(*v, owner.as_deref()))
     }
 
+    /// The objectives of the read set `okr` this reader may not see.
+    pub fn hidden_in(&self, okr: &OkrSet) -> Hidden {
+        if self.sees == Sees::All {
+            return Hidden::default();
+        }
+        let ids: BTreeSet<String> = (okr.objectives.iter())
+            .filter(|o| !self.may_read_objective(o))
+            .map(|o| o.id.clone())
+            .collect();
+        Hidden(Arc::new(ids))
+    }
+
     /// The objectives of `okr` this reader may not see.
     pub fn hidden(&self, okr: &Projection) -> Hidden {
         if self.sees == Sees::All {
@@ -203,7 +215,11 @@ impl About {
             Target::KeyResult(k) => of_kr(k),
         };
         match event {
-            Event::CycleUpdated { .. } => About::Room,
+            Event::CycleUpdated { .. }
+            | Event::CycleClosed { .. }
+            | Event::CycleReopened { .. } => About::Room,
+            Event::ObjectiveRetro { objective, .. } => About::Objective(objective.clone()),
+            Event::KrScored { objective, .. } => About::Objective(objective.clone()),
             Event::ObjectiveCreated { objective } => About::Objective(objective.id.clone()),
             Event::ObjectiveUpdated { objective, .. }
             | Event::ObjectiveArchived { objective, .. }

@@ -30,6 +30,13 @@ pub enum Event {
     /// The cycle was set or changed (`None`: removed or unreadable).
     #[serde(rename = "cycle.updated")]
     CycleUpdated { cycle: Option<Cycle> },
+    /// An admin closed the cycle (follows its `cycle.updated`): the room takes scores, retros
+    /// and comments only; every KR now has a proposed score (`kr.updated` with `score`).
+    #[serde(rename = "cycle.closed")]
+    CycleClosed { cycle: Cycle },
+    /// An admin reopened a closed cycle (follows its `cycle.updated`).
+    #[serde(rename = "cycle.reopened")]
+    CycleReopened { cycle: Cycle },
     #[serde(rename = "objective.created")]
     ObjectiveCreated { objective: Objective },
     /// Fields of an objective changed: `fields` holds their new values.
@@ -72,6 +79,22 @@ pub enum Event {
     KrRemoved {
         key_result: String,
         objective: String,
+    },
+    /// A KR's score was overridden, changed or its override removed (follows its
+    /// `kr.updated`): `score` is its proposed and final score now.
+    #[serde(rename = "kr.scored")]
+    KrScored {
+        key_result: String,
+        objective: String,
+        score: Option<KrScore>,
+        score_override: Option<ScoreOverride>,
+    },
+    /// An objective's retrospective note was written or changed (follows its
+    /// `objective.updated`).
+    #[serde(rename = "objective.retro")]
+    ObjectiveRetro {
+        objective: String,
+        retro: Option<Retro>,
     },
     #[serde(rename = "checkin.created")]
     CheckinCreated { checkin: Checkin },
@@ -119,11 +142,7 @@ const QUIET: &[&str] = &["updated_at", "updated_by", "expected_progress"];
 /// The events that lead from `before` to `after`.
 pub fn diff(before: &OkrSet, after: &OkrSet) -> Vec<Event> {
     let mut out = Vec::new();
-    if before.cycle != after.cycle {
-        out.push(Event::CycleUpdated {
-            cycle: after.cycle.clone(),
-        });
-    }
+    cycle_changed(&mut out, before.cycle.as_ref(), after.cycle.as_ref());
 
     let old: HashMap<&str, &Objective> = before
         .objectives
@@ -135,7 +154,7 @@ pub fn diff(before: &OkrSet, after: &OkrSet) -> Vec<Event> {
             None => out.push(Event::ObjectiveCreated {
                 objective: o.clone(),
             }),
-            Some(prev) => out.extend(objective_changed(prev, o)),
+            Some(prev) => objective_events(&mut out, prev, o),
         }
     }
     let now: HashSet<&str> = after.objectives.iter().map(|o| o.id.as_str()).collect();
@@ -161,7 +180,7 @@ pub fn diff(before: &OkrSet, after: &OkrSet) -> Vec<Event> {
                 key_result: k.clone(),
             }),
             Some(prev) => {
-                out.extend(kr_changed(prev, k));
+                kr_events(&mut out, prev, k);
                 reminders.extend(reminder(prev, k, after.as_of));
             }
         }
@@ -202,6 +221,49 @@ pub fn diff(before: &OkrSet, after: &OkrSet) -> Vec<Event> {
         });
     }
     out
+}
+
+/// `cycle.updated` when the cycle changed, followed by `cycle.closed` or `cycle.reopened`
+/// when that is the change.
+pub(crate) fn cycle_changed(out: &mut Vec<Event>, before: Option<&Cycle>, after: Option<&Cycle>) {
+    if before == after {
+        return;
+    }
+    out.push(Event::CycleUpdated {
+        cycle: after.cloned(),
+    });
+    let was = before.is_some_and(|c| c.closed);
+    match after {
+        Some(c) if c.closed && !was => out.push(Event::CycleClosed { cycle: c.clone() }),
+        Some(c) if !c.closed && was => out.push(Event::CycleReopened { cycle: c.clone() }),
+        _ => {}
+    }
+}
+
+/// The events of an objective that was there before and is still there: its update, then
+/// `objective.retro` if its note changed.
+pub(crate) fn objective_events(out: &mut Vec<Event>, before: &Objective, after: &Objective) {
+    out.extend(objective_changed(before, after));
+    if before.retro != after.retro {
+        out.push(Event::ObjectiveRetro {
+            objective: after.id.clone(),
+            retro: after.retro.clone(),
+        });
+    }
+}
+
+/// The events of a KR that was there before and is still there: its update, then `kr.scored`
+/// if its score override changed.
+pub(crate) fn kr_events(out: &mut Vec<Event>, before: &KeyResult, after: &KeyResult) {
+    out.extend(kr_changed(before, after));
+    if before.score_override != after.score_override {
+        out.push(Event::KrScored {
+            key_result: after.id.clone(),
+            objective: after.objective.clone(),
+            score: after.score.clone(),
+            score_override: after.score_override.clone(),
+        });
+    }
 }
 
 /// The event for an objective that was there before and is still there, if anything changed.
@@ -355,6 +417,8 @@ impl Fielded for Objective {
             order,
             archived,
             aligned_to,
+            carried_from,
+            retro,
             created_at,
             created_by,
             updated_at,
@@ -363,6 +427,7 @@ impl Fielded for Objective {
             progress,
             status,
             overdue,
+            score,
         } = self;
         d.field("id", &b.id, id);
         d.field("title", &b.title, title);
@@ -375,6 +440,8 @@ impl Fielded for Objective {
         d.field("order", &b.order, order);
         d.field("archived", &b.archived, archived);
         d.field("aligned_to", &b.aligned_to, aligned_to);
+        d.field("carried_from", &b.carried_from, carried_from);
+        d.field("retro", &b.retro, retro);
         d.field("created_at", &b.created_at, created_at);
         d.field("created_by", &b.created_by, created_by);
         d.field("updated_at", &b.updated_at, updated_at);
@@ -383,6 +450,7 @@ impl Fielded for Objective {
         d.field("progress", &b.progress, progress);
         d.field("status", &b.status, status);
         d.field("overdue", &b.overdue, overdue);
+        d.field("score", &b.score, score);
     }
 }
 
@@ -399,6 +467,8 @@ impl Fielded for KeyResult {
             order,
             archived,
             revisions,
+            carried_from,
+            score_override,
             created_at,
             created_by,
             updated_at,
@@ -413,6 +483,7 @@ impl Fielded for KeyResult {
             overdue,
             last_checkin_at,
             checkin_due_at,
+            score,
         } = self;
         d.field("id", &b.id, id);
         d.field("objective", &b.objective, objective);
@@ -424,6 +495,8 @@ impl Fielded for KeyResult {
         d.field("order", &b.order, order);
         d.field("archived", &b.archived, archived);
         d.field("revisions", &b.revisions, revisions);
+        d.field("carried_from", &b.carried_from, carried_from);
+        d.field("score_override", &b.score_override, score_override);
         d.field("created_at", &b.created_at, created_at);
         d.field("created_by", &b.created_by, created_by);
         d.field("updated_at", &b.updated_at, updated_at);
@@ -438,6 +511,7 @@ impl Fielded for KeyResult {
         d.field("overdue", &b.overdue, overdue);
         d.field("last_checkin_at", &b.last_checkin_at, last_checkin_at);
         d.field("checkin_due_at", &b.checkin_due_at, checkin_due_at);
+        d.field("score", &b.score, score);
     }
 }
 

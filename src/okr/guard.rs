@@ -10,7 +10,11 @@
 //! - removing an objective or a key result, archiving or restoring one, and changing the cycle
 //!   are an admin's acts (so deleting every root's entries in one update is one too);
 //! - no objective becomes `private` in a team room: a private objective lives in its owner's
-//!   personal room (`{org}.~{user}.{cycle}`), whose doc only its owner and admins sync.
+//!   personal room (`{org}.~{user}.{cycle}`), whose doc only its owner and admins sync;
+//! - once the cycle is closed (and the update does not reopen it) nothing changes but KR score
+//!   overrides (the KR's owner's or an admin's, written as the writer), objectives'
+//!   retrospective notes (written as the writer) and new comments — no title keystroke, no
+//!   check-in, no new or removed entry; while it is open, no score or note is written.
 //!
 //! The check reads only what the update touched ([`Touched`]); a keystroke in a title
 //! ([`Scope::Text`]) needs no check at all. Pure: the room decides what to do with a
@@ -18,7 +22,7 @@
 
 use yrs::ReadTxn;
 
-use super::model::{Millis, Visibility};
+use super::model::{Cycle, KeyResult, Millis, Objective, Status, Visibility};
 use super::projection::Projection;
 use super::read::{self, parse_entry};
 use super::schema::Root;
@@ -60,6 +64,22 @@ pub fn check<T: ReadTxn>(
 ) -> Result<(), Violation> {
     if touched.cycle && !writer.admin {
         return refuse("only an admin changes the cycle");
+    }
+    let was_closed = before.cycle().is_some_and(|c| c.closed);
+    let closed = if touched.cycle {
+        let (after, _) = read::read_cycle(txn);
+        let now_closed = after.as_ref().is_some_and(|c| c.closed);
+        if was_closed && now_closed && !same_cycle(before.cycle(), after.as_ref()) {
+            return refuse("the cycle is closed: reopen it before changing it");
+        }
+        was_closed && now_closed
+    } else {
+        was_closed
+    };
+    if closed {
+        check_closed(txn, before, touched, writer)?;
+    } else {
+        check_open(txn, before, touched)?;
     }
     let present = |root: Root, id: &str| {
         txn.get_map(root.name())
@@ -163,4 +183,149 @@ fn unreadable(what: &str, id: &str, problems: &[super::model::Problem]) -> Strin
         .first()
         .map_or("unreadable", |p| p.message.as_str());
     format!("{what} {id} is not valid: {why}")
+}
+
+/// Whether two cycles are the same but for who closed it and when.
+fn same_cycle(a: Option<&Cycle>, b: Option<&Cycle>) -> bool {
+    let plain = |c: Option<&Cycle>| {
+        c.map(|c| Cycle {
+            closed_at: None,
+            closed_by: None,
+            ..c.clone()
+        })
+    };
+    plain(a) == plain(b)
+}
+
+/// An objective's stored fields that a closed cycle keeps as they are (all but its note and
+/// the update stamps).
+fn frozen_objective(o: &Objective) -> Objective {
+    Objective {
+        retro: None,
+        updated_at: 0,
+        updated_by: None,
+        key_results: Vec::new(),
+        progress: 0.0,
+        status: None,
+        overdue: false,
+        score: None,
+        ..o.clone()
+    }
+}
+
+/// A KR's stored fields that a closed cycle keeps as they are (all but its score override and
+/// the update stamps).
+fn frozen_kr(k: &KeyResult) -> KeyResult {
+    KeyResult {
+        score_override: None,
+        updated_at: 0,
+        updated_by: None,
+        current: None,
+        raw_progress: 0.0,
+        progress: 0.0,
+        expected_progress: None,
+        behind_pace: false,
+        confidence: None,
+        status: Status::OnTrack,
+        overdue: false,
+        last_checkin_at: None,
+        checkin_due_at: None,
+        score: None,
+        ..k.clone()
+    }
+}
+
+const CLOSED: &str = "the cycle is closed: only scores, retrospective notes and comments change";
+
+/// The rules of a closed cycle (see the module's list).
+fn check_closed<T: ReadTxn>(
+    txn: &T,
+    before: &Projection,
+    touched: &Touched,
+    writer: &Writer<'_>,
+) -> Result<(), Violation> {
+    if let Some(id) = touched.checkins.iter().next() {
+        return refuse(format!("{CLOSED} (check-in {id})"));
+    }
+    let as_writer = |by: &str, what: &str, id: &str| match writer.user {
+        Some(user) if user != by => refuse(format!(
+            "{what} of {id}: it must be written as you ({user}), not {by:?}"
+        )),
+        _ => Ok(()),
+    };
+    for (id, scope) in &touched.objectives {
+        let was = before.objective(id);
+        let (after, _) = parse_entry(txn, Root::Objectives, id, read::objective);
+        let (Some(was), Some(after), Scope::Entry) = (was, after.as_ref(), scope) else {
+            if was.is_none() && after.is_none() {
+                continue;
+            }
+            return refuse(format!("{CLOSED} (objective {id})"));
+        };
+        if frozen_objective(was) != frozen_objective(after) {
+            return refuse(format!("{CLOSED} (objective {id})"));
+        }
+        if was.retro != after.retro {
+            if let Some(note) = &after.retro {
+                as_writer(&note.by, "the retrospective note", id)?;
+            }
+        }
+    }
+    for (id, scope) in &touched.key_results {
+        let was = before.key_result(id);
+        let (after, _) = parse_entry(txn, Root::KeyResults, id, read::key_result);
+        let (Some(was), Some(after), Scope::Entry) = (was, after.as_ref(), scope) else {
+            if was.is_none() && after.is_none() {
+                continue;
+            }
+            return refuse(format!("{CLOSED} (key result {id})"));
+        };
+        if frozen_kr(was) != frozen_kr(after) {
+            return refuse(format!("{CLOSED} (key result {id})"));
+        }
+        if was.score_override != after.score_override {
+            let owner = writer.user.is_some() && writer.user == was.owner.as_deref();
+            if !writer.admin && !owner {
+                return refuse(format!(
+                    "only the owner of key result {id} or an admin scores it"
+                ));
+            }
+            if let Some(o) = &after.score_override {
+                as_writer(&o.by, "the score", id)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// While the cycle is open no score and no retrospective note is written.
+fn check_open<T: ReadTxn>(
+    txn: &T,
+    before: &Projection,
+    touched: &Touched,
+) -> Result<(), Violation> {
+    const OPEN: &str = "scores and retrospective notes are written once the cycle is closed";
+    for (id, scope) in &touched.objectives {
+        if !matches!(scope, Scope::Entry) {
+            continue;
+        }
+        let (after, _) = parse_entry(txn, Root::Objectives, id, read::objective);
+        let was = before.objective(id).and_then(|o| o.retro.as_ref());
+        if after.as_ref().and_then(|o| o.retro.as_ref()) != was && after.is_some() {
+            return refuse(format!("{OPEN} (objective {id})"));
+        }
+    }
+    for (id, scope) in &touched.key_results {
+        if !matches!(scope, Scope::Entry) {
+            continue;
+        }
+        let (after, _) = parse_entry(txn, Root::KeyResults, id, read::key_result);
+        let was = before
+            .key_result(id)
+            .and_then(|k| k.score_override.as_ref());
+        if after.as_ref().and_then(|k| k.score_override.as_ref()) != was && after.is_some() {
+            return refuse(format!("{OPEN} (key result {id})"));
+        }
+    }
+    Ok(())
 }

@@ -19,6 +19,9 @@
 //! | [`lint`] | quality advice |
 //! | [`events`] | [`diff()`] of two reads → typed [`Event`]s: the definition |
 //! | [`commands`] | [`Command`]s: validate fully, then write ([`apply()`]) |
+//! | [`review`] | the review (复盘) of a cycle: scores, confidence history, red flags; JSON and Markdown |
+//! | [`carry`] | what carrying unfinished objectives and KRs into the next cycle's room creates |
+//! | [`templates`] | the built-in OKR templates (`templates.json`), in Chinese and English |
 //!
 //! # Data flow
 //!
@@ -29,6 +32,7 @@
 //! from it, never stored.
 
 pub mod audience;
+pub mod carry;
 pub mod commands;
 pub mod events;
 mod fields;
@@ -38,8 +42,10 @@ pub mod model;
 pub mod notice;
 mod projection;
 mod read;
+pub mod review;
 pub mod rules;
 pub mod schema;
+pub mod templates;
 mod touched;
 
 pub use commands::{apply, apply_in_room, Applied, Command, CommandError, ErrorCode};

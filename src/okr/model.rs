@@ -53,6 +53,15 @@ pub struct Cycle {
     pub kind: CycleKind,
     pub starts: String,
     pub ends: String,
+    /// When an admin closed the cycle (`cycle.close`); `None` while it is open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<Millis>,
+    /// Who closed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_by: Option<String>,
+    /// Derived: `closed_at` is set. A closed room takes scores, retros and comments only.
+    #[serde(default)]
+    pub closed: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
@@ -138,6 +147,12 @@ pub struct Objective {
     pub order: f64,
     pub archived: bool,
     pub aligned_to: Vec<AlignRef>,
+    /// Where a carried-over objective came from (`POST …/carry-over`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carried_from: Option<CarriedFrom>,
+    /// The retrospective note (复盘) of a closed cycle: what worked, what did not, what next.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retro: Option<Retro>,
     pub created_at: Millis,
     pub created_by: Option<String>,
     pub updated_at: Millis,
@@ -150,6 +165,53 @@ pub struct Objective {
     pub status: Option<Status>,
     /// Derived: one of its active KRs is overdue (shown above `status`).
     pub overdue: bool,
+    /// Derived, once the cycle is closed: its active KRs' final scores, weighted by their
+    /// weights, 0.0–1.0 rounded to 0.01 (`None` while open or without active KRs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+}
+
+/// A link back to the objective or KR an item was carried over from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CarriedFrom {
+    pub room: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objective: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_result: Option<String>,
+}
+
+/// An objective's retrospective note, written once the cycle is closed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Retro {
+    /// What worked.
+    pub worked: String,
+    /// What did not.
+    pub did_not: String,
+    /// What to do next.
+    pub next: String,
+    pub by: String,
+    pub at: Millis,
+}
+
+/// A KR's score set by its owner or an admin, overriding the proposed one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ScoreOverride {
+    /// 0.0–1.0.
+    pub score: f64,
+    pub reason: String,
+    pub by: String,
+    pub at: Millis,
+}
+
+/// A KR's score in a closed cycle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct KrScore {
+    /// From its progress: progress / 100, clamped to 0–1, rounded to 0.1.
+    pub proposed: f64,
+    /// The override's score if there is one, else the proposed one.
+    #[serde(rename = "final")]
+    pub final_score: f64,
 }
 
 /// How a key result is measured: `{"kind": "increase", "start": 0, "target": 500, "unit": "users"}`.
@@ -225,6 +287,12 @@ pub struct KeyResult {
     pub order: f64,
     pub archived: bool,
     pub revisions: Vec<Revision>,
+    /// Where a carried-over KR came from (`POST …/carry-over`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carried_from: Option<CarriedFrom>,
+    /// The owner's or an admin's score with its reason (`kr.score`), kept across a reopen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score_override: Option<ScoreOverride>,
     pub created_at: Millis,
     pub created_by: Option<String>,
     pub updated_at: Millis,
@@ -248,6 +316,9 @@ pub struct KeyResult {
     pub last_checkin_at: Option<Millis>,
     /// Derived: when the next check-in is due; `None` if `cadence_days` is 0.
     pub checkin_due_at: Option<Millis>,
+    /// Derived, once the cycle is closed: the proposed and the final score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<KrScore>,
 }
 
 /// Append-only: a check-in updates its KR's current value and confidence.

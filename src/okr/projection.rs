@@ -155,31 +155,31 @@ impl Projection {
     pub fn apply<T: ReadTxn>(&mut self, txn: &T, touched: &Touched) -> Vec<Event> {
         let mut out = Vec::new();
         let mut w = Work::default();
-        if let Some(cycle) = self.take(txn, touched, &mut w) {
-            out.push(Event::CycleUpdated { cycle });
+        if let Some((before, after)) = self.take(txn, touched, &mut w) {
+            events::cycle_changed(&mut out, before.as_ref(), after.as_ref());
         }
         self.finish(w, Some(&mut out));
         out
     }
 
-    /// Re-reads the entries `touched` names, noting in `w` what they were. Returns the new
-    /// cycle if it changed.
+    /// Re-reads the entries `touched` names, noting in `w` what they were. Returns the cycle
+    /// before and after if it changed.
     fn take<T: ReadTxn>(
         &mut self,
         txn: &T,
         touched: &Touched,
         w: &mut Work,
-    ) -> Option<Option<Cycle>> {
+    ) -> Option<(Option<Cycle>, Option<Cycle>)> {
         let mut cycle_changed = None;
         if touched.cycle {
             let (cycle, problems) = read::read_cycle(txn);
             self.set_problems(Root::Cycle, "", problems);
             if cycle != self.cycle {
-                cycle_changed = Some(cycle.clone());
                 let clock = Clock::new(cycle.as_ref(), self.clock.now);
                 w.all_krs |= clock != self.clock;
                 self.clock = clock;
-                self.cycle = cycle;
+                let before = std::mem::replace(&mut self.cycle, cycle.clone());
+                cycle_changed = Some((before, cycle));
             }
         }
         for (id, scope) in &touched.objectives {
@@ -497,8 +497,8 @@ impl Projection {
             };
             let ids = self.krs_of.get(id).map(Vec::as_slice).unwrap_or_default();
             let krs: Vec<&KeyResult> = ids.iter().map(|k| &self.krs[k]).collect();
-            let rolled = read::roll_up_values(krs.iter().copied());
-            if o.key_results != ids || rolled != (o.progress, o.status, o.overdue) {
+            let rolled = read::RollUp::of(krs.iter().copied());
+            if o.key_results != ids || rolled != read::RollUp::current(o) {
                 if let Was::Derived = was {
                     *was = Was::Entry(Some((Box::new(o.clone()), self.position[id])));
                 }
@@ -506,7 +506,7 @@ impl Projection {
                 if o.key_results != ids {
                     o.key_results = ids.to_vec();
                 }
-                (o.progress, o.status, o.overdue) = rolled;
+                rolled.set(o);
             }
             let o = &self.objectives[id];
             let mut found = Vec::new();
@@ -550,9 +550,7 @@ impl Projection {
                 (None, Some(after)) => out.push(Event::ObjectiveCreated {
                     objective: after.clone(),
                 }),
-                (Some((before, _)), Some(after)) => {
-                    out.extend(events::objective_changed(before, after))
-                }
+                (Some((before, _)), Some(after)) => events::objective_events(out, before, after),
                 (Some(_), None) => out.push(Event::ObjectiveRemoved {
                     objective: id.clone(),
                 }),
@@ -582,7 +580,7 @@ impl Projection {
                     key_result: after.clone(),
                 }),
                 (Some((before, _)), Some(after)) => {
-                    out.extend(events::kr_changed(before, after));
+                    events::kr_events(out, before, after);
                     reminders.extend(events::reminder(before, after, self.clock.now));
                 }
                 (Some((before, _)), None) => out.push(Event::KrRemoved {
@@ -640,6 +638,11 @@ impl Projection {
     /// The objectives in board order.
     pub fn objectives(&self) -> impl Iterator<Item = &Objective> {
         self.board.iter().filter_map(|id| self.objectives.get(id))
+    }
+
+    /// The cycle, if set and readable.
+    pub fn cycle(&self) -> Option<&Cycle> {
+        self.cycle.as_ref()
     }
 
     pub fn objective(&self, id: &str) -> Option<&Objective> {

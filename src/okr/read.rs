@@ -169,11 +169,16 @@ pub(crate) fn read_cycle<T: ReadTxn>(txn: &T) -> (Option<Cycle>, Vec<Problem>) {
         let starts = fields.required(f::STARTS, starts)?;
         let ends = fields.str(f::ENDS);
         let ends = fields.required(f::ENDS, ends)?;
+        let closed_at = fields.millis(f::CLOSED_AT);
+        let closed_by = closed_at.and(fields.str(f::CLOSED_BY));
         let cycle = Cycle {
             id,
             kind,
             starts,
             ends,
+            closed: closed_at.is_some(),
+            closed_at,
+            closed_by,
         };
         if rules::cycle_span(&cycle).is_none() {
             fields.report(
@@ -220,6 +225,8 @@ pub(crate) fn objective<T: ReadTxn>(id: &str, fields: &mut Fields<'_, T>) -> Opt
     let title = fields.text(f::TITLE);
     let title = fields.required(f::TITLE, title)?;
     let aligned_to = fields.nested_list(f::ALIGNED_TO, align_ref);
+    let carried_from = nested_opt(fields, f::CARRIED_FROM, carried_from);
+    let retro = nested_opt(fields, f::RETRO, retro);
     let s = stamps(fields);
     Some(Objective {
         id: id.to_owned(),
@@ -233,6 +240,8 @@ pub(crate) fn objective<T: ReadTxn>(id: &str, fields: &mut Fields<'_, T>) -> Opt
         order: fields.num(f::ORDER).unwrap_or(0.0),
         archived: archived(fields),
         aligned_to,
+        carried_from,
+        retro,
         created_at: s.created_at,
         created_by: s.created_by,
         updated_at: s.updated_at,
@@ -241,6 +250,72 @@ pub(crate) fn objective<T: ReadTxn>(id: &str, fields: &mut Fields<'_, T>) -> Opt
         progress: 0.0,
         status: None,
         overdue: false,
+        score: None,
+    })
+}
+
+/// An optional nested plain object read with `read` (absent: `None`; unreadable: reported).
+fn nested_opt<'t, T: ReadTxn, V>(
+    fields: &mut Fields<'t, T>,
+    key: &str,
+    read: impl FnOnce(&mut Fields<'t, T>) -> Option<V>,
+) -> Option<V> {
+    fields.get(key)?;
+    let nested = fields.nested(key)?;
+    fields.absorb(nested, read)
+}
+
+fn carried_from<T: ReadTxn>(fields: &mut Fields<'_, T>) -> Option<CarriedFrom> {
+    let room = fields.str(f::ROOM);
+    let room = fields.required(f::ROOM, room)?;
+    let c = CarriedFrom {
+        room,
+        objective: fields.str(f::OBJECTIVE),
+        key_result: fields.str(f::KEY_RESULT),
+    };
+    if c.objective.is_some() == c.key_result.is_some() {
+        fields.report(
+            f::OBJECTIVE,
+            "exactly one of objective / key_result must be set",
+        );
+        return None;
+    }
+    Some(c)
+}
+
+fn retro<T: ReadTxn>(fields: &mut Fields<'_, T>) -> Option<Retro> {
+    let by = fields.str(f::BY);
+    let by = fields.required(f::BY, by)?;
+    let at = fields.millis(f::AT);
+    let at = fields.required(f::AT, at)?;
+    Some(Retro {
+        worked: fields.str(f::WORKED).unwrap_or_default(),
+        did_not: fields.str(f::DID_NOT).unwrap_or_default(),
+        next: fields.str(f::NEXT).unwrap_or_default(),
+        by,
+        at,
+    })
+}
+
+fn score_override<T: ReadTxn>(fields: &mut Fields<'_, T>) -> Option<ScoreOverride> {
+    let score = match fields.num(f::SCORE) {
+        Some(s) if (0.0..=1.0).contains(&s) => Some(s),
+        Some(_) => {
+            fields.report(f::SCORE, "a score is within 0.0–1.0");
+            None
+        }
+        None => None,
+    };
+    let score = fields.required(f::SCORE, score)?;
+    let by = fields.str(f::BY);
+    let by = fields.required(f::BY, by)?;
+    let at = fields.millis(f::AT);
+    let at = fields.required(f::AT, at)?;
+    Some(ScoreOverride {
+        score,
+        reason: fields.str(f::REASON).unwrap_or_default(),
+        by,
+        at,
     })
 }
 
@@ -287,6 +362,8 @@ pub(crate) fn key_result<T: ReadTxn>(id: &str, fields: &mut Fields<'_, T>) -> Op
         None => schema::DEFAULT_CADENCE_DAYS,
     };
     let revisions = fields.nested_list(f::REVISIONS, revision);
+    let carried_from = nested_opt(fields, f::CARRIED_FROM, carried_from);
+    let score_override = nested_opt(fields, f::SCORE_OVERRIDE, score_override);
     let s = stamps(fields);
     Some(KeyResult {
         id: id.to_owned(),
@@ -299,6 +376,8 @@ pub(crate) fn key_result<T: ReadTxn>(id: &str, fields: &mut Fields<'_, T>) -> Op
         order: fields.num(f::ORDER).unwrap_or(0.0),
         archived: archived(fields),
         revisions,
+        carried_from,
+        score_override,
         created_at: s.created_at,
         created_by: s.created_by,
         updated_at: s.updated_at,
@@ -313,6 +392,7 @@ pub(crate) fn key_result<T: ReadTxn>(id: &str, fields: &mut Fields<'_, T>) -> Op
         overdue: false,
         last_checkin_at: None,
         checkin_due_at: None,
+        score: None,
     })
 }
 
@@ -483,6 +563,8 @@ pub(crate) struct Clock {
     pub now: Millis,
     pub span: Option<(Millis, Millis)>,
     pub expected: Option<f64>,
+    /// The cycle is closed: KRs are scored.
+    pub closed: bool,
 }
 
 impl Clock {
@@ -492,6 +574,7 @@ impl Clock {
             now,
             span,
             expected: rules::expected_progress(span, now),
+            closed: cycle.is_some_and(|c| c.closed),
         }
     }
 }
@@ -511,6 +594,13 @@ pub(crate) fn derive_kr(
     kr.raw_progress = rules::raw_progress(&kr.metric, kr.current);
     kr.progress = rules::clamp_progress(kr.raw_progress);
     kr.confidence = confidence;
+    kr.score = clock.closed.then(|| {
+        let proposed = rules::proposed_score(kr.progress);
+        KrScore {
+            proposed,
+            final_score: kr.score_override.as_ref().map_or(proposed, |o| o.score),
+        }
+    });
     derive_kr_in_time(kr, clock);
 }
 
@@ -582,19 +672,48 @@ impl InTime {
 /// Fills in an objective's derived fields from its KRs (all of them, in order).
 pub(crate) fn roll_up<'a>(o: &mut Objective, krs: impl IntoIterator<Item = &'a KeyResult> + Clone) {
     o.key_results = krs.clone().into_iter().map(|k| k.id.clone()).collect();
-    (o.progress, o.status, o.overdue) = roll_up_values(krs);
+    RollUp::of(krs).set(o);
 }
 
-/// An objective's `progress`, `status` and `overdue` from its KRs (archived ones are skipped).
-pub(crate) fn roll_up_values<'a>(
-    krs: impl IntoIterator<Item = &'a KeyResult>,
-) -> (f64, Option<Status>, bool) {
-    let active: Vec<&KeyResult> = krs.into_iter().filter(|k| !k.archived).collect();
-    (
-        rules::weighted_progress(active.iter().map(|k| (k.weight, k.progress))),
-        active.iter().map(|k| k.status).max(),
-        active.iter().any(|k| k.overdue),
-    )
+/// What an objective's derived fields are from its KRs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct RollUp {
+    pub progress: f64,
+    pub status: Option<Status>,
+    pub overdue: bool,
+    pub score: Option<f64>,
+}
+
+impl RollUp {
+    /// From its KRs (archived ones are skipped).
+    pub fn of<'a>(krs: impl IntoIterator<Item = &'a KeyResult>) -> Self {
+        let active: Vec<&KeyResult> = krs.into_iter().filter(|k| !k.archived).collect();
+        let scores: Option<Vec<(f64, f64)>> = active
+            .iter()
+            .map(|k| k.score.as_ref().map(|s| (k.weight, s.final_score)))
+            .collect();
+        RollUp {
+            progress: rules::weighted_progress(active.iter().map(|k| (k.weight, k.progress))),
+            status: active.iter().map(|k| k.status).max(),
+            overdue: active.iter().any(|k| k.overdue),
+            score: scores.filter(|s| !s.is_empty()).map(rules::objective_score),
+        }
+    }
+
+    /// What `o` says now.
+    pub fn current(o: &Objective) -> Self {
+        RollUp {
+            progress: o.progress,
+            status: o.status,
+            overdue: o.overdue,
+            score: o.score,
+        }
+    }
+
+    pub fn set(self, o: &mut Objective) {
+        (o.progress, o.status, o.overdue, o.score) =
+            (self.progress, self.status, self.overdue, self.score);
+    }
 }
 
 /// The problem of a KR whose objective does not exist (the KR is skipped).

@@ -11,7 +11,7 @@
 //! - The cycle runs from `starts` 00:00 UTC to the end of `ends` (inclusive), so expected
 //!   progress reaches 100 at midnight after the last day.
 
-use super::model::{Cycle, Metric, Millis, Revision, Status};
+use super::model::{Cycle, CycleKind, Metric, Millis, Revision, Status};
 use super::schema::DAY_MS;
 
 /// Progress as the formula gives it, in percent (may be < 0 or > 100).
@@ -148,6 +148,141 @@ pub fn metric_at<'a>(current: &'a Metric, revisions: &'a [Revision], at: Millis)
         .filter(|r| r.at > at)
         .min_by_key(|r| r.at)
         .map_or(current, |r| &r.old)
+}
+
+/// A KR's proposed score at the cycle's end (Google's grading: 0.7 is a success for a stretch
+/// goal): its progress as a share, clamped to 0.0–1.0 and rounded to one decimal.
+pub fn proposed_score(progress: f64) -> f64 {
+    round_to(clamp_progress(progress) / 100.0, 10.0)
+}
+
+/// An objective's score: the weighted mean of its KRs' `(weight, final score)`, rounded to two
+/// decimals (0 when the weights sum to 0).
+pub fn objective_score(items: impl IntoIterator<Item = (f64, f64)>) -> f64 {
+    round_to(weighted_progress(items), 100.0)
+}
+
+fn round_to(x: f64, per: f64) -> f64 {
+    (x * per).round() / per
+}
+
+/// The confidence at or below which a check-in raises a red flag (the method: ≤ 3).
+pub const RED_FLAG_CONFIDENCE: u8 = 3;
+/// A fall of this much or more between two consecutive confidences raises a red flag.
+pub const RED_FLAG_DROP: u8 = 3;
+
+/// Why a check-in raised a red flag.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum RedFlagWhy {
+    /// Its confidence is 3 or less.
+    Low,
+    /// Its confidence fell by 3 or more since the previous one.
+    Drop,
+    /// Both.
+    LowAndDrop,
+}
+
+/// Whether a confidence, after `previous` (the KR's last confidence before it), is a red flag.
+pub fn red_flag(previous: Option<u8>, confidence: u8) -> Option<RedFlagWhy> {
+    let low = confidence <= RED_FLAG_CONFIDENCE;
+    let drop = previous.is_some_and(|p| p >= confidence.saturating_add(RED_FLAG_DROP));
+    match (low, drop) {
+        (true, true) => Some(RedFlagWhy::LowAndDrop),
+        (true, false) => Some(RedFlagWhy::Low),
+        (false, true) => Some(RedFlagWhy::Drop),
+        (false, false) => None,
+    }
+}
+
+/// The period after `cycle`, of the same kind: `(starts, ends)` as `YYYY-MM-DD`. It starts the
+/// day after `cycle` ends; a month, quarter, half or year lasts that many calendar months (so
+/// 2026-07-01 – 2026-09-30 is followed by 2026-10-01 – 2026-12-31), a custom cycle as many days
+/// as `cycle`. `None` when its dates are invalid.
+pub fn next_period(cycle: &Cycle) -> Option<(String, String)> {
+    let (start, end) = cycle_span(cycle)?;
+    let months = match cycle.kind {
+        CycleKind::Month => 1,
+        CycleKind::Quarter => 3,
+        CycleKind::Half => 6,
+        CycleKind::Year => 12,
+        CycleKind::Custom => {
+            let next_end = end + (end - start) - DAY_MS;
+            return Some((format_date(end), format_date(next_end)));
+        }
+    };
+    let first = end.div_euclid(DAY_MS);
+    let (y, m, d) = civil_from_days(first);
+    let (ey, em) = add_months(y, m, months);
+    let last = days_from_civil(ey, em, d.min(days_in_month(ey, em))) - 1;
+    Some((format_date(first * DAY_MS), format_date(last * DAY_MS)))
+}
+
+/// The calendar period a cycle id names: `2026-Q3` (quarter), `2026-H2` (half), `2026-07`
+/// (month), `2026` (year) → `(kind, starts, ends)`.
+pub fn period_of(id: &str) -> Option<(CycleKind, String, String)> {
+    let year = |s: &str| -> Option<i64> {
+        (s.len() == 4 && s.bytes().all(|c| c.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    let (kind, y, first_month, months) = match id.split_once('-') {
+        None => (CycleKind::Year, year(id)?, 1, 12),
+        Some((y, rest)) => {
+            let y = year(y)?;
+            match rest.as_bytes() {
+                [b'Q' | b'q', n @ b'1'..=b'4'] => {
+                    (CycleKind::Quarter, y, i64::from(n - b'1') * 3 + 1, 3)
+                }
+                [b'H' | b'h', n @ b'1'..=b'2'] => {
+                    (CycleKind::Half, y, i64::from(n - b'1') * 6 + 1, 6)
+                }
+                [a, b] if a.is_ascii_digit() && b.is_ascii_digit() => {
+                    let m = i64::from((a - b'0') * 10 + (b - b'0'));
+                    if !(1..=12).contains(&m) {
+                        return None;
+                    }
+                    (CycleKind::Month, y, m, 1)
+                }
+                _ => return None,
+            }
+        }
+    };
+    let first = days_from_civil(y, first_month, 1);
+    let (ey, em) = add_months(y, first_month, months);
+    let last = days_from_civil(ey, em, 1) - 1;
+    Some((
+        kind,
+        format_date(first * DAY_MS),
+        format_date(last * DAY_MS),
+    ))
+}
+
+fn add_months(y: i64, m: i64, n: i64) -> (i64, i64) {
+    let total = y * 12 + (m - 1) + n;
+    (total.div_euclid(12), total.rem_euclid(12) + 1)
+}
+
+/// Epoch ms → `YYYY-MM-DD` (UTC).
+pub fn format_date(ms: Millis) -> String {
+    let (y, m, d) = civil_from_days(ms.div_euclid(DAY_MS));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// The date of a day count since 1970-01-01 (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// Parses `YYYY-MM-DD` to midnight UTC in epoch ms.

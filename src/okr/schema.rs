@@ -98,6 +98,16 @@ pub mod field {
     pub const MENTIONS: &str = "mentions";
     pub const TEXT: &str = "text";
     pub const REPLY_TO: &str = "reply_to";
+    pub const CLOSED_AT: &str = "closed_at";
+    pub const CLOSED_BY: &str = "closed_by";
+    pub const CARRIED_FROM: &str = "carried_from";
+    pub const RETRO: &str = "retro";
+    pub const WORKED: &str = "worked";
+    pub const DID_NOT: &str = "did_not";
+    pub const NEXT: &str = "next";
+    pub const SCORE_OVERRIDE: &str = "score_override";
+    pub const SCORE: &str = "score";
+    pub const REASON: &str = "reason";
 }
 
 /// `status` of an objective or KR in the doc (its lifecycle; the traffic light is derived).
@@ -126,6 +136,10 @@ pub mod limits {
     /// Absolute value of any number (start, target, threshold, check-in value).
     pub const NUMBER_MAX: f64 = 1e15;
     pub const CONFIDENCE_MAX: u8 = 10;
+    /// A score override's reason.
+    pub const REASON_MAX: usize = 1_000;
+    /// Each part of a retrospective note.
+    pub const RETRO_MAX: usize = 4_000;
 }
 
 /// Check-in cadence when a KR does not say.

@@ -331,5 +331,26 @@ pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
             "import-refused.schema.json",
             of::<super::transfer::ImportRefused>(),
         ),
+        ("review.schema.json", of::<crate::okr::review::Review>()),
+        (
+            "carry-over.schema.json",
+            of::<crate::okr::carry::CarryOver>(),
+        ),
+        (
+            "carry-result.schema.json",
+            of::<crate::okr::carry::CarryResult>(),
+        ),
+        (
+            "template-list.schema.json",
+            of::<super::review::TemplateList>(),
+        ),
+        (
+            "from-template.schema.json",
+            of::<super::review::FromTemplate>(),
+        ),
+        (
+            "filled-from-template.schema.json",
+            of::<super::review::FilledFromTemplate>(),
+        ),
     ]
 }

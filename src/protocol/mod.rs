@@ -5,6 +5,7 @@
 //! | [`sync`] | y-sync frames of `/sync` (thin over `yrs::sync`) |
 //! | [`bound`] | the decode guard: frames and updates walked as yrs reads them, refused when a count cannot fit |
 //! | [`live`] | the JSON messages of `/live` and REST, their error bodies and the JSON Schemas generated from them |
+//! | [`review`] | the REST bodies of templates and filling a room from one (issue 15) |
 //! | [`close`] | why the server closes a WebSocket: [`CloseReason`] and its [`CloseKind`] |
 //! | [`transfer`] | the import and export formats: JSON, CSV, and the commands an import becomes |
 //!
@@ -15,6 +16,7 @@
 pub mod bound;
 pub mod close;
 pub mod live;
+pub mod review;
 pub mod sync;
 pub mod transfer;
 

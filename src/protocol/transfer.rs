@@ -920,6 +920,7 @@ pub fn plan(file: ImportFile) -> Result<Vec<Step>, Vec<RowError>> {
                 visibility: o.visibility,
                 commitment: o.commitment,
                 aligned_to: Vec::new(),
+                carried_from: None,
             }),
             only_without_cycle: false,
         });
@@ -951,6 +952,7 @@ pub fn plan(file: ImportFile) -> Result<Vec<Step>, Vec<RowError>> {
                 metric: k.metric,
                 weight: k.weight,
                 cadence_days: k.cadence_days,
+                carried_from: None,
             }),
             only_without_cycle: false,
         });

@@ -944,6 +944,12 @@ impl<S: Sink> Room<S> {
         okr.kr_history(kr)
     }
 
+    /// The owner of KR `kr` (`Some(None)`: it has none; `None`: no such KR).
+    pub fn key_result_owner(&self, kr: &str) -> Option<Option<String>> {
+        let st = self.lock();
+        Some(st.live.projection().key_result(kr)?.owner.clone())
+    }
+
     /// Moves the OKR projection's clock to now, publishing what time alone changed (overdue
     /// KRs and their reminders), so events and `?since=` resumes include them whether or not
     /// anyone is listening.

@@ -9,7 +9,7 @@
 //! |---|---|---|---|---|
 //! | none (same org, no role) | public objectives, REST and `/live` only | — | — | none |
 //! | `viewer` | public and team objectives | yes | refused | none (`forbidden`) |
-//! | `editor` | public and team objectives | yes | under the document's rules | all but `cycle.set`, `*.archive` |
+//! | `editor` | public and team objectives | yes | under the document's rules | all but `cycle.set`, `cycle.close`, `cycle.reopen`, `*.archive`; `kr.score` on their own KRs |
 //! | `admin` (and a personal room's owner) | everything | yes | under the document's rules (may delete) | all |
 //! | open server | everything | yes | under the document's rules (may delete) | all |
 //!
@@ -81,12 +81,25 @@ impl Access {
     }
 }
 
-/// The commands only an admin gives: archiving (and restoring), and the cycle.
+/// The commands only an admin gives: archiving (and restoring), and the cycle (setting,
+/// closing, reopening it).
 pub fn admin_only(command: &Command) -> bool {
     matches!(
         command,
-        Command::CycleSet(_) | Command::ObjectiveArchive(_) | Command::KrArchive(_)
+        Command::CycleSet(_)
+            | Command::CycleClose(_)
+            | Command::CycleReopen(_)
+            | Command::ObjectiveArchive(_)
+            | Command::KrArchive(_)
     )
+}
+
+/// The KR whose owner (besides an admin) alone may give `command`: a score override.
+pub fn owner_only(command: &Command) -> Option<&str> {
+    match command {
+        Command::KrScore(c) => Some(&c.key_result),
+        _ => None,
+    }
 }
 
 /// The acting user and its access to the room it acts in.
@@ -149,6 +162,25 @@ mod tests {
             assert_eq!(access.permits(&archive()), archives, "{access:?}");
             assert_eq!(access.permits(&cycle()), archives, "{access:?}");
         }
+    }
+
+    #[test]
+    fn closing_is_an_admins_and_scoring_an_owners_or_an_admins() {
+        let of = |v: serde_json::Value| -> Command { serde_json::from_value(v).unwrap() };
+        let close = of(serde_json::json!({"type": "cycle.close"}));
+        let reopen = of(serde_json::json!({"type": "cycle.reopen"}));
+        let score = of(
+            serde_json::json!({"type": "kr.score", "key_result": "k1", "score": 0.7, "reason": "r"}),
+        );
+        let retro =
+            of(serde_json::json!({"type": "objective.retro", "objective": "o1", "worked": "w"}));
+        let editor = Access::Member(Role::Editor);
+        assert!(!editor.permits(&close) && !editor.permits(&reopen));
+        assert!(Access::Member(Role::Admin).permits(&close));
+        assert!(editor.permits(&score) && editor.permits(&retro));
+        assert!(!Access::Member(Role::Viewer).permits(&score));
+        assert_eq!(owner_only(&score), Some("k1"));
+        assert_eq!(owner_only(&retro), None);
     }
 
     #[test]

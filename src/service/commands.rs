@@ -108,6 +108,15 @@ pub async fn apply<S: Sink>(
                 CommandFailed::LoadFailed
             }
         })?;
+        if let Some(kr) = super::access::owner_only(command) {
+            // The owner cannot change while the cycle is closed (the only time a score is
+            // taken), so reading it before the command's own lock is not a race that matters.
+            let owner = room.key_result_owner(kr);
+            let admin = principal.access.role() == Some(crate::identity::Role::Admin);
+            if !admin && owner.is_some_and(|o| o.as_deref() != Some(principal.user.as_str())) {
+                return Err(CommandFailed::Forbidden);
+            }
+        }
         match room.command(command, &principal.user) {
             Ok((seq, applied)) => break (room, seq, applied),
             Err(Refused::Invalid(e)) => return Err(CommandFailed::Invalid(e)),
@@ -162,6 +171,7 @@ mod tests {
             visibility: None,
             commitment: None,
             aligned_to: Vec::new(),
+            carried_from: None,
         })
     }
 

@@ -31,6 +31,10 @@ fn schemas() -> &'static Schemas {
             "kr-history",
             "client-command",
             "command",
+            "review",
+            "carry-result",
+            "template-list",
+            "filled-from-template",
         ];
         Schemas(
             names

@@ -13,8 +13,9 @@
 use yrs::TransactionMut;
 
 use super::context::{Ctx, Result};
-use super::{activity, kr, objective, validate};
+use super::{activity, kr, objective, review, validate};
 use super::{Applied, Command};
+use super::{CommandError, ErrorCode};
 use crate::okr::model::Millis;
 use crate::okr::Projection;
 
@@ -55,6 +56,14 @@ fn run(
         now,
         room,
     };
+    if view.cycle().is_some_and(|c| c.closed) && !cmd.allowed_when_closed() {
+        return Err(CommandError::new(
+            ErrorCode::CycleClosed,
+            "",
+            "the cycle is closed: the room takes scores (kr.score), retrospective notes \
+             (objective.retro) and comments only; an admin may reopen it (cycle.reopen)",
+        ));
+    }
     match cmd {
         Command::CycleSet(c) => activity::cycle_set(txn, &ctx, c),
         Command::ObjectiveCreate(c) => objective::create(txn, &ctx, c),
@@ -68,5 +77,9 @@ fn run(
         Command::KrReorder(c) => kr::reorder(txn, &ctx, c),
         Command::CheckinCreate(c) => activity::checkin_create(txn, &ctx, c),
         Command::CommentCreate(c) => activity::comment_create(txn, &ctx, c),
+        Command::CycleClose(_) => review::cycle_close(txn, &ctx),
+        Command::CycleReopen(_) => review::cycle_reopen(txn, &ctx),
+        Command::KrScore(c) => review::kr_score(txn, &ctx, c),
+        Command::ObjectiveRetro(c) => review::objective_retro(txn, &ctx, c),
     }
 }

@@ -24,11 +24,16 @@ pub(crate) fn create(txn: &mut TransactionMut, ctx: &Ctx, c: &KrCreate) -> Resul
     let cadence = c.cadence_days.unwrap_or(schema::DEFAULT_CADENCE_DAYS);
     let cadence = validate::cadence("cadence_days", cadence)?;
     let order = next_order(ctx, &c.objective);
+    let carried_from = c
+        .carried_from
+        .as_ref()
+        .map(|r| validate::carried_from("carried_from", r, false))
+        .transpose()?;
 
     // Writes only from here on.
     let root = txn.get_or_insert_map(schema::KEY_RESULTS);
     let id = new_id(&root, txn, "kr-");
-    let fields: Vec<(&str, In)> = vec![
+    let mut fields: Vec<(&str, In)> = vec![
         (f::OBJECTIVE, c.objective.clone().into()),
         (f::TITLE, TextPrelim::new(title).into()),
         (f::OWNER, owner.into()),
@@ -43,6 +48,9 @@ pub(crate) fn create(txn: &mut TransactionMut, ctx: &Ctx, c: &KrCreate) -> Resul
         (f::UPDATED_AT, ctx.now.into()),
         (f::UPDATED_BY, ctx.actor.into()),
     ];
+    if let Some(from) = carried_from {
+        fields.push((f::CARRIED_FROM, In::Any(to_any(&from))));
+    }
     root.insert(txn, id.as_str(), MapPrelim::from_iter(fields));
     Ok(Applied {
         created_id: Some(id),

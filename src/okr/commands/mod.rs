@@ -11,7 +11,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::model::{AlignRef, Commitment, CycleKind, Metric, ObjectiveKind, Target, Visibility};
+use super::model::{
+    AlignRef, CarriedFrom, Commitment, CycleKind, Metric, ObjectiveKind, Target, Visibility,
+};
 
 /// Everything a client can ask to change. JSON: `{"type": "kr.create", ...fields}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -42,6 +44,67 @@ pub enum Command {
     CheckinCreate(CheckinCreate),
     #[serde(rename = "comment.create")]
     CommentCreate(CommentCreate),
+    /// Closes the cycle (an admin's): the room then takes scores, retros and comments only.
+    #[serde(rename = "cycle.close")]
+    CycleClose(CycleClose),
+    /// Reopens a closed cycle (an admin's).
+    #[serde(rename = "cycle.reopen")]
+    CycleReopen(CycleReopen),
+    /// Overrides a KR's proposed score, with a reason (its owner or an admin; closed cycles).
+    #[serde(rename = "kr.score")]
+    KrScore(KrScoreSet),
+    /// Writes an objective's retrospective note (closed cycles).
+    #[serde(rename = "objective.retro")]
+    ObjectiveRetro(ObjectiveRetro),
+}
+
+impl Command {
+    /// Whether a closed cycle still takes this command: scores, retros, comments, and closing
+    /// or reopening the cycle itself.
+    pub fn allowed_when_closed(&self) -> bool {
+        matches!(
+            self,
+            Command::KrScore(_)
+                | Command::ObjectiveRetro(_)
+                | Command::CommentCreate(_)
+                | Command::CycleClose(_)
+                | Command::CycleReopen(_)
+        )
+    }
+}
+
+/// `{}`: closes the room's cycle now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+pub struct CycleClose {}
+
+/// `{}`: reopens the room's cycle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+pub struct CycleReopen {}
+
+/// A KR's final score, overriding the proposed one. `score: null` removes the override.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct KrScoreSet {
+    pub key_result: String,
+    /// 0.0–1.0; `null` goes back to the proposed score.
+    pub score: Option<f64>,
+    /// Why (1–1000 characters; required with a score).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// An objective's retrospective note (复盘): each part ≤ 4000 characters, at least one not blank.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ObjectiveRetro {
+    pub objective: String,
+    /// What worked.
+    #[serde(default)]
+    pub worked: String,
+    /// What did not.
+    #[serde(default)]
+    pub did_not: String,
+    /// What next.
+    #[serde(default)]
+    pub next: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -76,6 +139,9 @@ pub struct ObjectiveCreate {
     pub commitment: Option<Commitment>,
     #[serde(default)]
     pub aligned_to: Vec<AlignRef>,
+    /// The objective this one continues (set by carry-over): `{room, objective}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carried_from: Option<CarriedFrom>,
 }
 
 /// Sets the fields given; at least one.
@@ -139,6 +205,9 @@ pub struct KrCreate {
     /// Default 7; 0 = no check-ins due.
     #[serde(default)]
     pub cadence_days: Option<u32>,
+    /// The KR this one continues (set by carry-over): `{room, key_result}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carried_from: Option<CarriedFrom>,
 }
 
 /// Sets the fields given; at least one. A change of `metric` (other than milestone `done`
@@ -252,6 +321,12 @@ pub enum ErrorCode {
     TooMany,
     /// An update that sets nothing.
     EmptyUpdate,
+    /// The cycle is closed: the room takes scores, retros and comments only.
+    CycleClosed,
+    /// A score or retrospective note needs a closed cycle.
+    CycleOpen,
+    /// The room already holds objectives (filling it from a template).
+    NotEmpty,
 }
 
 impl CommandError {
@@ -269,7 +344,13 @@ mod apply;
 mod context;
 mod kr;
 mod objective;
-mod validate;
+mod review;
+pub(crate) mod validate;
 mod write;
 
 pub use apply::{apply, apply_in_room};
+
+#[cfg(test)]
+pub(crate) mod testing {
+    pub(crate) use super::write::to_any;
+}

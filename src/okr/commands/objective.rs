@@ -32,6 +32,11 @@ pub(crate) fn create(txn: &mut TransactionMut, ctx: &Ctx, c: &ObjectiveCreate) -
         }
     }
     ctx.visibility_allowed(c.visibility, None)?;
+    let carried_from = c
+        .carried_from
+        .as_ref()
+        .map(|r| validate::carried_from("carried_from", r, true))
+        .transpose()?;
     let order = ctx.view.objectives().map(|o| o.order).fold(0.0, f64::max) + 1.0;
 
     // Writes only from here on.
@@ -63,6 +68,9 @@ pub(crate) fn create(txn: &mut TransactionMut, ctx: &Ctx, c: &ObjectiveCreate) -
     ];
     if let Some(team) = team {
         fields.push((f::TEAM, team.into()));
+    }
+    if let Some(from) = carried_from {
+        fields.push((f::CARRIED_FROM, In::Any(to_any(&from))));
     }
     root.insert(txn, id.as_str(), MapPrelim::from_iter(fields));
     Ok(Applied {

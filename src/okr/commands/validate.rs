@@ -5,7 +5,7 @@
 //! (existence, archived, alignment cycles) live with the commands that need them.
 
 use super::{CommandError, ErrorCode};
-use crate::okr::model::{AlignRef, Metric, Milestone};
+use crate::okr::model::{AlignRef, CarriedFrom, Metric, Milestone};
 use crate::okr::schema::limits;
 
 type Result<T> = std::result::Result<T, CommandError>;
@@ -266,4 +266,26 @@ pub(crate) fn align_refs(field: &str, refs: &[AlignRef]) -> Result<Vec<AlignRef>
         ));
     }
     Ok(out)
+}
+
+/// A carry-over link: a room id and exactly the kind of id it should name (`objective` for an
+/// objective, else `key_result`).
+pub(crate) fn carried_from(field: &str, r: &CarriedFrom, objective: bool) -> Result<CarriedFrom> {
+    id(&format!("{field}.room"), &r.room)?;
+    let (want, other, name) = if objective {
+        (&r.objective, &r.key_result, "objective")
+    } else {
+        (&r.key_result, &r.objective, "key_result")
+    };
+    match (want, other) {
+        (Some(v), None) => {
+            id(&format!("{field}.{name}"), v)?;
+            Ok(r.clone())
+        }
+        _ => Err(err(
+            ErrorCode::InvalidValue,
+            field,
+            format!("{field} names a room and one {name}"),
+        )),
+    }
 }

@@ -9,6 +9,7 @@ mod lint;
 mod merge;
 mod projection;
 mod read;
+mod review;
 mod rules;
 
 use serde_json::{json, Value};

@@ -123,6 +123,9 @@ fn expected_progress_and_pace() {
         kind: CycleKind::Custom,
         starts: "2026-07-01".into(),
         ends: "2026-10-08".into(),
+        closed_at: None,
+        closed_by: None,
+        closed: false,
     };
     let span = cycle_span(&cycle);
     assert_eq!(span, Some((day(0), day(100))));
@@ -204,4 +207,106 @@ fn metric_in_force_at_a_time() {
         metric_at(&current, std::slice::from_ref(&rev), day(30)),
         &current
     );
+}
+
+#[test]
+fn proposed_scores_and_objective_scores() {
+    // progress / 100, clamped to 0–1, rounded to 0.1 (Google-style: 0.7 is a success).
+    for (progress, score) in [
+        (0.0, 0.0),
+        (70.0, 0.7),
+        (74.9, 0.7),
+        (75.0, 0.8),
+        (100.0, 1.0),
+        (130.0, 1.0),
+        (-20.0, 0.0),
+        (f64::NAN, 0.0),
+        (4.9, 0.0),
+        (5.0, 0.1),
+    ] {
+        assert!(
+            close(proposed_score(progress), score),
+            "{progress} → {score}"
+        );
+    }
+    // Weighted by the KRs' weights, rounded to 0.01.
+    assert!(close(objective_score([(1.0, 0.7), (1.0, 0.4)]), 0.55));
+    assert!(close(objective_score([(3.0, 1.0), (1.0, 0.0)]), 0.75));
+    assert!(close(
+        objective_score([(1.0, 0.7), (1.0, 0.7), (1.0, 0.6)]),
+        0.67
+    ));
+    assert!(close(objective_score([(0.0, 0.9)]), 0.0));
+}
+
+#[test]
+fn red_flags_are_low_confidence_or_a_drop_of_three() {
+    assert_eq!(red_flag(None, 7), None);
+    assert_eq!(red_flag(None, 3), Some(RedFlagWhy::Low));
+    assert_eq!(red_flag(Some(4), 3), Some(RedFlagWhy::Low));
+    assert_eq!(red_flag(Some(7), 2), Some(RedFlagWhy::LowAndDrop));
+    assert_eq!(red_flag(Some(9), 6), Some(RedFlagWhy::Drop));
+    assert_eq!(red_flag(Some(9), 7), None);
+    assert_eq!(red_flag(Some(2), 9), None);
+    assert_eq!(red_flag(Some(0), 0), Some(RedFlagWhy::Low));
+}
+
+#[test]
+fn next_periods_and_named_periods() {
+    let cycle = |kind, starts: &str, ends: &str| Cycle {
+        id: "x".into(),
+        kind,
+        starts: starts.into(),
+        ends: ends.into(),
+        closed_at: None,
+        closed_by: None,
+        closed: false,
+    };
+    let next = |c: Cycle| next_period(&c).unwrap();
+    let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+    assert_eq!(
+        next(cycle(CycleKind::Quarter, "2026-07-01", "2026-09-30")),
+        pair("2026-10-01", "2026-12-31")
+    );
+    assert_eq!(
+        next(cycle(CycleKind::Quarter, "2026-10-01", "2026-12-31")),
+        pair("2027-01-01", "2027-03-31")
+    );
+    assert_eq!(
+        next(cycle(CycleKind::Month, "2028-01-01", "2028-01-31")),
+        pair("2028-02-01", "2028-02-29")
+    );
+    assert_eq!(
+        next(cycle(CycleKind::Half, "2026-01-01", "2026-06-30")),
+        pair("2026-07-01", "2026-12-31")
+    );
+    assert_eq!(
+        next(cycle(CycleKind::Year, "2026-01-01", "2026-12-31")),
+        pair("2027-01-01", "2027-12-31")
+    );
+    assert_eq!(
+        next(cycle(CycleKind::Custom, "2026-07-01", "2026-07-14")),
+        pair("2026-07-15", "2026-07-28")
+    );
+    let named = |id: &str| period_of(id);
+    assert_eq!(
+        named("2026-Q4"),
+        Some((CycleKind::Quarter, "2026-10-01".into(), "2026-12-31".into()))
+    );
+    assert_eq!(
+        named("2026-H1"),
+        Some((CycleKind::Half, "2026-01-01".into(), "2026-06-30".into()))
+    );
+    assert_eq!(
+        named("2028-02"),
+        Some((CycleKind::Month, "2028-02-01".into(), "2028-02-29".into()))
+    );
+    assert_eq!(
+        named("2027"),
+        Some((CycleKind::Year, "2027-01-01".into(), "2027-12-31".into()))
+    );
+    assert_eq!(named("2026-Q5"), None);
+    assert_eq!(named("sprint-7"), None);
+    assert_eq!(format_date(day(0)), "2026-07-01");
+    assert_eq!(format_date(day(100)), "2026-10-09");
 }
