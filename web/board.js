@@ -289,7 +289,7 @@ class TextBinding {
     this.caret = null;
     this.last = ytext.toString();
     input.value = this.last;
-    input.readOnly = false;
+    input.readOnly = cycleClosed();
     input.dataset.bound = '1';
     this.onInput = (e) => {
       if (e.isComposing || this.composing) return;
@@ -1479,11 +1479,28 @@ function titleOf(id) {
   return model.objectives.get(id)?.title ?? model.keyResults.get(id)?.title ?? id;
 }
 
+/// Closed by an admin: the room takes scores, retros and comments only.
+function cycleClosed() {
+  return Boolean(model.cycle?.closed);
+}
+
 function renderHeader() {
   $('room').textContent = model.room ?? room;
   const c = model.cycle;
   $('cycle').textContent = c ? `${c.id} · ${fmtDate(c.starts)} – ${fmtDate(c.ends)}` : '';
   $('whoami').textContent = me ? t(mayWrite ? 'whoami.editor' : 'whoami.viewer', { user: me }) : '';
+  // A closed cycle (cycle.close): say so, link its review (复盘), and take the planning
+  // controls away (the room refuses them now); comments stay.
+  const closed = cycleClosed();
+  $('closed').hidden = !closed;
+  document.body.classList.toggle('is-closed', closed);
+  for (const input of document.querySelectorAll('[data-bound="1"]')) input.readOnly = closed;
+  if (closed) {
+    $('closed-text').textContent = t('closed.text', { date: fmtDate(c.closed_at) });
+    const q = new URLSearchParams({ lang: getLang() });
+    if (userParam) q.set('user', userParam);
+    $('review-link').href = `/api/rooms/${encodeURIComponent(room)}/review.md?${q}`;
+  }
 }
 
 let renderQueued = false;

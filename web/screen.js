@@ -84,8 +84,16 @@ function todayUtc() {
 }
 
 /// The cycle has ended: today (UTC) is after its last day.
+/// Closed by an admin (`cycle.close`), or past its last day.
 function isClosed() {
-  return model.cycle?.ends != null && todayUtc() > model.cycle.ends;
+  return Boolean(model.cycle?.closed) || (model.cycle?.ends != null && todayUtc() > model.cycle.ends);
+}
+
+/// The score (0–1) a closed cycle gave an objective or a KR, if it has one yet.
+function scoreOf(item) {
+  if (typeof item.score === 'number') return item.score;
+  if (typeof item.score?.final === 'number') return item.score.final;
+  return null;
 }
 
 /// How an objective or KR ended, once the cycle is closed: Google's grading (0.7 is success).
@@ -141,8 +149,10 @@ function progressBar(progress, cls) {
 /// The status badge: the traffic light while the cycle runs, the final grade once it closed.
 function statusBadge(item, closed) {
   if (closed) {
-    const g = finalGrade(item.progress);
-    return { cls: `final-${g}`, badge: el('span', { class: `badge final-${g}`, 'data-testid': 'status', text: t(`screen.final.${g}`) }) };
+    const score = scoreOf(item);
+    const g = finalGrade(score == null ? item.progress : score * 100);
+    const text = score == null ? t(`screen.final.${g}`) : `${t(`screen.final.${g}`)} · ${fmtNumber(score, { minimumFractionDigits: 1, maximumFractionDigits: 2 })}`;
+    return { cls: `final-${g}`, badge: el('span', { class: `badge final-${g}`, 'data-testid': 'status', 'data-score': score ?? undefined, text }) };
   }
   const badge = item.status
     ? el('span', { class: `badge ${item.status}`, 'data-testid': 'status', text: t(`screen.status.${item.status}`) })
@@ -407,7 +417,7 @@ function renderHeader() {
     : '';
   const banner = $('closed');
   banner.hidden = !closed;
-  if (closed) banner.textContent = t('screen.closed', { cycle: c.id ?? '', date: fmtDate(c.ends) });
+  if (closed) banner.textContent = t('screen.closed', { cycle: c.id ?? '', date: fmtDate(c.closed_at ?? c.ends) });
   document.body.classList.toggle('is-closed', closed);
 }
 

@@ -187,6 +187,27 @@ await step(`${ROUNDS} check-ins from the board's form reach the screen: p95 < 25
   if (!(p95 < 250)) throw new Error(`p95 ${p95.toFixed(1)} ms is not under 250 ms`)
 })
 
+await step('boss closes the quarter: the board and the screen say so, and the review downloads', async () => {
+  await command('boss', room, { type: 'cycle.close' })
+  await ann.locator('[data-testid=closed-banner]').waitFor({ state: 'visible', timeout: TIMEOUT })
+  await screen.locator('[data-testid=closed-banner]').waitFor({ state: 'visible', timeout: TIMEOUT })
+  // The board takes its planning controls away; titles are read-only (the room would refuse them).
+  for (const testid of ['add-objective', 'add-kr', 'checkin', 'settings']) {
+    await ann.locator(`[data-testid=${testid}]`).first().waitFor({ state: 'hidden', timeout: TIMEOUT })
+  }
+  if (!(await ann.locator('[data-testid=kr-title]').first().evaluate((e) => e.readOnly))) throw new Error('a title is editable in a closed cycle')
+  const href = await ann.locator('[data-testid=review-link]').getAttribute('href')
+  // The link works with the page's own credentials (the cookie), as a click would.
+  const md = await ann.evaluate(async (h) => {
+    const r = await fetch(h)
+    return { status: r.status, type: r.headers.get('content-type'), text: await r.text() }
+  }, href)
+  if (md.status !== 200 || !/text\/markdown/.test(md.type)) throw new Error(`review.md: ${md.status} ${md.type}`)
+  for (const needle of ['七日留存', '每周新增活跃用户500']) {
+    if (!md.text.includes(needle)) throw new Error(`the review lacks ${needle}:\n${md.text.slice(0, 400)}`)
+  }
+})
+
 await step('the room screen after the meeting, and no page errors anywhere', async () => {
   await screen.locator(`[data-testid=kr][data-id="${kr}"]`, { hasText: '每周新增活跃用户500' }).waitFor({ timeout: TIMEOUT })
   await screenshot(screen, 'meeting-screen-1920x1080-en')

@@ -248,6 +248,27 @@ await step(`a closed cycle (${closedRoom}) is shown as closed, with final status
   await closed.context().close()
 })
 
+await step('an admin closes the running cycle: the screen shows it closed, live, with the scores', async () => {
+  const closing = `acme.closing.${cycle}`
+  await command('boss', closing, { type: 'cycle.set', starts, ends })
+  const o = await command('boss', closing, { type: 'objective.create', title: 'Close the quarter well' })
+  const k = await command('boss', closing, { type: 'kr.create', objective: o.created_id, title: 'Ship 4 releases', owner: 'ann', metric: { kind: 'increase', start: 0, target: 4 } })
+  await command('ann', closing, { type: 'checkin.create', key_result: k.created_id, value: 2, confidence: 7 })
+  const p = await openScreen({}, closing)
+  if (!(await p.locator('[data-testid=closed-banner]').isHidden())) throw new Error('an open cycle shows the closed banner')
+  await command('boss', closing, { type: 'cycle.close' })
+  await p.locator('[data-testid=closed-banner]').waitFor({ state: 'visible' })
+  const badge = (score) => p.locator(`[data-testid=kr][data-id="${k.created_id}"] [data-testid=status][data-score="${score}"]`)
+  // Half way: the proposed score is 0.5, graded "partly met".
+  await badge('0.5').waitFor()
+  if (!/final-partial/.test(await badge('0.5').getAttribute('class'))) throw new Error('0.5 is not graded partly met')
+  // The owner overrides it with a reason: the screen follows.
+  await command('ann', closing, { type: 'kr.score', key_result: k.created_id, score: 0.7, reason: 'the two releases that slipped shipped on day one of Q+1' })
+  await badge('0.7').waitFor()
+  if (!/final-met/.test(await badge('0.7').getAttribute('class'))) throw new Error('0.7 is not graded met')
+  await p.context().close()
+})
+
 await step('screenshots at 1920×1080, 1366×768 and 390×844 in en and zh', async () => {
   for (const lang of ['en', 'zh']) {
     for (const [width, height] of [[1920, 1080], [1366, 768], [390, 844]]) {
