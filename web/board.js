@@ -709,6 +709,72 @@ function historyChart(points, cycle) {
   return box;
 }
 
+// ---- a closed cycle: scores (kr.score) and retrospectives (objective.retro) ----
+
+function scoreText(score) {
+  return fmtNumber(score, { minimumFractionDigits: 1, maximumFractionDigits: 2 });
+}
+
+/// A KR's score once the cycle is closed; its owner or an admin may override it with a reason.
+function scoreView(k) {
+  if (!cycleClosed() || !k.score) return [];
+  const o = k.score_override;
+  const mayScore = mayWrite && (mayArchive || k.owner === me);
+  const result = resultLine();
+  let form = null;
+  if (mayScore) {
+    const value = el('input', { name: 'score', type: 'number', min: 0, max: 1, step: 0.1, required: true, value: k.score.final, 'data-testid': 'score-value' });
+    const reason = el('input', { name: 'reason', maxlength: 1000, required: true, value: o?.reason ?? '', 'data-testid': 'score-reason' });
+    form = el('details', { class: 'settings', 'data-testid': 'score-edit' },
+      el('summary', { text: t('score.edit') }),
+      el('form', { class: 'kr-form', on: {
+        submit: (e) => {
+          e.preventDefault();
+          send({ type: 'kr.score', key_result: k.id, score: Number(value.value), reason: reason.value.trim() }, result);
+        },
+      } },
+      field('score.value', value), field('score.reason', reason, 'wide'),
+      el('div', { class: 'actions' }, el('button', { type: 'submit', 'data-testid': 'score-save', text: t('score.save') }), result)));
+  }
+  return [
+    el('p', {},
+      el('b', { 'data-testid': 'score', 'data-score': k.score.final, text: t('score.final', { score: scoreText(k.score.final) }) }),
+      o ? el('span', { class: 'muted', text: ` · ${t('score.override', { proposed: scoreText(k.score.proposed), by: o.by, reason: o.reason })}` }) : null),
+    form,
+  ];
+}
+
+/// An objective's score and retrospective note (复盘) once the cycle is closed.
+function retroView(o) {
+  if (!cycleClosed()) return [];
+  const r = o.retro;
+  const result = resultLine();
+  const parts = ['worked', 'did_not', 'next'];
+  const shown = r ? el('dl', { class: 'retro', 'data-testid': 'retro' },
+    parts.flatMap((p) => (r[p] ? [el('dt', { text: t(`retro.${p}`) }), el('dd', { text: r[p] })] : []))) : null;
+  let form = null;
+  if (mayWrite) {
+    const boxes = Object.fromEntries(parts.map((p) => [p, el('textarea', { name: p, rows: 2, maxlength: 4000, 'data-testid': `retro-${p}` })]));
+    for (const p of parts) boxes[p].value = r?.[p] ?? '';
+    form = el('details', { class: 'settings', 'data-testid': 'retro-edit' },
+      el('summary', { text: t('retro.edit') }),
+      el('form', { class: 'kr-form', on: {
+        submit: (e) => {
+          e.preventDefault();
+          send({ type: 'objective.retro', objective: o.id, ...Object.fromEntries(parts.map((p) => [p, boxes[p].value.trim()])) }, result);
+        },
+      } },
+      parts.map((p) => field(`retro.${p}`, boxes[p], 'wide')),
+      el('div', { class: 'actions' }, el('button', { type: 'submit', 'data-testid': 'retro-save', text: t('retro.save') }), result)));
+  }
+  return [
+    o.score != null && el('p', {}, el('b', { 'data-testid': 'score', 'data-score': o.score, text: t('score.final', { score: scoreText(o.score) }) })),
+    el('h4', { class: 'retro-title', text: t('retro.title') }),
+    shown ?? el('p', { class: 'muted small', text: t('retro.none') }),
+    form,
+  ];
+}
+
 // ---- objective cards and KR rows: built once, updated in place ----
 
 const FIELD_SIZING = globalThis.CSS?.supports?.('field-sizing', 'content') ?? false;
@@ -757,6 +823,7 @@ class ObjectiveCard {
     this.children = el('ul', { class: 'refs', 'data-testid': 'children' });
     this.krList = el('ul', { class: 'krs', 'aria-label': t('krs') });
     this.krEmpty = el('p', { class: 'muted small', text: t('krs.none') });
+    this.retroBox = el('div', { class: 'closing', 'data-testid': 'retro-box' });
     this.result = resultLine();
 
     const head = el('div', { class: 'head' }, this.titleInput ?? this.titleText, this.pct);
@@ -777,7 +844,7 @@ class ObjectiveCard {
     this.comments = new Comments({ objective: id });
     this.el = el('article', { class: 'objective', 'data-testid': 'objective', 'data-id': id, 'aria-labelledby': titleId },
       head, this.marker, this.meta, this.bar, this.lint,
-      this.descInput ?? this.descText, align,
+      this.descInput ?? this.descText, align, this.retroBox,
       el('div', { class: 'row-actions' }, tools, this.settings, this.comments.el), this.result,
       el('h4', { class: 'sr-only', text: t('krs') }),
       this.krList, this.krEmpty, this.addKr, this.krForm);
@@ -844,6 +911,7 @@ class ObjectiveCard {
     }
     if (this.descInput && !this.bindings.description) this.descInput.value = o.description ?? '';
     this.pct.textContent = pct(o.progress);
+    patch(this.retroBox, JSON.stringify([cycleClosed(), o.score, o.retro, getLang()]), () => retroView(o));
     patch(this.meta, JSON.stringify([o.status, o.overdue, o.owner, o.commitment, o.visibility, getLang()]), () => [
       badges(o),
       o.owner && el('span', { class: 'owner' }, el('span', { class: 'k', text: t('owner') }), ' ', el('b', { text: o.owner })),
@@ -941,6 +1009,7 @@ class KrRow {
     this.meta = el('div', { class: 'meta' });
     this.lint = el('div');
     this.chart = el('div', { class: 'chart' });
+    this.scoreBox = el('div', { class: 'closing', 'data-testid': 'score-box' });
     this.result = resultLine();
     this.comments = new Comments({ key_result: id });
     const tools = mayWrite ? el('div', { class: 'tools' },
@@ -952,7 +1021,7 @@ class KrRow {
     this.settings = mayWrite ? this.buildSettings() : null;
     this.el = el('li', { class: 'kr', 'data-testid': 'kr', 'data-id': id, 'aria-labelledby': titleId },
       el('div', { class: 'head' }, this.titleInput ?? this.titleText, this.pct),
-      this.marker, this.bar, this.meta, this.lint, this.chart,
+      this.marker, this.bar, this.meta, this.lint, this.chart, this.scoreBox,
       el('div', { class: 'row-actions' }, tools, this.checkin?.el, this.settings, this.comments.el), this.result);
     trackEditing(this.el, id);
   }
@@ -1004,6 +1073,7 @@ class KrRow {
 
   update({ keyResult: k, lint }) {
     this.el.className = `kr ${k.status}${k.overdue ? ' is-overdue' : ''}`;
+    patch(this.scoreBox, JSON.stringify([cycleClosed(), k.score, k.score_override, k.owner, getLang()]), () => scoreView(k));
     if (this.titleText) this.titleText.textContent = k.title || t('kr.untitled');
     if (this.titleInput && !this.binding) this.titleInput.value = k.title ?? '';
     this.pct.textContent = pct(k.progress);

@@ -208,6 +208,29 @@ await step('boss closes the quarter: the board and the screen say so, and the re
   }
 })
 
+await step('ann scores her KR and wang writes the retrospective, from the board; the screen follows', async () => {
+  const row = ann.locator(`[data-testid=kr][data-id="${kr}"]`)
+  await row.locator('[data-testid=score]').waitFor({ timeout: TIMEOUT })
+  await row.locator('[data-testid=score-edit] > summary').click()
+  await row.locator('[data-testid=score-value]').fill('0.9')
+  await row.locator('[data-testid=score-reason]').fill('渠道合作带来的用户在12月初才统计进来')
+  await row.locator('[data-testid=score-save]').click()
+  await row.locator('[data-testid=score][data-score="0.9"]').waitFor({ timeout: TIMEOUT })
+  await screen.locator(`[data-testid=kr][data-id="${kr}"] [data-testid=status][data-score="0.9"]`).waitFor({ timeout: TIMEOUT })
+
+  const card = wang.locator(`[data-testid=objective][data-id="${objective}"]`)
+  await card.locator('[data-testid=retro-edit] > summary').click()
+  await card.locator('[data-testid=retro-worked]').fill('每周一的站会让信心分数一直可信')
+  await card.locator('[data-testid=retro-did_not]').fill('落地页晚了两周')
+  await card.locator('[data-testid=retro-next]').fill('Q1 先做落地页')
+  await card.locator('[data-testid=retro-save]').click()
+  await ann.locator(`[data-testid=objective][data-id="${objective}"] [data-testid=retro]`, { hasText: '落地页晚了两周' }).waitFor({ timeout: TIMEOUT })
+  const o = (await roomView(room)).okr.objectives.find((x) => x.id === objective)
+  if (o.retro?.by !== 'wang' || o.retro?.next !== 'Q1 先做落地页') throw new Error(`retro: ${JSON.stringify(o.retro)}`)
+  const k = (await roomView(room)).okr.key_results.find((x) => x.id === kr)
+  if (k.score?.final !== 0.9 || k.score_override?.by !== 'ann') throw new Error(`score: ${JSON.stringify([k.score, k.score_override])}`)
+})
+
 await step('the room screen after the meeting, and no page errors anywhere', async () => {
   await screen.locator(`[data-testid=kr][data-id="${kr}"]`, { hasText: '每周新增活跃用户500' }).waitFor({ timeout: TIMEOUT })
   await screenshot(screen, 'meeting-screen-1920x1080-en')
