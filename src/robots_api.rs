@@ -14,81 +14,24 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use std::sync::Arc;
 
-use crate::api::ApiError;
 use crate::auth::{Auth, Caller, Refusal};
 use crate::hub::Hub;
-use crate::identity::Role;
 use crate::notify::target::{self, OrgSettings, Robot};
 use crate::notify::{dead_prefix, DeadLetter};
-use crate::protocol::live::{ErrorBody, ErrorResponse, ProtocolErrorCode};
+use crate::org_api::{admin_of, error, json_body, store_failed, valid_org};
+use crate::protocol::live::ProtocolErrorCode;
 use crate::ws::Outbox;
+
+/// What [`admin_of`] refuses here.
+const ROBOTS: &str = "the robots";
 
 /// Largest robot configuration accepted, in bytes.
 pub const MAX_BODY: usize = 64 * 1024;
-
-fn error(status: StatusCode, code: ProtocolErrorCode, message: impl Into<String>) -> Response {
-    let error = ErrorBody::protocol(code, message);
-    (status, Json(ErrorResponse { error })).into_response()
-}
-
-fn store_failed(e: crate::store::StoreError) -> Response {
-    tracing::error!(error = %e, "org settings: store failed");
-    error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        ProtocolErrorCode::Unavailable,
-        "the store failed; retry",
-    )
-}
-
-/// Whether `caller` is `org`'s admin (a grant of `admin` on `{org}.*.*`); for a write, also
-/// that no foreign page sent it.
-fn admin_of(
-    caller: Result<Caller, Refusal>,
-    auth: &Auth,
-    headers: &HeaderMap,
-    org: &str,
-    write: bool,
-) -> Result<(), Box<Response>> {
-    let refuse = |r: Refusal| Box::new(ApiError::from(r).into_response());
-    let caller = caller.map_err(refuse)?;
-    if write {
-        auth.check_origin(headers).map_err(refuse)?;
-    }
-    let Caller::Token(v, _) = &caller else {
-        return Ok(()); // an open server: anyone may do anything
-    };
-    let whole_org = format!("{org}.*.*");
-    let admin = v.org == org
-        && (v.grants.iter()).any(|g| g.role == Role::Admin && g.pattern.to_string() == whole_org);
-    if admin {
-        return Ok(());
-    }
-    Err(refuse(Refusal::forbidden(
-        "role",
-        format!("the robots of org {org:?} are configured by its admins ({whole_org}: admin)"),
-    )))
-}
-
-fn valid_org(org: &str) -> Result<(), Box<Response>> {
-    if !org.is_empty()
-        && org.len() <= 64
-        && org
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        return Ok(());
-    }
-    Err(Box::new(error(
-        StatusCode::BAD_REQUEST,
-        ProtocolErrorCode::BadRequest,
-        "an org is 1 to 64 of [A-Za-z0-9_-]",
-    )))
-}
 
 fn valid_name(name: &str) -> Result<(), Box<Response>> {
     if target::valid_name(name) {
@@ -98,20 +41,6 @@ fn valid_name(name: &str) -> Result<(), Box<Response>> {
         StatusCode::BAD_REQUEST,
         ProtocolErrorCode::BadRequest,
         format!("a robot name is 1 to {} of [A-Za-z0-9_-]", target::MAX_NAME),
-    )))
-}
-
-fn json_body(headers: &HeaderMap) -> Result<(), Box<Response>> {
-    let ct = (headers.get(header::CONTENT_TYPE))
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if ct.starts_with("application/json") {
-        return Ok(());
-    }
-    Err(Box::new(error(
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        ProtocolErrorCode::BadRequest,
-        "send the robot as application/json",
     )))
 }
 
@@ -126,7 +55,9 @@ pub async fn list(
     headers: HeaderMap,
     caller: Result<Caller, Refusal>,
 ) -> Response {
-    if let Err(r) = valid_org(&org).and_then(|_| admin_of(caller, &auth, &headers, &org, false)) {
+    if let Err(r) =
+        valid_org(&org).and_then(|_| admin_of(caller, &auth, &headers, &org, false, ROBOTS))
+    {
         return *r;
     }
     match hub.store().settings_list(&org, "robot/").await {
@@ -152,7 +83,7 @@ pub async fn get_robot(
     caller: Result<Caller, Refusal>,
 ) -> Response {
     if let Err(r) = (valid_org(&org).and_then(|_| valid_name(&name)))
-        .and_then(|_| admin_of(caller, &auth, &headers, &org, false))
+        .and_then(|_| admin_of(caller, &auth, &headers, &org, false, ROBOTS))
     {
         return *r;
     }
@@ -185,8 +116,8 @@ pub async fn put_robot(
     body: Bytes,
 ) -> Response {
     if let Err(r) = (valid_org(&org).and_then(|_| valid_name(&name)))
-        .and_then(|_| admin_of(caller, &auth, &headers, &org, true))
-        .and_then(|_| json_body(&headers))
+        .and_then(|_| admin_of(caller, &auth, &headers, &org, true, ROBOTS))
+        .and_then(|_| json_body(&headers, "the robot"))
     {
         return *r;
     }
@@ -251,7 +182,7 @@ pub async fn delete_robot(
     caller: Result<Caller, Refusal>,
 ) -> Response {
     if let Err(r) = (valid_org(&org).and_then(|_| valid_name(&name)))
-        .and_then(|_| admin_of(caller, &auth, &headers, &org, true))
+        .and_then(|_| admin_of(caller, &auth, &headers, &org, true, ROBOTS))
     {
         return *r;
     }
@@ -278,7 +209,7 @@ pub async fn dead_letters(
     caller: Result<Caller, Refusal>,
 ) -> Response {
     if let Err(r) = (valid_org(&org).and_then(|_| valid_name(&name)))
-        .and_then(|_| admin_of(caller, &auth, &headers, &org, false))
+        .and_then(|_| admin_of(caller, &auth, &headers, &org, false, ROBOTS))
     {
         return *r;
     }
@@ -301,7 +232,9 @@ pub async fn get_settings(
     headers: HeaderMap,
     caller: Result<Caller, Refusal>,
 ) -> Response {
-    if let Err(r) = valid_org(&org).and_then(|_| admin_of(caller, &auth, &headers, &org, false)) {
+    if let Err(r) =
+        valid_org(&org).and_then(|_| admin_of(caller, &auth, &headers, &org, false, ROBOTS))
+    {
         return *r;
     }
     match hub.store().setting_get(&org, "notify").await {
@@ -325,8 +258,8 @@ pub async fn put_settings(
     body: Bytes,
 ) -> Response {
     if let Err(r) = valid_org(&org)
-        .and_then(|_| admin_of(caller, &auth, &headers, &org, true))
-        .and_then(|_| json_body(&headers))
+        .and_then(|_| admin_of(caller, &auth, &headers, &org, true, ROBOTS))
+        .and_then(|_| json_body(&headers, "the robot"))
     {
         return *r;
     }
