@@ -99,3 +99,27 @@ pub fn json_body(headers: &HeaderMap, what: &str) -> Result<(), Box<Response>> {
         format!("send {what} as application/json"),
     )))
 }
+
+/// Longest name of a thing an org keeps (a robot, a template).
+pub const MAX_NAME: usize = 64;
+
+/// A name of a thing an org keeps: 1 to [`MAX_NAME`] of `[A-Za-z0-9_-]`.
+pub fn is_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// [`is_name`], or `400` saying what `what` (`"a robot name"`) is.
+pub fn valid_name(name: &str, what: &str) -> Result<(), Box<Response>> {
+    if is_name(name) {
+        return Ok(());
+    }
+    Err(Box::new(error(
+        StatusCode::BAD_REQUEST,
+        ProtocolErrorCode::BadRequest,
+        format!("{what} is 1 to {MAX_NAME} of [A-Za-z0-9_-]"),
+    )))
+}

@@ -23,7 +23,7 @@ use crate::auth::{Auth, Caller, Refusal};
 use crate::hub::Hub;
 use crate::notify::target::{self, OrgSettings, Robot};
 use crate::notify::{dead_prefix, DeadLetter};
-use crate::org_api::{admin_of, error, json_body, store_failed, valid_org};
+use crate::org_api::{admin_of, error, json_body, store_failed, valid_name, valid_org};
 use crate::protocol::live::ProtocolErrorCode;
 use crate::ws::Outbox;
 
@@ -32,17 +32,6 @@ const ROBOTS: &str = "the robots";
 
 /// Largest robot configuration accepted, in bytes.
 pub const MAX_BODY: usize = 64 * 1024;
-
-fn valid_name(name: &str) -> Result<(), Box<Response>> {
-    if target::valid_name(name) {
-        return Ok(());
-    }
-    Err(Box::new(error(
-        StatusCode::BAD_REQUEST,
-        ProtocolErrorCode::BadRequest,
-        format!("a robot name is 1 to {} of [A-Za-z0-9_-]", target::MAX_NAME),
-    )))
-}
 
 type Org = Path<String>;
 type OrgRobot = Path<(String, String)>;
@@ -82,7 +71,7 @@ pub async fn get_robot(
     headers: HeaderMap,
     caller: Result<Caller, Refusal>,
 ) -> Response {
-    if let Err(r) = (valid_org(&org).and_then(|_| valid_name(&name)))
+    if let Err(r) = (valid_org(&org).and_then(|_| valid_name(&name, "a robot name")))
         .and_then(|_| admin_of(caller, &auth, &headers, &org, false, ROBOTS))
     {
         return *r;
@@ -115,7 +104,7 @@ pub async fn put_robot(
     caller: Result<Caller, Refusal>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = (valid_org(&org).and_then(|_| valid_name(&name)))
+    if let Err(r) = (valid_org(&org).and_then(|_| valid_name(&name, "a robot name")))
         .and_then(|_| admin_of(caller, &auth, &headers, &org, true, ROBOTS))
         .and_then(|_| json_body(&headers, "the robot"))
     {
@@ -181,7 +170,7 @@ pub async fn delete_robot(
     headers: HeaderMap,
     caller: Result<Caller, Refusal>,
 ) -> Response {
-    if let Err(r) = (valid_org(&org).and_then(|_| valid_name(&name)))
+    if let Err(r) = (valid_org(&org).and_then(|_| valid_name(&name, "a robot name")))
         .and_then(|_| admin_of(caller, &auth, &headers, &org, true, ROBOTS))
     {
         return *r;
@@ -208,7 +197,7 @@ pub async fn dead_letters(
     headers: HeaderMap,
     caller: Result<Caller, Refusal>,
 ) -> Response {
-    if let Err(r) = (valid_org(&org).and_then(|_| valid_name(&name)))
+    if let Err(r) = (valid_org(&org).and_then(|_| valid_name(&name, "a robot name")))
         .and_then(|_| admin_of(caller, &auth, &headers, &org, false, ROBOTS))
     {
         return *r;
