@@ -19,7 +19,7 @@
 //! | | [`live`] | `GET /live/{room}`: JSON snapshot, events, commands; `GET /live/~inbox`: a user's mentions |
 //! | | [`api`] | `/api/rooms/{room}`, `…/commands`, `…/key_results/{kr}/history`, `/api/session`: REST |
 //! | | [`transfer_api`] | `…/export.json`, `…/export.csv`, `…/import`, `/api/orgs/{org}/cycles/{cycle}/export.*`: import and export over REST |
-//! | | [`review_api`] | `…/review`, `…/review.md`, `…/carry-over`, `…/from-template`, `/api/templates`: the quarter's end and the next one |
+//! | | [`review_api`] | `…/review`, `…/review.md`, `…/carry-over`, `…/from-template`, `/api/templates`, `/api/orgs/{org}/templates/{name}`: the quarter's end and the next one |
 //! | | [`web`] | `GET /`, `GET /web/{file}`: the built-in dashboard (`web/`, embedded) |
 //! | | [`robots_api`] | `/api/orgs/{org}/robots[/{name}[/dead-letters]]`, `/api/orgs/{org}/notify`: an org's chat robots and webhooks |
 //! | | [`org_api`] | what the `/api/orgs/{org}/…` routes share: the org's admin, org names, answers |
