@@ -101,15 +101,11 @@ pub fn json_body(headers: &HeaderMap, what: &str) -> Result<(), Box<Response>> {
 }
 
 /// Longest name of a thing an org keeps (a robot, a template).
-pub const MAX_NAME: usize = 64;
+pub const MAX_NAME: usize = crate::notify::target::MAX_NAME;
 
-/// A name of a thing an org keeps: 1 to [`MAX_NAME`] of `[A-Za-z0-9_-]`.
+/// A name of a thing an org keeps: 1 to [`MAX_NAME`] of `[A-Za-z0-9_-]`, as a robot's.
 pub fn is_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= MAX_NAME
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    crate::notify::target::valid_name(name)
 }
 
 /// [`is_name`], or `400` saying what `what` (`"a robot name"`) is.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::okr::notice::{Notice, NoticeKind};
 
 /// Longest robot name, in bytes.
-pub const MAX_NAME: usize = crate::org_api::MAX_NAME;
+pub const MAX_NAME: usize = 64;
 /// Most robots an org may configure.
 pub const MAX_ROBOTS: usize = 64;
 
@@ -236,7 +236,11 @@ pub enum Lang {
 
 /// A valid robot name: 1 to [`MAX_NAME`] of `[A-Za-z0-9_-]`.
 pub fn valid_name(name: &str) -> bool {
-    crate::org_api::is_name(name)
+    !name.is_empty()
+        && name.len() <= MAX_NAME
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// The store key of robot `name`.
