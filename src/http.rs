@@ -97,6 +97,13 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/templates", get(review_api::list_templates))
         .route(
+            "/api/orgs/{org}/templates/{name}",
+            get(review_api::get_org_template)
+                .put(review_api::put_org_template)
+                .delete(review_api::delete_org_template)
+                .layer(DefaultBodyLimit::max(crate::okr::templates::MAX_BODY)),
+        )
+        .route(
             "/api/rooms/{room}/export.json",
             get(transfer_api::room_json),
         )

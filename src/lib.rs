@@ -19,9 +19,10 @@
 //! | | [`live`] | `GET /live/{room}`: JSON snapshot, events, commands; `GET /live/~inbox`: a user's mentions |
 //! | | [`api`] | `/api/rooms/{room}`, `…/commands`, `…/key_results/{kr}/history`, `/api/session`: REST |
 //! | | [`transfer_api`] | `…/export.json`, `…/export.csv`, `…/import`, `/api/orgs/{org}/cycles/{cycle}/export.*`: import and export over REST |
-//! | | [`review_api`] | `…/review`, `…/review.md`, `…/carry-over`, `…/from-template`, `/api/templates`: the quarter's end and the next one |
+//! | | [`review_api`] | `…/review`, `…/review.md`, `…/carry-over`, `…/from-template`, `/api/templates`, `/api/orgs/{org}/templates/{name}`: the quarter's end and the next one |
 //! | | [`web`] | `GET /`, `GET /web/{file}`: the built-in dashboard (`web/`, embedded) |
 //! | | [`robots_api`] | `/api/orgs/{org}/robots[/{name}[/dead-letters]]`, `/api/orgs/{org}/notify`: an org's chat robots and webhooks |
+//! | | [`org_api`] | what the `/api/orgs/{org}/…` routes share: the org's admin, org names, answers |
 //! | request edge | [`auth`] | who a request is ([`auth::Caller`]: a verified token, or `?user=` on an open server), the `Origin` check, refusals before any state |
 //! | WebSocket | [`ws`] | handshake, frame headers, each connection's outbox (socket writes) and session (reads, close), keep-alive (pings, idle timeout); every TCP connection's place under the caps ([`ws::conn`]) |
 //! | services | [`service`] | applying a command as a principal ([`service::commands`]), who may do what ([`service::access`]), how much one client may take ([`service::admission`]) |
@@ -65,6 +66,7 @@ pub mod live;
 pub mod metrics;
 pub mod notify;
 pub mod okr;
+pub mod org_api;
 pub mod protocol;
 pub mod review_api;
 pub mod robots_api;

@@ -6,8 +6,9 @@
 //! | GET | `/api/rooms/{room}/review[?lang=]` | [`Review`]: scores, confidence history, red flags and what became of them |
 //! | GET | `/api/rooms/{room}/review.md[?lang=en\|zh]` | the same as a Markdown download |
 //! | POST | `/api/rooms/{room}/carry-over` | [`CarryResult`]: unfinished objectives and KRs created in `to` (admin of both rooms) |
-//! | GET | `/api/templates` | [`TemplateList`]: the built-in templates |
+//! | GET | `/api/templates[?org=]` | [`TemplateList`]: the built-in templates and the caller's org's own (`org:NAME`) |
 //! | POST | `/api/rooms/{room}/from-template` | [`FilledFromTemplate`]: an empty room filled from one (admin) |
+//! | GET / PUT / DELETE | `/api/orgs/{org}/templates/{name}` | one of the org's own templates (`PUT`: its admin; create or replace, 201 / 200) |
 //!
 //! Reads are cut to what the caller may read, like every read. The writes are one
 //! transaction of the target room each (planned against the room as it is under its lock,
@@ -23,12 +24,14 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use crate::api::{cross_site, enter, room_id, unavailable, ApiError};
-use crate::auth::{Auth, Caller, ClientIp};
+use crate::auth::{Auth, Caller, ClientIp, Refusal};
 use crate::hub::Hub;
 use crate::identity::Role;
 use crate::okr::carry::{self, CarriedKr, CarriedObjective, CarryOver, CarryResult};
 use crate::okr::review::{self, Lang, Review};
+use crate::okr::templates::Template;
 use crate::okr::{self, templates, Command, CommandError, ErrorCode, Projection};
+use crate::org_api::{self, admin_of, json_body, member_of, store_failed, valid_name, valid_org};
 use crate::protocol::live::{ErrorBody, ProtocolErrorCode};
 use crate::protocol::review::{CreatedObjective, FilledFromTemplate, FromTemplate, TemplateList};
 use crate::room::Refused;
@@ -36,6 +39,7 @@ use crate::room_id::RoomId;
 use crate::service::admission::Admission;
 use crate::service::commands::CommandFailed;
 use crate::service::Principal;
+use crate::store::{DocStore, StoreError};
 use crate::ws::Outbox;
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -99,12 +103,21 @@ pub async fn get_review_md(
 }
 
 /// The caller as an admin of `id`: 403 otherwise.
-fn admin_of(caller: &Caller, id: &RoomId) -> Result<Principal, ApiError> {
+fn room_admin(caller: &Caller, id: &RoomId) -> Result<Principal, ApiError> {
     let principal = caller.principal(id)?;
     if principal.access.role() != Some(Role::Admin) {
         return Err(ApiError::from(ErrorBody::from(CommandFailed::Forbidden)));
     }
     Ok(principal)
+}
+
+fn settings_failed(e: StoreError) -> ApiError {
+    tracing::error!(error = %e, "org templates: store failed");
+    ApiError::protocol(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ProtocolErrorCode::Unavailable,
+        "the store failed; retry",
+    )
 }
 
 fn bad_body(e: serde_json::Error) -> ApiError {
@@ -180,8 +193,8 @@ pub async fn post_carry_over(
             message,
         )));
     }
-    admin_of(&caller, &source_id)?;
-    let principal = admin_of(&caller, &target_id)?;
+    room_admin(&caller, &source_id)?;
+    let principal = room_admin(&caller, &target_id)?;
     enter(&admission, &hub, &source_id, ip, &caller)?;
     enter(&admission, &hub, &target_id, ip, &caller)?;
     let source = hub.get_or_load(&source_id).await.map_err(unavailable)?;
@@ -241,12 +254,196 @@ pub async fn post_carry_over(
     }))
 }
 
-/// `GET /api/templates`: any caller who may use the API.
-pub async fn list_templates(_caller: Caller) -> Json<TemplateList> {
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct TemplatesQuery {
+    org: Option<String>,
+}
+
+/// The org's template `name` as used: named `org:{name}`, marked `org`.
+async fn org_template(
+    store: &dyn DocStore,
+    org: &str,
+    name: &str,
+) -> Result<Option<Template>, StoreError> {
+    let Some(v) = store.setting_get(org, &templates::key(name)).await? else {
+        return Ok(None);
+    };
+    let mut t: Template = serde_json::from_slice(&v)
+        .map_err(|e| StoreError::Task(format!("template {name}: {e}")))?;
+    t.name = format!("{}{name}", templates::ORG_PREFIX);
+    t.org = true;
+    Ok(Some(t))
+}
+
+/// Every template of `org`, as used. A store that keeps no org settings has none.
+async fn org_templates(store: &dyn DocStore, org: &str) -> Result<Vec<Template>, StoreError> {
+    let all = match store.settings_list(org, templates::KEY_PREFIX).await {
+        Err(StoreError::Refused(_)) => return Ok(Vec::new()),
+        r => r?,
+    };
+    Ok(all
+        .into_iter()
+        .filter_map(|(k, v)| {
+            let name = k.strip_prefix(templates::KEY_PREFIX)?;
+            let mut t: Template = serde_json::from_slice(&v).ok()?;
+            t.name = format!("{}{name}", templates::ORG_PREFIX);
+            t.org = true;
+            Some(t)
+        })
+        .collect())
+}
+
+/// `GET /api/templates[?org=]`: any caller who may use the API; the built-ins, then the
+/// caller's org's own (a token's org; on an open server, `?org=`).
+pub async fn list_templates(
+    caller: Caller,
+    Query(q): Query<TemplatesQuery>,
+    State(hub): State<Hub<Outbox>>,
+) -> Response {
+    let org = match &caller {
+        Caller::Token(v, _) => Some(v.org.clone()),
+        Caller::Open(_) => q.org.filter(|o| valid_org(o).is_ok()),
+    };
+    let mut list = templates::builtin().to_vec();
+    if let Some(org) = org {
+        match org_templates(&**hub.store(), &org).await {
+            Ok(own) => list.extend(own),
+            Err(e) => return store_failed(e),
+        }
+    }
     Json(TemplateList {
         langs: templates::LANGS.iter().map(|l| (*l).to_owned()).collect(),
-        templates: templates::builtin().to_vec(),
+        templates: list,
     })
+    .into_response()
+}
+
+/// What [`admin_of`] refuses here.
+const TEMPLATES: &str = "the templates";
+/// What a template name is.
+const TEMPLATE_NAME: &str = "a template name";
+/// Most templates an org may keep.
+pub const MAX_ORG_TEMPLATES: usize = 100;
+
+type OrgTemplate = Path<(String, String)>;
+
+fn no_template(name: &str) -> Response {
+    org_api::error(
+        StatusCode::NOT_FOUND,
+        ProtocolErrorCode::NotFound,
+        format!("no template {name:?}"),
+    )
+}
+
+/// `GET /api/orgs/{org}/templates/{name}`: anyone of the org.
+pub async fn get_org_template(
+    Path((org, name)): OrgTemplate,
+    State(hub): State<Hub<Outbox>>,
+    caller: Result<Caller, Refusal>,
+) -> Response {
+    if let Err(r) = (valid_org(&org).and_then(|_| valid_name(&name, TEMPLATE_NAME)))
+        .and_then(|_| member_of(caller, &org))
+    {
+        return *r;
+    }
+    match org_template(&**hub.store(), &org, &name).await {
+        Ok(Some(t)) => Json(t).into_response(),
+        Ok(None) => no_template(&name),
+        Err(e) => store_failed(e),
+    }
+}
+
+/// `PUT /api/orgs/{org}/templates/{name}` with a [`Template`]: the org's admin; checked whole
+/// ([`templates::validate`]), created (201) or replaced (200).
+pub async fn put_org_template(
+    Path((org, name)): OrgTemplate,
+    State(hub): State<Hub<Outbox>>,
+    State(auth): State<Arc<Auth>>,
+    headers: HeaderMap,
+    caller: Result<Caller, Refusal>,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = (valid_org(&org).and_then(|_| valid_name(&name, TEMPLATE_NAME)))
+        .and_then(|_| admin_of(caller, &auth, &headers, &org, true, TEMPLATES))
+        .and_then(|_| json_body(&headers, "the template"))
+    {
+        return *r;
+    }
+    let mut template: Template = match serde_json::from_slice(&body) {
+        Ok(t) => t,
+        Err(e) => {
+            return org_api::error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ProtocolErrorCode::BadRequest,
+                format!("not a template: {e}"),
+            )
+        }
+    };
+    let used = format!("{}{name}", templates::ORG_PREFIX);
+    if !(template.name.is_empty() || template.name == name || template.name == used) {
+        let message = format!("the path names this template {name:?}");
+        let e = CommandError::new(ErrorCode::InvalidValue, "name", message);
+        return invalid(e).into_response();
+    }
+    if let Err(e) = templates::validate(&template) {
+        return invalid(e).into_response();
+    }
+    let store = hub.store();
+    let key = templates::key(&name);
+    let existed = match store.setting_get(&org, &key).await {
+        Ok(v) => v.is_some(),
+        Err(e) => return store_failed(e),
+    };
+    if !existed {
+        match store.settings_list(&org, templates::KEY_PREFIX).await {
+            Ok(all) if all.len() >= MAX_ORG_TEMPLATES => {
+                let message = format!("an org keeps at most {MAX_ORG_TEMPLATES} templates");
+                let e = CommandError::new(ErrorCode::TooMany, "", message);
+                return invalid(e).into_response();
+            }
+            Ok(_) => {}
+            Err(e) => return store_failed(e),
+        }
+    }
+    template.name = name;
+    template.org = false;
+    let value = serde_json::to_vec(&template).unwrap_or_default();
+    if let Err(e) = store.setting_put(&org, &key, &value).await {
+        return store_failed(e);
+    }
+    template.name = used;
+    template.org = true;
+    let status = if existed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    (status, Json(template)).into_response()
+}
+
+/// `DELETE /api/orgs/{org}/templates/{name}`: the org's admin. Rooms filled from it keep
+/// what they were filled with.
+pub async fn delete_org_template(
+    Path((org, name)): OrgTemplate,
+    State(hub): State<Hub<Outbox>>,
+    State(auth): State<Arc<Auth>>,
+    headers: HeaderMap,
+    caller: Result<Caller, Refusal>,
+) -> Response {
+    if let Err(r) = (valid_org(&org).and_then(|_| valid_name(&name, TEMPLATE_NAME)))
+        .and_then(|_| admin_of(caller, &auth, &headers, &org, true, TEMPLATES))
+    {
+        return *r;
+    }
+    match hub
+        .store()
+        .setting_delete(&org, &templates::key(&name))
+        .await
+    {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => no_template(&name),
+        Err(e) => store_failed(e),
+    }
 }
 
 /// `POST /api/rooms/{room}/from-template` with [`FromTemplate`]: an admin, into a room with no
@@ -274,7 +471,8 @@ pub async fn post_from_template(
             message,
         )));
     }
-    let template = templates::find(&request.template).ok_or_else(|| {
+    let principal = room_admin(&caller, &id)?;
+    let not_found = || {
         let mut e = ErrorBody::protocol(
             ProtocolErrorCode::NotFound,
             format!(
@@ -284,8 +482,21 @@ pub async fn post_from_template(
         );
         e.field = Some("template".into());
         ApiError(StatusCode::NOT_FOUND, e)
-    })?;
-    let principal = admin_of(&caller, &id)?;
+    };
+    // An org's own template is `org:NAME`, of the room's org: it shadows no built-in.
+    let template = match request.template.strip_prefix(templates::ORG_PREFIX) {
+        Some(name) if org_api::is_name(name) => org_template(&**hub.store(), id.org(), name)
+            .await
+            .map_err(|e| match e {
+                StoreError::Refused(_) => not_found(),
+                e => settings_failed(e),
+            })?
+            .ok_or_else(not_found)?,
+        Some(_) => return Err(not_found()),
+        None => templates::find(&request.template)
+            .cloned()
+            .ok_or_else(not_found)?,
+    };
     enter(&admission, &hub, &id, ip, &caller)?;
     let room = hub.get_or_load(&id).await.map_err(unavailable)?;
     let (actor, to) = (principal.user.as_str(), id.as_str());
@@ -312,7 +523,7 @@ pub async fn post_from_template(
                 }
             }
             let mut objectives = Vec::new();
-            for (o, krs) in templates::commands(template, &lang) {
+            for (o, krs) in templates::commands(&template, &lang) {
                 let cmd = Command::ObjectiveCreate(o);
                 let objective = run(txn, to, &cmd, actor, now)?.unwrap_or_default();
                 let mut key_results = Vec::new();
@@ -336,7 +547,7 @@ pub async fn post_from_template(
     Ok(Json(FilledFromTemplate {
         room: id.to_string(),
         seq: room.seq(),
-        template: template.name.clone(),
+        template: template.name,
         lang,
         cycle_set,
         objectives,

@@ -14,106 +14,24 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use std::sync::Arc;
 
-use crate::api::ApiError;
 use crate::auth::{Auth, Caller, Refusal};
 use crate::hub::Hub;
-use crate::identity::Role;
 use crate::notify::target::{self, OrgSettings, Robot};
 use crate::notify::{dead_prefix, DeadLetter};
-use crate::protocol::live::{ErrorBody, ErrorResponse, ProtocolErrorCode};
+use crate::org_api::{admin_of, error, json_body, store_failed, valid_name, valid_org};
+use crate::protocol::live::ProtocolErrorCode;
 use crate::ws::Outbox;
+
+/// What [`admin_of`] refuses here.
+const ROBOTS: &str = "the robots";
 
 /// Largest robot configuration accepted, in bytes.
 pub const MAX_BODY: usize = 64 * 1024;
-
-fn error(status: StatusCode, code: ProtocolErrorCode, message: impl Into<String>) -> Response {
-    let error = ErrorBody::protocol(code, message);
-    (status, Json(ErrorResponse { error })).into_response()
-}
-
-fn store_failed(e: crate::store::StoreError) -> Response {
-    tracing::error!(error = %e, "org settings: store failed");
-    error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        ProtocolErrorCode::Unavailable,
-        "the store failed; retry",
-    )
-}
-
-/// Whether `caller` is `org`'s admin (a grant of `admin` on `{org}.*.*`); for a write, also
-/// that no foreign page sent it.
-fn admin_of(
-    caller: Result<Caller, Refusal>,
-    auth: &Auth,
-    headers: &HeaderMap,
-    org: &str,
-    write: bool,
-) -> Result<(), Box<Response>> {
-    let refuse = |r: Refusal| Box::new(ApiError::from(r).into_response());
-    let caller = caller.map_err(refuse)?;
-    if write {
-        auth.check_origin(headers).map_err(refuse)?;
-    }
-    let Caller::Token(v, _) = &caller else {
-        return Ok(()); // an open server: anyone may do anything
-    };
-    let whole_org = format!("{org}.*.*");
-    let admin = v.org == org
-        && (v.grants.iter()).any(|g| g.role == Role::Admin && g.pattern.to_string() == whole_org);
-    if admin {
-        return Ok(());
-    }
-    Err(refuse(Refusal::forbidden(
-        "role",
-        format!("the robots of org {org:?} are configured by its admins ({whole_org}: admin)"),
-    )))
-}
-
-fn valid_org(org: &str) -> Result<(), Box<Response>> {
-    if !org.is_empty()
-        && org.len() <= 64
-        && org
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        return Ok(());
-    }
-    Err(Box::new(error(
-        StatusCode::BAD_REQUEST,
-        ProtocolErrorCode::BadRequest,
-        "an org is 1 to 64 of [A-Za-z0-9_-]",
-    )))
-}
-
-fn valid_name(name: &str) -> Result<(), Box<Response>> {
-    if target::valid_name(name) {
-        return Ok(());
-    }
-    Err(Box::new(error(
-        StatusCode::BAD_REQUEST,
-        ProtocolErrorCode::BadRequest,
-        format!("a robot name is 1 to {} of [A-Za-z0-9_-]", target::MAX_NAME),
-    )))
-}
-
-fn json_body(headers: &HeaderMap) -> Result<(), Box<Response>> {
-    let ct = (headers.get(header::CONTENT_TYPE))
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if ct.starts_with("application/json") {
-        return Ok(());
-    }
-    Err(Box::new(error(
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        ProtocolErrorCode::BadRequest,
-        "send the robot as application/json",
-    )))
-}
 
 type Org = Path<String>;
 type OrgRobot = Path<(String, String)>;
@@ -126,7 +44,9 @@ pub async fn list(
     headers: HeaderMap,
     caller: Result<Caller, Refusal>,
 ) -> Response {
-    if let Err(r) = valid_org(&org).and_then(|_| admin_of(caller, &auth, &headers, &org, false)) {
+    if let Err(r) =
+        valid_org(&org).and_then(|_| admin_of(caller, &auth, &headers, &org, false, ROBOTS))
+    {
         return *r;
     }
     match hub.store().settings_list(&org, "robot/").await {
@@ -151,8 +71,8 @@ pub async fn get_robot(
     headers: HeaderMap,
     caller: Result<Caller, Refusal>,
 ) -> Response {
-    if let Err(r) = (valid_org(&org).and_then(|_| valid_name(&name)))
-        .and_then(|_| admin_of(caller, &auth, &headers, &org, false))
+    if let Err(r) = (valid_org(&org).and_then(|_| valid_name(&name, "a robot name")))
+        .and_then(|_| admin_of(caller, &auth, &headers, &org, false, ROBOTS))
     {
         return *r;
     }
@@ -184,9 +104,9 @@ pub async fn put_robot(
     caller: Result<Caller, Refusal>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = (valid_org(&org).and_then(|_| valid_name(&name)))
-        .and_then(|_| admin_of(caller, &auth, &headers, &org, true))
-        .and_then(|_| json_body(&headers))
+    if let Err(r) = (valid_org(&org).and_then(|_| valid_name(&name, "a robot name")))
+        .and_then(|_| admin_of(caller, &auth, &headers, &org, true, ROBOTS))
+        .and_then(|_| json_body(&headers, "the robot"))
     {
         return *r;
     }
@@ -250,8 +170,8 @@ pub async fn delete_robot(
     headers: HeaderMap,
     caller: Result<Caller, Refusal>,
 ) -> Response {
-    if let Err(r) = (valid_org(&org).and_then(|_| valid_name(&name)))
-        .and_then(|_| admin_of(caller, &auth, &headers, &org, true))
+    if let Err(r) = (valid_org(&org).and_then(|_| valid_name(&name, "a robot name")))
+        .and_then(|_| admin_of(caller, &auth, &headers, &org, true, ROBOTS))
     {
         return *r;
     }
@@ -277,8 +197,8 @@ pub async fn dead_letters(
     headers: HeaderMap,
     caller: Result<Caller, Refusal>,
 ) -> Response {
-    if let Err(r) = (valid_org(&org).and_then(|_| valid_name(&name)))
-        .and_then(|_| admin_of(caller, &auth, &headers, &org, false))
+    if let Err(r) = (valid_org(&org).and_then(|_| valid_name(&name, "a robot name")))
+        .and_then(|_| admin_of(caller, &auth, &headers, &org, false, ROBOTS))
     {
         return *r;
     }
@@ -301,7 +221,9 @@ pub async fn get_settings(
     headers: HeaderMap,
     caller: Result<Caller, Refusal>,
 ) -> Response {
-    if let Err(r) = valid_org(&org).and_then(|_| admin_of(caller, &auth, &headers, &org, false)) {
+    if let Err(r) =
+        valid_org(&org).and_then(|_| admin_of(caller, &auth, &headers, &org, false, ROBOTS))
+    {
         return *r;
     }
     match hub.store().setting_get(&org, "notify").await {
@@ -325,8 +247,8 @@ pub async fn put_settings(
     body: Bytes,
 ) -> Response {
     if let Err(r) = valid_org(&org)
-        .and_then(|_| admin_of(caller, &auth, &headers, &org, true))
-        .and_then(|_| json_body(&headers))
+        .and_then(|_| admin_of(caller, &auth, &headers, &org, true, ROBOTS))
+        .and_then(|_| json_body(&headers, "the robot"))
     {
         return *r;
     }

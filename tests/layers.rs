@@ -37,6 +37,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "live",
             "api",
             "web",
+            "org_api",
             "robots_api",
             "transfer_api",
             "review_api",

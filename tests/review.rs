@@ -560,3 +560,197 @@ async fn templates_fill_an_empty_room_in_chinese_and_english() {
     );
     env.server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_org_adds_its_own_templates_and_fills_rooms_from_them() {
+    let env = Env::new().await;
+    let boss = env.token("boss", &[("acme.*.*", Role::Admin)]);
+    let li = env.token("li", &[("acme.*.*", Role::Editor)]);
+    let wu = common::tokens::hs256(
+        SECRET,
+        &claims("wu", "globex", &[("globex.*.*", Role::Admin)]),
+    );
+    let path = "/api/orgs/acme/templates/quarterly";
+    let template = json!({
+        "title": {"zh": "季度运营", "en": "Quarterly operations"},
+        "objectives": [{
+            "title": {"zh": "提升客户满意度", "en": "Delight our customers"},
+            "key_results": [
+                {"title": {"zh": "NPS提升至50", "en": "Raise NPS to 50"},
+                 "kind": "increase", "start": 30, "target": 50},
+                {"title": {"zh": "工单积压降至20张以下"},
+                 "kind": "decrease", "start": 100, "target": 20, "unit": {"zh": "张"}}
+            ]
+        }]
+    });
+
+    // Only the org's admin writes one.
+    let a = env.request("PUT", path, &li, Some(template.clone())).await;
+    assert_eq!(a.status, 403, "an editor: {}", a.text);
+    let a = env.request("PUT", path, &wu, Some(template.clone())).await;
+    assert_eq!(a.status, 403, "another org's admin: {}", a.text);
+    let a = env
+        .request("PUT", path, &boss, Some(template.clone()))
+        .await;
+    assert_eq!(a.status, 201, "{}", a.text);
+    assert_eq!(
+        (a.body["name"].as_str(), a.body["org"].as_bool()),
+        (Some("org:quarterly"), Some(true))
+    );
+    let a = env
+        .request("PUT", path, &boss, Some(template.clone()))
+        .await;
+    assert_eq!(a.status, 200, "a replacement: {}", a.text);
+
+    // Checked whole, as the commands it becomes: the field is named.
+    let mut bad = template.clone();
+    bad["objectives"][0]["key_results"][1]["target"] = json!(120);
+    let a = env.request("PUT", path, &boss, Some(bad)).await;
+    assert_eq!(
+        (
+            a.status,
+            a.body["error"]["code"].as_str(),
+            a.body["error"]["field"].as_str()
+        ),
+        (
+            422,
+            Some("invalid_value"),
+            Some("objectives[0].key_results[1].target")
+        ),
+        "{}",
+        a.text
+    );
+    let mut bad = template.clone();
+    bad["objectives"][0]["key_results"][0]["kind"] = json!("vibes");
+    let a = env.request("PUT", path, &boss, Some(bad)).await;
+    assert_eq!(
+        a.body["error"]["field"], "objectives[0].key_results[0].kind",
+        "{}",
+        a.text
+    );
+    let mut huge = template.clone();
+    huge["title"]["zh"] = json!("长".repeat(40_000));
+    let a = env.request("PUT", path, &boss, Some(huge)).await;
+    assert_eq!(a.status, 413, "{}", a.text);
+    let a = env
+        .request(
+            "PUT",
+            "/api/orgs/acme/templates/no:pe",
+            &boss,
+            Some(template.clone()),
+        )
+        .await;
+    assert_eq!(a.status, 400, "{}", a.text);
+
+    // Listed with the built-ins for the org's people, and readable by them; not for another org.
+    let list = env.request("GET", "/api/templates", &li, None).await;
+    assert_eq!(list.status, 200, "{}", list.text);
+    common::live::validate("template-list", &list.body);
+    let names = |list: &Answer| -> Vec<String> {
+        (list.body["templates"].as_array().unwrap().iter())
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        names(&list),
+        ["marketing", "engineering", "retention", "org:quarterly"]
+    );
+    assert_eq!(list.body["templates"][3]["org"], true);
+    assert!(list.body["templates"][0].get("org").is_none());
+    let a = env.request("GET", path, &li, None).await;
+    assert_eq!(
+        (a.status, &a.body["title"]["zh"]),
+        (200, &json!("季度运营")),
+        "{}",
+        a.text
+    );
+    let list = env.request("GET", "/api/templates", &wu, None).await;
+    assert_eq!(names(&list), ["marketing", "engineering", "retention"]);
+    assert_eq!(env.request("GET", path, &wu, None).await.status, 403);
+    let wu_fill = json!({"template": "org:quarterly"});
+    let a = env
+        .request(
+            "POST",
+            "/api/rooms/globex.ops.2026-Q3/from-template",
+            &wu,
+            Some(wu_fill),
+        )
+        .await;
+    assert_eq!(a.status, 404, "another org's template: {}", a.text);
+
+    // An empty room filled from it: the Chinese titles come through.
+    let fill = json!({"template": "org:quarterly"});
+    let a = env
+        .request(
+            "POST",
+            "/api/rooms/acme.ops.2026-Q3/from-template",
+            &li,
+            Some(fill.clone()),
+        )
+        .await;
+    assert_eq!(a.status, 403, "an editor: {}", a.text);
+    let a = env
+        .request(
+            "POST",
+            "/api/rooms/acme.ops.2026-Q3/from-template",
+            &boss,
+            Some(fill.clone()),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    common::live::validate("filled-from-template", &a.body);
+    assert_eq!(a.body["template"], "org:quarterly");
+    let okr = env.room("acme.ops.2026-Q3", &li).await;
+    assert_eq!(okr["objectives"][0]["title"], "提升客户满意度");
+    let backlog = (okr["key_results"].as_array().unwrap().iter())
+        .find(|k| k["title"] == "工单积压降至20张以下")
+        .expect("the backlog KR");
+    assert_eq!(
+        backlog["metric"],
+        json!({"kind": "decrease", "start": 100.0, "target": 20.0, "unit": "张"})
+    );
+
+    // An org template named like a built-in shadows nothing: it is `org:marketing`.
+    let a = env
+        .request(
+            "PUT",
+            "/api/orgs/acme/templates/marketing",
+            &boss,
+            Some(template.clone()),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{}", a.text);
+    let builtin = json!({"template": "marketing"});
+    let a = env
+        .request(
+            "POST",
+            "/api/rooms/acme.mkt.2026-Q4/from-template",
+            &boss,
+            Some(builtin),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    let okr = env.room("acme.mkt.2026-Q4", &li).await;
+    assert_eq!(okr["objectives"][0]["title"], "引爆新品声量");
+
+    // Deleted: gone from the list, and no room is filled from it any more.
+    assert_eq!(env.request("DELETE", path, &li, None).await.status, 403);
+    assert_eq!(env.request("DELETE", path, &boss, None).await.status, 204);
+    assert_eq!(env.request("DELETE", path, &boss, None).await.status, 404);
+    assert_eq!(env.request("GET", path, &boss, None).await.status, 404);
+    let list = env.request("GET", "/api/templates", &li, None).await;
+    assert_eq!(
+        names(&list),
+        ["marketing", "engineering", "retention", "org:marketing"]
+    );
+    let a = env
+        .request(
+            "POST",
+            "/api/rooms/acme.ops2.2026-Q3/from-template",
+            &boss,
+            Some(fill),
+        )
+        .await;
+    assert_eq!(a.status, 404, "{}", a.text);
+    env.server.shutdown().await.unwrap();
+}
