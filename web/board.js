@@ -22,7 +22,7 @@
 //   mention-list     the @mention completion listbox; mention-option its options
 //   comments         the comments <details> of an objective or KR; comment (data-id) each one,
 //                    reply its reply button, comment-form / comment-text / comment-result
-//   parents / children   an objective's alignment lists; align its "align to…" button
+//   parents / children   an objective's alignment lists; align its "align to…" button, unalign a parent's ×
 //   align-dialog     the dialog listing rooms and objectives; align-pick a parent's button
 //   history          a KR's history <svg>
 //   result           the ack/error line next to a control that sent a command
@@ -962,7 +962,7 @@ class ObjectiveCard {
         r.room && r.room !== room && el('span', { class: 'room', text: r.room }),
         el('span', { text: refTitle(r) }),
         mayWrite && el('button', {
-          type: 'button', class: 'ghost icon', 'aria-label': t('align.remove', { title: refTitle(r) }), title: t('align.remove', { title: refTitle(r) }), text: '×',
+          type: 'button', class: 'ghost icon', 'data-testid': 'unalign', 'aria-label': t('align.remove', { title: refTitle(r) }), title: t('align.remove', { title: refTitle(r) }), text: '×',
           on: { click: () => send({ type: 'objective.align', objective: o.id, remove: [r] }, this.result) },
         })))
       : el('li', { class: 'muted', text: t('align.none') })));

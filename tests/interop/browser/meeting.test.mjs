@@ -192,7 +192,7 @@ await step('boss closes the quarter: the board and the screen say so, and the re
   await ann.locator('[data-testid=closed-banner]').waitFor({ state: 'visible', timeout: TIMEOUT })
   await screen.locator('[data-testid=closed-banner]').waitFor({ state: 'visible', timeout: TIMEOUT })
   // The board takes its planning controls away; titles are read-only (the room would refuse them).
-  for (const testid of ['add-objective', 'add-kr', 'checkin', 'settings']) {
+  for (const testid of ['add-objective', 'add-kr', 'checkin', 'settings', 'align', 'unalign']) {
     await ann.locator(`[data-testid=${testid}]`).first().waitFor({ state: 'hidden', timeout: TIMEOUT })
   }
   if (!(await ann.locator('[data-testid=kr-title]').first().evaluate((e) => e.readOnly))) throw new Error('a title is editable in a closed cycle')
