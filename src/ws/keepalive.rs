@@ -146,7 +146,9 @@ impl KeepAlive {
             let sockets = self.lock();
             for (_, outbox) in sockets.iter() {
                 let silent = now.saturating_sub(outbox.last_heard());
-                if idle > 0 && silent >= idle {
+                // Both stamps are whole milliseconds, floored: `silent` may read 1 ms more than
+                // has really passed, so only more than the timeout is surely the timeout.
+                if idle > 0 && silent > idle {
                     due.push((outbox.clone(), true));
                 } else if silent >= quiet {
                     due.push((outbox.clone(), false));
@@ -226,11 +228,12 @@ mod tests {
         let s = ka.sweep(t0 + 45_000, &mut due);
         assert_eq!((s.pinged, s.closed), (1, 0), "a pinged, b heard 5 s ago");
         assert_eq!(a.len(), 1, "the ping waits in a's (detached) outbox");
-        // One millisecond short of the timeout: still open.
-        let s = ka.sweep(t0 + 74_999, &mut due);
+        // Exactly the timeout on the millisecond clock (which may be up to 1 ms less in real
+        // time): still open.
+        let s = ka.sweep(t0 + 75_000, &mut due);
         assert_eq!(s.closed, 0);
         assert!(!a.is_closed());
-        let s = ka.sweep(t0 + 75_000, &mut due);
+        let s = ka.sweep(t0 + 75_001, &mut due);
         assert_eq!(s.closed, 1);
         assert_eq!(a.reason().unwrap().code(), 1001);
         assert!(a.reason().unwrap().text.starts_with("idle timeout"));
