@@ -1,7 +1,7 @@
 //! What the org-wide REST routes share (`/api/orgs/{org}/…`: robots, templates): who is the
 //! org's admin, what an org name is, and how they answer.
 
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
@@ -26,38 +26,62 @@ pub fn store_failed(e: crate::store::StoreError) -> Response {
     )
 }
 
-/// Whether `caller` is `org`'s admin (a grant of `admin` on `{org}.*.*`); for a write, also
-/// that no foreign page sent it. `what` names what is refused (`"the robots"`).
+/// What a request does to an org's things: reads, deletes, or puts a JSON body (named for the
+/// 415, e.g. `"the robot"`).
+#[derive(Debug, Clone, Copy)]
+pub enum OrgAccess<'a> {
+    Read,
+    Delete,
+    Put(&'a str),
+}
+
+/// Whether `caller` may do `access` as `org`'s admin (a grant of `admin` on `{org}.*.*`), `org`
+/// being a valid org name; a change must come from no foreign page, and a put must pass the
+/// cross-site checks of a JSON body ([`crate::api::cross_site_as`]). `what` names what is
+/// refused (`"the robots"`).
 pub fn admin_of(
     caller: Result<Caller, Refusal>,
     auth: &Auth,
     headers: &HeaderMap,
     org: &str,
-    write: bool,
+    access: OrgAccess<'_>,
     what: &str,
 ) -> Result<(), Box<Response>> {
+    valid_org(org)?;
     let refuse = |r: Refusal| Box::new(ApiError::from(r).into_response());
     let caller = caller.map_err(refuse)?;
-    if write {
+    if !matches!(access, OrgAccess::Read) {
         auth.check_origin(headers).map_err(refuse)?;
     }
-    let Caller::Token(v, _) = &caller else {
-        return Ok(()); // an open server: anyone may do anything
-    };
-    let whole_org = format!("{org}.*.*");
-    let admin = v.org == org
-        && (v.grants.iter()).any(|g| g.role == Role::Admin && g.pattern.to_string() == whole_org);
-    if admin {
-        return Ok(());
+    if let Caller::Token(v, _) = &caller {
+        let whole_org = format!("{org}.*.*");
+        let admin = v.org == org
+            && (v.grants.iter())
+                .any(|g| g.role == Role::Admin && g.pattern.to_string() == whole_org);
+        if !admin {
+            return Err(refuse(Refusal::forbidden(
+                "role",
+                format!("{what} of org {org:?} are configured by its admins ({whole_org}: admin)"),
+            )));
+        }
+    } // an open server: anyone may do anything
+    if let OrgAccess::Put(body) = access {
+        crate::api::cross_site_as(
+            auth,
+            headers,
+            &caller,
+            &["application/json"],
+            &format!("send {body} as application/json"),
+        )
+        .map_err(|e| Box::new(e.into_response()))?;
     }
-    Err(refuse(Refusal::forbidden(
-        "role",
-        format!("{what} of org {org:?} are configured by its admins ({whole_org}: admin)"),
-    )))
+    Ok(())
 }
 
-/// Whether `caller` belongs to `org` (its token's org; on an open server, anyone).
+/// Whether `caller` belongs to `org`, a valid org name (its token's org; on an open server,
+/// anyone).
 pub fn member_of(caller: Result<Caller, Refusal>, org: &str) -> Result<(), Box<Response>> {
+    valid_org(org)?;
     let refuse = |r: Refusal| Box::new(ApiError::from(r).into_response());
     match caller.map_err(refuse)? {
         Caller::Token(v, _) if v.org != org => Err(refuse(Refusal::forbidden(
@@ -82,21 +106,6 @@ pub fn valid_org(org: &str) -> Result<(), Box<Response>> {
         StatusCode::BAD_REQUEST,
         ProtocolErrorCode::BadRequest,
         "an org is 1 to 64 of [A-Za-z0-9_-]",
-    )))
-}
-
-/// A JSON body (`415` otherwise); `what` names it (`"the robot"`).
-pub fn json_body(headers: &HeaderMap, what: &str) -> Result<(), Box<Response>> {
-    let ct = (headers.get(header::CONTENT_TYPE))
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if ct.starts_with("application/json") {
-        return Ok(());
-    }
-    Err(Box::new(error(
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        ProtocolErrorCode::BadRequest,
-        format!("send {what} as application/json"),
     )))
 }
 

@@ -31,7 +31,7 @@ use crate::okr::carry::{self, CarriedKr, CarriedObjective, CarryOver, CarryResul
 use crate::okr::review::{self, Lang, Review};
 use crate::okr::templates::Template;
 use crate::okr::{self, templates, Command, CommandError, ErrorCode, Projection};
-use crate::org_api::{self, admin_of, json_body, member_of, store_failed, valid_name, valid_org};
+use crate::org_api::{self, admin_of, member_of, store_failed, valid_name, valid_org, OrgAccess};
 use crate::protocol::live::{ErrorBody, ProtocolErrorCode};
 use crate::protocol::review::{CreatedObjective, FilledFromTemplate, FromTemplate, TemplateList};
 use crate::room::Refused;
@@ -341,9 +341,7 @@ pub async fn get_org_template(
     State(hub): State<Hub<Outbox>>,
     caller: Result<Caller, Refusal>,
 ) -> Response {
-    if let Err(r) = (valid_org(&org).and_then(|_| valid_name(&name, TEMPLATE_NAME)))
-        .and_then(|_| member_of(caller, &org))
-    {
+    if let Err(r) = valid_name(&name, TEMPLATE_NAME).and_then(|_| member_of(caller, &org)) {
         return *r;
     }
     match org_template(&**hub.store(), &org, &name).await {
@@ -363,10 +361,16 @@ pub async fn put_org_template(
     caller: Result<Caller, Refusal>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = (valid_org(&org).and_then(|_| valid_name(&name, TEMPLATE_NAME)))
-        .and_then(|_| admin_of(caller, &auth, &headers, &org, true, TEMPLATES))
-        .and_then(|_| json_body(&headers, "the template"))
-    {
+    if let Err(r) = valid_name(&name, TEMPLATE_NAME).and_then(|_| {
+        admin_of(
+            caller,
+            &auth,
+            &headers,
+            &org,
+            OrgAccess::Put("the template"),
+            TEMPLATES,
+        )
+    }) {
         return *r;
     }
     let mut template: Template = match serde_json::from_slice(&body) {
@@ -430,8 +434,8 @@ pub async fn delete_org_template(
     headers: HeaderMap,
     caller: Result<Caller, Refusal>,
 ) -> Response {
-    if let Err(r) = (valid_org(&org).and_then(|_| valid_name(&name, TEMPLATE_NAME)))
-        .and_then(|_| admin_of(caller, &auth, &headers, &org, true, TEMPLATES))
+    if let Err(r) = valid_name(&name, TEMPLATE_NAME)
+        .and_then(|_| admin_of(caller, &auth, &headers, &org, OrgAccess::Delete, TEMPLATES))
     {
         return *r;
     }

@@ -23,7 +23,7 @@ use crate::auth::{Auth, Caller, Refusal};
 use crate::hub::Hub;
 use crate::notify::target::{self, OrgSettings, Robot};
 use crate::notify::{dead_prefix, DeadLetter};
-use crate::org_api::{admin_of, error, json_body, store_failed, valid_name, valid_org};
+use crate::org_api::{admin_of, error, store_failed, valid_name, OrgAccess};
 use crate::protocol::live::ProtocolErrorCode;
 use crate::ws::Outbox;
 
@@ -44,9 +44,7 @@ pub async fn list(
     headers: HeaderMap,
     caller: Result<Caller, Refusal>,
 ) -> Response {
-    if let Err(r) =
-        valid_org(&org).and_then(|_| admin_of(caller, &auth, &headers, &org, false, ROBOTS))
-    {
+    if let Err(r) = admin_of(caller, &auth, &headers, &org, OrgAccess::Read, ROBOTS) {
         return *r;
     }
     match hub.store().settings_list(&org, "robot/").await {
@@ -71,8 +69,8 @@ pub async fn get_robot(
     headers: HeaderMap,
     caller: Result<Caller, Refusal>,
 ) -> Response {
-    if let Err(r) = (valid_org(&org).and_then(|_| valid_name(&name, "a robot name")))
-        .and_then(|_| admin_of(caller, &auth, &headers, &org, false, ROBOTS))
+    if let Err(r) = valid_name(&name, "a robot name")
+        .and_then(|_| admin_of(caller, &auth, &headers, &org, OrgAccess::Read, ROBOTS))
     {
         return *r;
     }
@@ -104,10 +102,16 @@ pub async fn put_robot(
     caller: Result<Caller, Refusal>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = (valid_org(&org).and_then(|_| valid_name(&name, "a robot name")))
-        .and_then(|_| admin_of(caller, &auth, &headers, &org, true, ROBOTS))
-        .and_then(|_| json_body(&headers, "the robot"))
-    {
+    if let Err(r) = valid_name(&name, "a robot name").and_then(|_| {
+        admin_of(
+            caller,
+            &auth,
+            &headers,
+            &org,
+            OrgAccess::Put("the robot"),
+            ROBOTS,
+        )
+    }) {
         return *r;
     }
     let mut robot: Robot = match serde_json::from_slice(&body) {
@@ -170,8 +174,8 @@ pub async fn delete_robot(
     headers: HeaderMap,
     caller: Result<Caller, Refusal>,
 ) -> Response {
-    if let Err(r) = (valid_org(&org).and_then(|_| valid_name(&name, "a robot name")))
-        .and_then(|_| admin_of(caller, &auth, &headers, &org, true, ROBOTS))
+    if let Err(r) = valid_name(&name, "a robot name")
+        .and_then(|_| admin_of(caller, &auth, &headers, &org, OrgAccess::Delete, ROBOTS))
     {
         return *r;
     }
@@ -197,8 +201,8 @@ pub async fn dead_letters(
     headers: HeaderMap,
     caller: Result<Caller, Refusal>,
 ) -> Response {
-    if let Err(r) = (valid_org(&org).and_then(|_| valid_name(&name, "a robot name")))
-        .and_then(|_| admin_of(caller, &auth, &headers, &org, false, ROBOTS))
+    if let Err(r) = valid_name(&name, "a robot name")
+        .and_then(|_| admin_of(caller, &auth, &headers, &org, OrgAccess::Read, ROBOTS))
     {
         return *r;
     }
@@ -221,9 +225,7 @@ pub async fn get_settings(
     headers: HeaderMap,
     caller: Result<Caller, Refusal>,
 ) -> Response {
-    if let Err(r) =
-        valid_org(&org).and_then(|_| admin_of(caller, &auth, &headers, &org, false, ROBOTS))
-    {
+    if let Err(r) = admin_of(caller, &auth, &headers, &org, OrgAccess::Read, ROBOTS) {
         return *r;
     }
     match hub.store().setting_get(&org, "notify").await {
@@ -246,10 +248,14 @@ pub async fn put_settings(
     caller: Result<Caller, Refusal>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = valid_org(&org)
-        .and_then(|_| admin_of(caller, &auth, &headers, &org, true, ROBOTS))
-        .and_then(|_| json_body(&headers, "the robot"))
-    {
+    if let Err(r) = admin_of(
+        caller,
+        &auth,
+        &headers,
+        &org,
+        OrgAccess::Put("the robot"),
+        ROBOTS,
+    ) {
         return *r;
     }
     let s: OrgSettings = match serde_json::from_slice(&body) {
